@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run the target's own `nginx -t` and turn its output into data.
+
+A conf.d snippet cannot be tested alone (`upstream` is not allowed at main
+level), so a candidate is wrapped in a throwaway main config with its own
+pid file and an http context that includes it by absolute path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+
+# nginx: [emerg] host not found in upstream "x:80" in /etc/nginx/conf.d/a.conf:5
+_MESSAGE_RE = re.compile(
+    r"^nginx: \[(?P<level>[a-z]+)\] (?P<message>.*?)(?: in (?P<file>\S+?):(?P<line>\d+))?\s*$")
+_VERSION_RE = re.compile(r"nginx/(\d+(?:\.\d+)*)")
+_FAILURE_LEVELS = ("emerg", "alert", "crit", "error")
+
+WRAPPER_TEMPLATE = """\
+# Throwaway main config of edgeops.nginx_lb.nginx_validate.
+pid {workdir}/nginx.pid;
+error_log stderr notice;
+events {{ }}
+http {{
+    include {candidate};
+}}
+"""
+
+
+@dataclass
+class NginxTestResult:
+    valid: bool
+    rc: int
+    errors: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    output: list = field(default_factory=list)
+
+
+def _subprocess_runner(argv):
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def parse_messages(text, rename=None):
+    """nginx's `[level] message in file:line` lines -> list of dicts.
+
+    `rename` maps temporary file names back to the names a user knows.
+    """
+    rename = rename or {}
+    messages = []
+    for raw in text.splitlines():
+        match = _MESSAGE_RE.match(raw.strip())
+        if not match:
+            continue
+        file_name = match.group("file")
+        messages.append({
+            "level": match.group("level"),
+            "message": match.group("message"),
+            "file": rename.get(file_name, file_name),
+            "line": int(match.group("line")) if match.group("line") else None,
+        })
+    return messages
+
+
+def run_nginx_test(config_path, nginx_binary="nginx", prefix=None, runner=None, rename=None):
+    """`nginx -t -c config_path` -> NginxTestResult."""
+    argv = [nginx_binary, "-t", "-c", config_path]
+    if prefix:
+        argv += ["-p", prefix]
+    rc, out, err = (runner or _subprocess_runner)(argv)
+    text = "\n".join(part for part in (out, err) if part)
+    for temp_name, shown in (rename or {}).items():
+        text = text.replace(temp_name, shown)
+    messages = parse_messages(text)
+    errors = [m for m in messages if m["level"] in _FAILURE_LEVELS]
+    if rc != 0 and not errors:
+        # Keep nginx's own words even when they are not in the usual form.
+        errors = [{"level": "emerg", "message": line, "file": None, "line": None}
+                  for line in text.splitlines() if line.strip()] or [
+                     {"level": "emerg", "message": "nginx -t exited %d" % rc, "file": None, "line": None}]
+    return NginxTestResult(
+        valid=rc == 0,
+        rc=rc,
+        errors=errors if rc != 0 else [],
+        warnings=[m for m in messages if m["level"] == "warn"],
+        output=text.splitlines(),
+    )
+
+
+def check_candidate(content, nginx_binary="nginx", shown_name="candidate.conf", runner=None):
+    """Validate a conf.d snippet (http context) without touching the live config."""
+    workdir = tempfile.mkdtemp(prefix="nginx_validate_")
+    try:
+        candidate = os.path.join(workdir, "candidate.conf")
+        with open(candidate, "w") as handle:
+            handle.write(content)
+        wrapper = os.path.join(workdir, "wrapper.conf")
+        with open(wrapper, "w") as handle:
+            handle.write(WRAPPER_TEMPLATE.format(workdir=workdir, candidate=candidate))
+        return run_nginx_test(wrapper, nginx_binary, prefix=workdir + "/", runner=runner,
+                              rename={candidate: shown_name})
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def nginx_version(nginx_binary="nginx", runner=None):
+    """'1.22.1' from `nginx -v`, or None."""
+    try:
+        rc, out, err = (runner or _subprocess_runner)([nginx_binary, "-v"])
+    except OSError:
+        return None
+    match = _VERSION_RE.search((out or "") + (err or ""))
+    return match.group(1) if match else None
+
+
+def format_errors(errors):
+    """One line per error, as nginx said it, with where."""
+    lines = []
+    for error in errors:
+        where = "%s:%s: " % (error["file"], error["line"]) if error.get("file") else ""
+        lines.append(where + error["message"])
+    return lines

@@ -1,0 +1,85 @@
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What nginx_validate does, free of AnsibleModule so it can be unit-tested:
+`nginx -t` on the live config or a wrapped candidate, then the model read
+with the collection's parser, then the lint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _nginx_check, _nginx_conf
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model, lint, model_from_config, model_to_dict
+
+_SEVERITY_RANK = {"error": 2, "warning": 1, "info": 0}
+
+
+@dataclass
+class ValidationReport:
+    valid: Optional[bool]
+    subject: str
+    errors: list = field(default_factory=list)
+    warnings_nginx: list = field(default_factory=list)
+    findings: list = field(default_factory=list)
+    model: Model = field(default_factory=Model)
+    nginx_version: Optional[str] = None
+
+    def failure(self, fail_on):
+        """The message to fail with under `fail_on`, or None."""
+        if fail_on == "never":
+            return None
+        if self.valid is False:
+            return "nginx -t rejected %s: %s" % (self.subject, "; ".join(_nginx_check.format_errors(self.errors)))
+        threshold = _SEVERITY_RANK[fail_on]
+        bad = [f for f in self.findings if _SEVERITY_RANK[f["severity"]] >= threshold]
+        if bad:
+            return "%s: %s" % (self.subject, "; ".join("%s: %s" % (f["severity"], f["message"]) for f in bad))
+        return None
+
+    def as_result(self):
+        data = model_to_dict(self.model)
+        return {
+            "valid": self.valid,
+            "errors": self.errors,
+            "warnings_nginx": self.warnings_nginx,
+            "findings": self.findings,
+            "upstreams": data["upstreams"],
+            "locations": data["locations"],
+            "nginx_version": self.nginx_version,
+        }
+
+
+def _read_model(report, parse):
+    try:
+        report.model = model_from_config(parse())
+    except _nginx_conf.ParseError as exc:
+        report.findings.append({"severity": "warning", "subject": None, "file": getattr(exc, "file", None),
+                                "line": getattr(exc, "line", None),
+                                "message": "could not read upstreams and locations: %s" % exc})
+
+
+def validate(nginx_binary, runner, path="/etc/nginx/nginx.conf", content=None, shown_name="candidate",
+             lint_model=True):
+    """Validate `content` (a conf.d candidate) if given, else the config at `path`."""
+    if content is not None:
+        result = _nginx_check.check_candidate(content, nginx_binary, shown_name=shown_name, runner=runner)
+        report = ValidationReport(valid=result.valid, subject=shown_name)
+
+        def parse():
+            return _nginx_conf.parse(content, shown_name)
+    else:
+        result = _nginx_check.run_nginx_test(path, nginx_binary, runner=runner)
+        report = ValidationReport(valid=result.valid, subject=path)
+
+        def parse():
+            return _nginx_conf.parse_file(path)
+    report.errors = result.errors
+    report.warnings_nginx = result.warnings
+    report.nginx_version = _nginx_check.nginx_version(nginx_binary, runner=runner)
+    if result.valid or content is not None:
+        _read_model(report, parse)
+    if lint_model:
+        report.findings.extend(lint(report.model))
+    return report

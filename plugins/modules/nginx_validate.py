@@ -1,0 +1,182 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: nginx_validate
+short_description: Validate an nginx configuration or a conf.d candidate with the target's own nginx -t
+version_added: 0.1.0
+author: edgeops engineers
+description:
+  - Runs the target's C(nginx -t) on the live configuration (I(path)) or on a candidate conf.d snippet
+    (I(src) on the target, or I(content)), which it wraps in a throwaway main config with an http context,
+    so a snippet with C(upstream) blocks can be tested before it replaces the live file.
+  - Returns nginx's messages as data (C(file), C(line), C(message)), never only a blob of stderr.
+  - Reads the upstreams and locations it finds with the collection's nginx parser and lints the
+    load-balancer semantics that C(nginx -t) accepts (undefined upstream, no usable server,
+    duplicate server, C(backup) with a hashing method, prefix stripping that doubles slashes).
+  - The C(edgeops.nginx_lb.load_balancer) role uses it as the gate before a candidate goes live.
+options:
+  path:
+    description:
+      - Main configuration file to validate as nginx would load it.
+      - Used when neither I(src) nor I(content) is given.
+    type: path
+    default: /etc/nginx/nginx.conf
+  src:
+    description: A candidate conf.d snippet (http context) on the target.
+    type: path
+  content:
+    description: A candidate conf.d snippet (http context) as text.
+    type: str
+  name:
+    description: Name shown for the candidate in messages (for example the path it is meant for).
+    type: str
+  nginx_binary:
+    description: The nginx executable.
+    type: str
+    default: nginx
+  lint:
+    description: Lint the load-balancer semantics on top of C(nginx -t).
+    type: bool
+    default: true
+  fail_on:
+    description:
+      - C(error) fails when nginx rejects the configuration or a lint finding is an error;
+        C(warning) also on lint warnings; C(never) only reports.
+    type: str
+    choices: [error, warning, never]
+    default: error
+attributes:
+  check_mode:
+    description: Runs in check mode as in normal mode; it never changes the target (it only writes temporary files).
+    support: full
+  diff_mode:
+    description: Nothing is changed, so there is no diff.
+    support: none
+  platform:
+    description: Targets with nginx installed.
+    platforms: posix
+notes:
+  - C(nginx -t) binds the listen ports (an address in use is tolerated), opens log files and resolves
+    upstream host names, so an unresolvable server name is an error here as it would be on reload.
+  - In check mode on a host where nginx is not installed yet, the candidate cannot be tested;
+    the module then returns C(valid=null) with a warning instead of failing.
+seealso:
+  - module: edgeops.nginx_lb.lb_verify
+"""
+
+EXAMPLES = r"""
+- name: Validate the live configuration
+  edgeops.nginx_lb.nginx_validate:
+
+- name: Validate a candidate before it goes live
+  edgeops.nginx_lb.nginx_validate:
+    content: "{{ lookup('ansible.builtin.template', 'upstream.conf.j2') }}"
+    name: /etc/nginx/conf.d/upstream.conf
+
+- name: Report everything, fail on nothing
+  edgeops.nginx_lb.nginx_validate:
+    src: /tmp/upstream.conf
+    fail_on: never
+  register: nginx_check
+
+- name: Show the upstreams nginx would use
+  ansible.builtin.debug:
+    msg: "{{ nginx_check.upstreams | map(attribute='name') }}"
+"""
+
+RETURN = r"""
+valid:
+  description: Whether C(nginx -t) accepted the configuration; null when it could not run (check mode, nginx absent).
+  returned: always
+  type: bool
+  sample: true
+errors:
+  description: nginx's errors.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"file": "/etc/nginx/conf.d/upstream.conf", "line": 5, "level": "emerg",
+            "message": "host not found in upstream \"app.invalid:7001\""}]
+warnings_nginx:
+  description: nginx's C([warn]) messages, same form as I(errors).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Lint findings with C(severity) (error, warning, info), C(message), C(subject), C(file), C(line).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"severity": "warning", "message": "upstream roundrobin lists server 127.0.0.1:7001 twice",
+            "subject": "roundrobin", "file": "candidate", "line": 3}]
+upstreams:
+  description: The upstreams found (name, method, servers with their parameters, zone, keepalive).
+  returned: always
+  type: list
+  elements: dict
+locations:
+  description: The proxied locations found (path, upstream, strip_prefix).
+  returned: always
+  type: list
+  elements: dict
+nginx_version:
+  description: Version of the target's nginx.
+  returned: when nginx is installed
+  type: str
+  sample: 1.22.1
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", default="/etc/nginx/nginx.conf"),
+            src=dict(type="path"),
+            content=dict(type="str"),
+            name=dict(type="str"),
+            nginx_binary=dict(type="str", default="nginx"),
+            lint=dict(type="bool", default=True),
+            fail_on=dict(type="str", choices=["error", "warning", "never"], default="error"),
+        ),
+        mutually_exclusive=[("src", "content")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    binary = module.get_bin_path(params["nginx_binary"], opt_dirs=["/usr/sbin", "/usr/local/sbin"])
+    if binary is None:
+        if module.check_mode:
+            module.warn("nginx is not installed yet: the configuration was not tested (check mode)")
+            module.exit_json(changed=False, valid=None, errors=[], warnings_nginx=[], findings=[],
+                             upstreams=[], locations=[])
+        module.fail_json(msg="nginx binary %r not found on the target" % params["nginx_binary"])
+
+    if params["src"]:
+        try:
+            with open(params["src"]) as handle:
+                params["content"] = handle.read()
+        except OSError as exc:
+            module.fail_json(msg="cannot read src %s: %s" % (params["src"], exc))
+
+    def runner(argv):
+        return module.run_command(argv)
+
+    report = validate(binary, runner, path=params["path"], content=params["content"],
+                      shown_name=params["name"] or params["src"] or "candidate",
+                      lint_model=params["lint"])
+    failure = report.failure(params["fail_on"])
+    if failure:
+        module.fail_json(msg=failure, **report.as_result())
+    module.exit_json(changed=False, **report.as_result())
+
+
+if __name__ == "__main__":
+    main()
