@@ -17,9 +17,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 
-# nginx: [emerg] host not found in upstream "x:80" in /etc/nginx/conf.d/a.conf:5
+# Before the error log is open nginx writes
+#   nginx: [emerg] unknown directive "x" in /etc/nginx/conf.d/a.conf:5
+# and once it is (error_log stderr) the log form
+#   2026/01/01 10:00:00 [emerg] 42#42: host not found in upstream "x:80" in /etc/nginx/conf.d/a.conf:5
 _MESSAGE_RE = re.compile(
-    r"^nginx: \[(?P<level>[a-z]+)\] (?P<message>.*?)(?: in (?P<file>\S+?):(?P<line>\d+))?\s*$")
+    r"^(?:nginx: |\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )\[(?P<level>[a-z]+)\] (?:\d+#\d+: )?"
+    r"(?P<message>.*?)(?: in (?P<file>\S+?):(?P<line>\d+))?\s*$")
 _VERSION_RE = re.compile(r"nginx/(\d+(?:\.\d+)*)")
 _FAILURE_LEVELS = ("emerg", "alert", "crit", "error")
 
@@ -83,7 +87,7 @@ def run_nginx_test(config_path, nginx_binary="nginx", prefix=None, runner=None, 
     if rc != 0 and not errors:
         # Keep nginx's own words even when they are not in the usual form.
         errors = [{"level": "emerg", "message": line, "file": None, "line": None}
-                  for line in text.splitlines() if line.strip()] or [
+                  for line in text.splitlines() if line.strip() and not line.startswith("nginx: configuration file")] or [
                      {"level": "emerg", "message": "nginx -t exited %d" % rc, "file": None, "line": None}]
     return NginxTestResult(
         valid=rc == 0,

@@ -1,0 +1,181 @@
+"""The load_balancer role's rendered configuration, without a host: it reads
+back as the same model, nginx -t and gixy accept it, and its locations strip
+their prefix the way the tutorial meant (checked against a private nginx)."""
+
+import http.client
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import model_from_config, model_from_vars
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import check_candidate
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
+
+from paths import ROOT, SEED_UPSTREAM_CONF, collections_path
+from test_model import tutorial_vars
+
+BIN = Path(sys.executable).parent
+NGINX = shutil.which("nginx") or shutil.which("/usr/sbin/nginx")
+needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed on this machine")
+
+
+def render(tmp_path, **role_vars):
+    out = tmp_path / "upstream.conf"
+    varfile = tmp_path / "vars.json"
+    varfile.write_text(json.dumps(role_vars))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_path()), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", str(ROOT / "tests/unit/data/render_load_balancer.yml"),
+         "-e", "out=%s" % out, "-e", "@%s" % varfile],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    return proc, (out.read_text() if out.exists() else None)
+
+
+@pytest.fixture(scope="module")
+def default_config(tmp_path_factory):
+    proc, text = render(tmp_path_factory.mktemp("render"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return text
+
+
+def test_rendered_defaults_read_back_as_the_same_model(default_config):
+    expected = model_from_vars(*tutorial_vars(), default_keepalive=16, default_zone="64k")
+    seen = model_from_config(parse(default_config, "upstream.conf"))
+    assert [(u.name, u.method, u.zone, u.keepalive, [s.directive_args() for s in u.servers]) for u in seen.upstreams] \
+        == [(u.name, u.method, u.zone, u.keepalive, [s.directive_args() for s in u.servers]) for u in expected.upstreams]
+    assert [(loc.path, loc.upstream, loc.strip_prefix) for loc in seen.locations] \
+        == [(loc.path, loc.upstream, loc.strip_prefix) for loc in expected.locations]
+
+
+def test_rendered_config_starts_with_ansible_managed(default_config):
+    assert default_config.splitlines()[0].startswith("#")
+    assert "Ansible managed" in default_config.splitlines()[0] or "Ansible managed" in default_config[:200]
+
+
+def test_method_line_precedes_servers_and_false_renders_nothing(tmp_path):
+    upstreams = [{"name": "h", "method": "ip_hash", "keepalive": 0, "zone": False,
+                  "servers": [{"address": "127.0.0.1:7001", "backup": False, "down": False}]}]
+    proc, text = render(tmp_path, load_balancer_upstreams=upstreams,
+                        load_balancer_locations=[{"path": "/h", "upstream": "h"}])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    block = text[text.index("upstream h {"):]
+    block = block[:block.index("}")]
+    assert [line.strip() for line in block.splitlines()[1:]] == ["ip_hash;", "server 127.0.0.1:7001;"]
+
+
+@pytest.mark.parametrize("role_vars, field", [
+    ({"load_balancer_upstreams": [{"name": "a", "servers": [{"address": "127.0.0.1:7001", "weight": 0}]}],
+      "load_balancer_locations": []}, "load_balancer_upstreams[0].servers[0].weight"),
+    ({"load_balancer_locations": [{"path": "/x", "upstream": "missing"}]}, "load_balancer_locations[0].upstream"),
+])
+def test_bad_input_fails_in_preflight_naming_the_field(tmp_path, role_vars, field):
+    proc, text = render(tmp_path, **role_vars)
+    assert proc.returncode != 0 and text is None
+    assert field in proc.stdout + proc.stderr
+
+
+@needs_nginx
+def test_nginx_accepts_the_rendered_defaults(default_config):
+    result = check_candidate(default_config, NGINX, shown_name="upstream.conf")
+    assert result.valid, result.output
+
+
+@needs_nginx
+def test_nginx_rejects_a_broken_candidate_with_its_own_words():
+    result = check_candidate("upstream a { server 127.0.0.1:7001 wieght=2; }\n", NGINX, shown_name="bad.conf")
+    assert not result.valid
+    assert result.errors[0]["file"] == "bad.conf" and result.errors[0]["line"] == 1
+    assert 'invalid parameter "wieght=2"' in result.errors[0]["message"]
+
+
+def gixy(tmp_path, snippet):
+    main = tmp_path / "nginx.conf"
+    conf = tmp_path / "snippet.conf"
+    conf.write_text(snippet)
+    main.write_text("events { }\nhttp {\n    include %s;\n}\n" % conf)
+    proc = subprocess.run([str(BIN / "gixy"), "-f", "json", str(main)], capture_output=True, text=True, timeout=60)
+    return proc.returncode, json.loads(proc.stdout or "[]")
+
+
+@pytest.mark.skipif(not (BIN / "gixy").exists(), reason="gixy-ng is not installed")
+def test_gixy_finds_nothing_in_ours_and_six_in_the_tutorials(tmp_path, default_config):
+    rc, ours = gixy(tmp_path, default_config)
+    assert (rc, ours) == (0, [])
+    rc, theirs = gixy(tmp_path, SEED_UPSTREAM_CONF.read_text())
+    severities = sorted(finding["severity"] for finding in theirs)
+    print("gixy findings: ours 0, tutorial's %d (%s)" % (len(theirs), ", ".join(severities)))
+    assert rc != 0 and len(theirs) == 6
+
+
+# ---------------------------------------------------------------- private nginx
+
+class _EchoPath(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = self.path.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@needs_nginx
+def test_locations_strip_their_prefix_like_the_tutorial(tmp_path):
+    backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoPath)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    listen = free_port()
+    proc, text = render(tmp_path, load_balancer_listen="127.0.0.1:%d" % listen,
+                        load_balancer_access_log=str(tmp_path / "access.log"),
+                        load_balancer_upstreams=[{"name": "echo", "servers": ["127.0.0.1:%d" % backend.server_port]}],
+                        load_balancer_locations=[{"path": "/roundrobin", "upstream": "echo"}])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (tmp_path / "nginx.conf").write_text(
+        "pid %s/nginx.pid;\nerror_log %s/error.log;\nevents { }\nhttp {\n include %s/upstream.conf;\n}\n"
+        % (tmp_path, tmp_path, tmp_path))
+    nginx = subprocess.Popen([NGINX, "-p", str(tmp_path) + "/", "-c", str(tmp_path / "nginx.conf"),
+                              "-g", "daemon off; master_process off;"])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", listen), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+        def get(path):
+            conn = http.client.HTTPConnection("127.0.0.1", listen, timeout=5)
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read().decode()
+
+        assert get("/roundrobin") == (200, "/")
+        assert get("/roundrobin/") == (200, "/")
+        assert get("/roundrobin/x/y?z=1") == (200, "/x/y?z=1")
+        assert get("/roundrobin//x") == (200, "/x")
+        assert get("/roundrobinX")[0] == 404
+        assert get("/")[0] == 404
+    finally:
+        nginx.send_signal(signal.SIGTERM)
+        nginx.wait(timeout=10)
+        backend.shutdown()
