@@ -34,6 +34,18 @@ options:
     description: Shared memory zone size for upstreams that do not set C(zone); empty for none.
     type: str
     default: ''
+  groups:
+    description:
+      - The inventory's C(groups), needed when an upstream takes its servers from a C(group).
+      - Every host of the group gives C(address:port) for each of its C(app_servers_ports), at C(app_servers_bind_address)
+        when that is routable, else C(ansible_host), else its default IPv4; weight C(app_servers_weight).
+    type: dict
+  hostvars:
+    description: The inventory's C(hostvars), with I(groups).
+    type: dict
+  lb_host:
+    description: The load balancer host (C(inventory_hostname)); an app host that is the LB itself is reached on 127.0.0.1.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -50,6 +62,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._group_servers import DEFAULT_PORTS, AppHost, expand_groups
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
     ModelError,
     model_from_vars,
@@ -57,12 +70,34 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
 )
 
 
-def lb_model(upstreams, locations, keepalive=0, zone=""):
+def _app_host(hostvars):
+    def app_host(name):
+        host = hostvars[name]
+        facts = host.get("ansible_facts") or {}
+        return AppHost(
+            name=name,
+            ports=list(host.get("app_servers_ports") or DEFAULT_PORTS),
+            bind_address=str(host.get("app_servers_bind_address") or "127.0.0.1"),
+            ansible_host=host.get("ansible_host"),
+            default_ipv4=(facts.get("default_ipv4") or {}).get("address"),
+            weight=int(host.get("app_servers_weight") or 1),
+        )
+    return app_host
+
+
+def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None):
+    errors = []
+    if isinstance(upstreams, list) and any(isinstance(u, dict) and u.get("group") is not None for u in upstreams):
+        if groups is None or hostvars is None:
+            raise AnsibleFilterError("lb_model: an upstream names a group; pass groups=groups, hostvars=hostvars")
+        upstreams, errors = expand_groups(upstreams, groups, _app_host(hostvars), lb_host)
     try:
         model = model_from_vars(upstreams, locations, default_keepalive=keepalive or None,
                                 default_zone=zone or None)
     except ModelError as exc:
-        raise AnsibleFilterError("invalid load balancer input:\n  - " + "\n  - ".join(exc.errors))
+        errors.extend(exc.errors)
+    if errors:
+        raise AnsibleFilterError("invalid load balancer input:\n  - " + "\n  - ".join(errors))
     return model_to_dict(model)
 
 
