@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Optional
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import walk
 
 METHODS = ("round_robin", "least_conn", "ip_hash", "hash", "random")
 # nginx refuses `backup` with these (when the method line comes first).
@@ -366,14 +368,6 @@ def model_from_dict(data):
 
 # ------------------------------------------------------------ from config
 
-def _walk(tree):
-    for directive in tree:
-        yield directive
-        if directive.block:
-            for child in _walk(directive.block):
-                yield child
-
-
 def _server_from_directive(directive):
     server = Server(address=directive.args[0] if directive.args else "")
     for arg in directive.args[1:]:
@@ -439,7 +433,7 @@ def model_from_config(tree):
     so a rendered model reads back equal to the model it was rendered from.
     """
     model = Model()
-    for directive in _walk(tree):
+    for directive in walk(tree):
         if directive.name == "upstream" and directive.block is not None:
             model.upstreams.append(_upstream_from_block(directive))
         elif directive.name == "server" and directive.block is not None:

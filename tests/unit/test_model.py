@@ -51,7 +51,7 @@ def test_defaults_reproduce_the_tutorial():
     (lambda u, l: u[1].update(method="fastest"), "load_balancer_upstreams[1].method", "one of"),
     (lambda u, l: u[1].update(colour="red"), "load_balancer_upstreams[1].colour", "unknown key"),
     (lambda u, l: u[1].update(servers=[]), "load_balancer_upstreams[1].servers", "non-empty"),
-    (lambda u, l: u[1].update(name="leastconn"), "load_balancer_upstreams[1].name", "duplicate upstream"),
+    (lambda u, l: u[1].update(name="leastconn"), "load_balancer_upstreams[2].name", "duplicate upstream"),
     (lambda u, l: u[1].update(method="hash"), "load_balancer_upstreams[1].hash_key", "required"),
     (lambda u, l: u[1].update(two=True), "load_balancer_upstreams[1].two", "only valid with method random"),
     (lambda u, l: u[3]["servers"][0].update(backup=True), "load_balancer_upstreams[3].servers[0].backup", "ip_hash"),
