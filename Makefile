@@ -1,0 +1,59 @@
+# One entry point. `make lab` brings up the local lab and shows the
+# distribution per location; `make test` runs every test.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -euo pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+COLLECTION_LINK := .collections/ansible_collections/edgeops/nginx_lb
+SCENARIOS ?= default
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export ANSIBLE_FORCE_COLOR := 0
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help venv engine images lab lab-down test unit lint molecule clean
+
+help:
+	@echo "make lab       local lab: systemd container, site.yml, distribution per location"
+	@echo "make lab-down  remove the lab container"
+	@echo "make test      unit tests, lint, molecule scenarios ($(SCENARIOS))"
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $(COLLECTION_LINK))
+	ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+venv: $(VENV)/.installed $(COLLECTION_LINK)
+
+engine:
+	scripts/setup-docker.sh
+
+images: engine
+	scripts/base-image.sh bookworm
+
+lab: venv images
+	scripts/lab.sh up
+
+lab-down:
+	scripts/lab.sh down
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+lint: venv
+	$(BIN)/ansible-lint
+
+molecule: venv images
+	for scenario in $(SCENARIOS); do $(BIN)/molecule test -s $$scenario; done
+
+test: unit lint molecule
+
+clean: lab-down
+	rm -rf $(VENV) .collections
