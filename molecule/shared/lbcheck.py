@@ -1,0 +1,49 @@
+"""Helpers of the testinfra verifiers: real HTTP requests sent *inside* the
+host under test (loopback only), counted by the backend that answered."""
+
+import json
+
+# Runs on the target's python3: N sequential keep-alive GETs, bounded in
+# count and time; prints {"X-Backend value": responses, "errors": n}.
+_COUNT = r'''
+import http.client, json, sys, time
+path, n, source = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+counts, deadline = {}, time.monotonic() + 60
+conn = None
+for _ in range(n):
+    if time.monotonic() > deadline:
+        break
+    try:
+        if conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=5,
+                                              source_address=(source, 0) if source != "-" else None)
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        key = r.getheader("X-Backend") if r.status == 200 else "status %d" % r.status
+    except Exception as exc:
+        key, conn = "error %s" % type(exc).__name__, None
+    counts[key] = counts.get(key, 0) + 1
+print(json.dumps(counts))
+'''
+
+
+def count_backends(host, path, requests, source="-"):
+    """{port: responses} (or 'status N' / 'error X') for `requests` GETs of `path`."""
+    result = host.run("python3 -c %s %s %d %s" % (_quote(_COUNT), _quote(path), requests, source))
+    assert result.rc == 0, result.stderr
+    counts = {}
+    for key, number in json.loads(result.stdout).items():
+        port = key.rsplit(":", 1)[1] if ":" in key and not key.startswith(("status", "error")) else key
+        counts[port] = counts.get(port, 0) + number
+    return counts
+
+
+def status(host, path):
+    return int(host.check_output("python3 -c %s" % _quote(
+        "import http.client as h; c=h.HTTPConnection('127.0.0.1',80,timeout=5); c.request('GET',%r); "
+        "print(c.getresponse().status)" % path)))
+
+
+def _quote(text):
+    return "'" + text.replace("'", "'\"'\"'") + "'"
