@@ -12,8 +12,8 @@ author: edgeops engineers
 description:
   - Turns the C(load_balancer_upstreams) and C(load_balancer_locations) role variables into the
     normalised model the C(edgeops.nginx_lb.load_balancer) template renders.
-  - Fails with one message per wrong field, naming it (for example
-    C(load_balancer_upstreams[4].servers[0].weight: must be 1-1000, got 0)).
+  - "Fails with one message per wrong field, naming it (for example
+    C(load_balancer_upstreams[4].servers[0].weight: must be 1-1000, got 0))."
   - The model is the one C(edgeops.nginx_lb.nginx_validate) and C(edgeops.nginx_lb.lb_verify) read back from a live config.
 options:
   _input:
