@@ -1,0 +1,239 @@
+"""lb_verify's expectations and verdicts, then the whole module against a
+private nginx with three loopback backends."""
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._http_poll import poll
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Server, Upstream, model_from_config
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import judge, match_backend, table, verify
+
+from paths import ROLES, collections_path
+
+NGINX = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx") or None
+needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed on this machine")
+
+SERVERS = [Server("127.0.0.1:7001", weight=2), Server("127.0.0.1:7002"), Server("127.0.0.1:7003")]
+
+
+def no_dns(host):
+    return {"127.0.0.1"} if host in ("lab", "localhost") else set()
+
+
+@pytest.mark.parametrize("label, expected", [
+    ("127.0.0.1:7002", "127.0.0.1:7002"),
+    ("lab:7003", "127.0.0.1:7003"),           # X-Backend hostname:port, the name resolves
+    ("7001", "127.0.0.1:7001"),               # a bare port from a body regex
+    ("elsewhere:7001", "127.0.0.1:7001"),     # port unique among the servers
+    ("lab:9999", None),
+])
+def test_match_backend(label, expected):
+    assert match_backend(label, SERVERS, no_dns) == expected
+
+
+def test_port_shared_by_several_hosts_needs_the_host():
+    servers = [Server("10.0.0.1:7001"), Server("10.0.0.2:7001")]
+    assert match_backend("app:7001", servers, lambda h: {"10.0.0.2"}) == "10.0.0.2:7001"
+    assert match_backend("7001", servers, no_dns) is None
+
+
+def weighted(method="round_robin", **extra):
+    return Upstream("weighted", servers=[Server(s.address, weight=s.weight) for s in SERVERS], method=method, **extra)
+
+
+@pytest.mark.parametrize("upstream, counts, concurrency, problem", [
+    (weighted(), {"lab:7001": 60, "lab:7002": 30, "lab:7003": 30}, 1, None),
+    (weighted(), {"lab:7001": 61, "lab:7002": 29, "lab:7003": 30}, 1, None),   # within tolerance 1
+    (weighted(), {"lab:7001": 75, "lab:7002": 45, "lab:7003": 0}, 1,
+     "/w: expected 7001:60 7002:30 7003:30, got 7001:75 7002:45 7003:0"),
+    (weighted("least_conn"), {"lab:7001": 60, "lab:7002": 30, "lab:7003": 30}, 1, None),
+    (weighted("least_conn"), {"lab:7001": 60, "lab:7002": 60}, 8, "least_conn never chose 127.0.0.1:7003"),
+    (weighted(), {"lab:7001": 60, "lab:7002": 30, "lab:7003": 29, "other:8000": 1}, 1,
+     "answers from backends not in upstream weighted: other:8000"),
+    (weighted("random"), {"lab:7001": 2000, "lab:7002": 1000, "lab:7003": 1000}, 1, None),
+    (weighted("random"), {"lab:7001": 1000, "lab:7002": 1000, "lab:7003": 1000}, 1, "do not fit weights"),
+    (weighted("random", two=True), {"lab:7001": 1000, "lab:7002": 1500, "lab:7003": 1500}, 1, None),
+    (weighted("hash", hash_key="$request_uri"), {"lab:7002": 120}, 1, None),
+    (weighted("hash", hash_key="$request_uri"), {"lab:7002": 60, "lab:7003": 60}, 1, "was not sticky"),
+])
+def test_judge(upstream, counts, concurrency, problem):
+    verdict = judge("/w", upstream, {"default": counts}, "auto", concurrency, resolve=no_dns)
+    if problem is None:
+        assert verdict.passed, verdict.problems
+    else:
+        assert not verdict.passed and any(problem in p for p in verdict.problems), verdict.problems
+
+
+def test_backup_and_down_must_stay_idle():
+    upstream = Upstream("u", servers=[Server("127.0.0.1:7001"), Server("127.0.0.1:7002", backup=True),
+                                      Server("127.0.0.1:7003", down=True)])
+    assert judge("/u", upstream, {"default": {"7001": 10}}, "auto", resolve=no_dns).passed
+    verdict = judge("/u", upstream, {"default": {"7001": 9, "7002": 1}}, "auto", resolve=no_dns)
+    assert "backup/down servers answered while primaries are up: 127.0.0.1:7002" in verdict.problems[0]
+
+
+def test_ip_hash_checks_each_client_against_the_formula():
+    upstream = Upstream("iphash", method="ip_hash", servers=[Server(s.address) for s in SERVERS])
+    # (4340 + N) % 3: 127.0.1.1 -> 0, 127.0.2.1 -> 1, 127.0.3.1 -> 2
+    good = {"127.0.1.1": {"7001": 5}, "127.0.2.1": {"7002": 5}, "127.0.3.1": {"7003": 5}}
+    assert judge("/iphash", upstream, good, "auto", resolve=no_dns).passed
+    wrong = dict(good, **{"127.0.3.1": {"7001": 5}})
+    verdict = judge("/iphash", upstream, wrong, "auto", resolve=no_dns)
+    assert verdict.problems == ["/iphash: client 127.0.3.1 should hash to 127.0.0.1:7003, got 7001:5 7002:0 7003:0"]
+
+
+def test_slow_backend_under_least_conn():
+    upstream = Upstream("lc", method="least_conn", servers=[Server(s.address) for s in SERVERS])
+    fair = judge("/lc", upstream, {"default": {"7001": 40, "7002": 40, "7003": 40}}, "auto", 8, slow_backend="7003",
+                 resolve=no_dns)
+    assert "clearly less than its round-robin share 40, got 40" in fair.problems[0]
+    avoided = judge("/lc", upstream, {"default": {"7001": 55, "7002": 55, "7003": 10}}, "auto", 8,
+                    slow_backend="7003", resolve=no_dns)
+    assert avoided.passed
+
+
+# ------------------------------------------------------------ real traffic
+
+def _load_app_server():
+    """The role's own app server program, as a module."""
+    spec = importlib.util.spec_from_file_location("app_server", ROLES / "app_servers" / "files" / "app_server.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+APP = _load_app_server()
+
+
+def start_backend(latency_ms=0):
+    server = APP.AppServer(("127.0.0.1", 0), latency_ms=latency_ms)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_poll_counts_backends_by_header_and_by_body():
+    backend = start_backend()
+    try:
+        url = "http://127.0.0.1:%d" % backend.server_port
+        by_header = poll(url, "/", 50, concurrency=4)
+        assert by_header.counts == {backend.backend: 50} and by_header.failed == 0
+        by_body = poll(url, "/", 10, backend_regex=r"<h1>(\d+)</h1>")
+        assert by_body.counts == {str(backend.server_port): 10}
+    finally:
+        backend.shutdown()
+
+
+def test_poll_counts_connection_failures_and_stops_at_the_deadline():
+    refused = poll("http://127.0.0.1:%d" % free_port(), "/", 5, timeout=1)
+    assert refused.requests == 5 and refused.failed == 5 and refused.counts == {}
+    slow = start_backend(latency_ms=200)
+    try:
+        bounded = poll("http://127.0.0.1:%d" % slow.server_port, "/", 1000, deadline_s=0.5)
+        assert bounded.deadline_hit and bounded.requests < 10
+    finally:
+        slow.shutdown()
+
+
+@pytest.fixture(scope="module")
+def private_lb(tmp_path_factory):
+    """nginx on a loopback port in front of three loopback backends; the
+    third is slow (50 ms) for the least_conn case."""
+    tmp = tmp_path_factory.mktemp("lb")
+    backends = [start_backend(), start_backend(), start_backend(latency_ms=50)]
+    ports = [b.server_port for b in backends]
+    listen = free_port()
+    servers = "".join("server 127.0.0.1:%d%s; " % (p, w) for p, w in zip(ports, [" weight=2", "", ""]))
+    even = "".join("server 127.0.0.1:%d; " % p for p in ports)
+    config = """pid {tmp}/nginx.pid; error_log {tmp}/error.log; worker_processes 2;
+events {{ }}
+http {{
+  access_log off;
+  upstream weighted {{ zone weighted 64k; {servers} keepalive 8; }}
+  upstream fast {{ zone fast 64k; {fast} keepalive 8; }}
+  upstream iphash {{ ip_hash; zone iphash 64k; {even} }}
+  upstream leastconn {{ least_conn; zone leastconn 64k; {even} keepalive 8; }}
+  server {{
+    listen 127.0.0.1:{listen};
+    proxy_http_version 1.1; proxy_set_header Connection "";
+    location /weighted/ {{ rewrite ^/weighted(/.*)$ $1 break; proxy_pass http://weighted; }}
+    location /fast/ {{ rewrite ^/fast(/.*)$ $1 break; proxy_pass http://fast; }}
+    location /iphash/ {{ rewrite ^/iphash(/.*)$ $1 break; proxy_pass http://iphash; }}
+    location /leastconn/ {{ rewrite ^/leastconn(/.*)$ $1 break; proxy_pass http://leastconn; }}
+  }}
+}}
+""".format(tmp=tmp, servers=servers, fast="".join("server 127.0.0.1:%d; " % p for p in ports[:2]), even=even,
+           listen=listen)
+    (tmp / "nginx.conf").write_text(config)
+    nginx = subprocess.Popen([NGINX, "-p", str(tmp) + "/", "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", listen), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield {"url": "http://127.0.0.1:%d" % listen, "ports": ports, "conf": tmp / "nginx.conf", "backends": backends}
+    nginx.send_signal(signal.SIGTERM)
+    nginx.wait(timeout=10)
+    for backend in backends:
+        backend.shutdown()
+
+
+@needs_nginx
+def test_verify_against_real_nginx(private_lb):
+    model = model_from_config(parse(private_lb["conf"].read_text(), "nginx.conf"))
+    results = verify(model, private_lb["url"], [{"path": "/weighted/"}, {"path": "/iphash/"}], 120, clients=8)
+    print("\n".join(table(results)))
+    assert all(r["passed"] for r in results), [r["problems"] for r in results]
+    p1, p2, p3 = ("127.0.0.1:%d" % p for p in private_lb["ports"])
+    assert results[0]["counts"] == {p1: 60, p2: 30, p3: 30}
+    assert len(results[1]["clients"]) == 8
+
+
+@needs_nginx
+def test_verify_finds_a_wrong_expectation_and_the_slow_backend(private_lb):
+    model = model_from_config(parse(private_lb["conf"].read_text(), "nginx.conf"))
+    wrong = verify(model, private_lb["url"], [{"path": "/weighted/", "weights": [1, 1, 1]}], 120)[0]
+    p1, p2, p3 = private_lb["ports"]
+    assert wrong["problems"] == ["/weighted/: expected %d:40 %d:40 %d:40, got %d:60 %d:30 %d:30" % (p1, p2, p3, p1, p2, p3)]
+    slow = "%d" % private_lb["ports"][2]
+    lc = verify(model, private_lb["url"], [{"path": "/leastconn/", "slow_backend": slow}], 300, concurrency=8)[0]
+    print("least_conn with a slow backend under concurrency 8:", lc["counts"])
+    assert lc["passed"], lc["problems"]
+
+
+@needs_nginx
+def test_lb_verify_module_speed_on_one_location(private_lb):
+    """Issue 3 asks for lb_verify's requests/s: 10,000 requests on one location."""
+    env = dict(os.environ, PYTHONPATH=str(collections_path()))
+    path = collections_path() / "ansible_collections/edgeops/nginx_lb/plugins/modules/lb_verify.py"
+    args = {"url": private_lb["url"], "config_path": str(private_lb["conf"]), "requests": 10000, "concurrency": 8,
+            "locations": [{"path": "/fast/"}]}
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(path)], input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
+                          capture_output=True, text=True, env=env, timeout=300)
+    elapsed = time.perf_counter() - started
+    result = json.loads(proc.stdout)
+    location = result["locations"][0]
+    print("lb_verify: %d requests in %.1f s, %s req/s while polling, p50 %s ms p99 %s ms" % (
+        location["requests"], elapsed, location["requests_per_s"], location["latency_ms"]["p50"],
+        location["latency_ms"]["p99"]))
+    assert result["passed"] is True and location["requests"] == 10000 and location["failed"] == 0
+    assert sorted(location["counts"].values()) == [5000, 5000]
