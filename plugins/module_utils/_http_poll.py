@@ -16,7 +16,6 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 from urllib.parse import urlsplit
 
 

@@ -11,30 +11,20 @@ import time
 
 import pytest
 
+from localnet import free_port, wait_for_port
 from paths import ROLES
 
 PROGRAM = ROLES / "app_servers" / "files" / "app_server.py"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start(*extra):
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(PROGRAM), "--port", str(port), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("app server did not listen on %d" % port)
+    if not wait_for_port(port):
+        proc.kill()
+        raise AssertionError("app server did not listen on %d" % port)
+    return proc, port
 
 
 @pytest.fixture(scope="module")

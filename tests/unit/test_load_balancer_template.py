@@ -6,13 +6,10 @@ import http.client
 import http.server
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,12 +18,11 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import mod
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import check_candidate
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
 
+from localnet import NGINX, free_port, needs_nginx, wait_for_port
 from paths import ROOT, SEED_UPSTREAM_CONF, collections_path
 from test_model import tutorial_vars
 
 BIN = Path(sys.executable).parent
-NGINX = shutil.which("nginx") or shutil.which("/usr/sbin/nginx")
-needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed on this machine")
 
 
 def render(tmp_path, **role_vars):
@@ -139,12 +135,6 @@ class _EchoPath(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @needs_nginx
 def test_locations_strip_their_prefix_like_the_tutorial(tmp_path):
     backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoPath)
@@ -161,13 +151,7 @@ def test_locations_strip_their_prefix_like_the_tutorial(tmp_path):
     nginx = subprocess.Popen([NGINX, "-p", str(tmp_path) + "/", "-c", str(tmp_path / "nginx.conf"),
                               "-g", "daemon off; master_process off;"])
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", listen), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        assert wait_for_port(listen), (tmp_path / "error.log").read_text()
 
         def get(path):
             conn = http.client.HTTPConnection("127.0.0.1", listen, timeout=5)

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -14,10 +13,9 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check impo
 )
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
 
+from localnet import NGINX, needs_nginx
 from paths import SEED_UPSTREAM_CONF, collections_path
 
-NGINX = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx") or None
-needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed on this machine")
 
 GOOD = "upstream a { zone a 64k; server 127.0.0.1:7001; server 127.0.0.1:7002; }\n" \
        "server { listen 127.0.0.1:18099; location /a/ { rewrite ^/a(/.*)$ $1 break; proxy_pass http://a; } }\n"

@@ -4,9 +4,7 @@ private nginx with three loopback backends."""
 import importlib.util
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,10 +17,9 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Ser
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import judge, match_backend, table, verify
 
+from localnet import NGINX, free_port, needs_nginx, wait_for_port
 from paths import ROLES, collections_path
 
-NGINX = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx") or None
-needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed on this machine")
 
 SERVERS = [Server("127.0.0.1:7001", weight=2), Server("127.0.0.1:7002"), Server("127.0.0.1:7003")]
 
@@ -122,12 +119,6 @@ def start_backend(latency_ms=0):
     return server
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_poll_counts_backends_by_header_and_by_body():
     backend = start_backend()
     try:
@@ -182,13 +173,7 @@ http {{
            listen=listen)
     (tmp / "nginx.conf").write_text(config)
     nginx = subprocess.Popen([NGINX, "-p", str(tmp) + "/", "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", listen), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    assert wait_for_port(listen), (tmp / "error.log").read_text()
     yield {"url": "http://127.0.0.1:%d" % listen, "ports": ports, "conf": tmp / "nginx.conf", "backends": backends}
     nginx.send_signal(signal.SIGTERM)
     nginx.wait(timeout=10)
