@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_FORCE_COLOR := 0
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv engine images lab lab-down test unit lint molecule clean
+.PHONY: help venv engine images host-tools lab lab-down test unit lint molecule clean
 
 help:
 	@echo "make lab       local lab: systemd container, site.yml, distribution per location"
@@ -44,7 +44,12 @@ lab: venv images
 lab-down:
 	scripts/lab.sh down
 
-unit: venv
+# The unit tests run the host's own nginx binary (nginx -t, a private nginx
+# on loopback); scripts/apt-no-start.sh keeps apt from starting its service.
+host-tools:
+	command -v nginx >/dev/null 2>&1 || scripts/apt-no-start.sh nginx-light
+
+unit: venv host-tools
 	$(BIN)/pytest tests/unit
 
 lint: venv
