@@ -20,10 +20,10 @@ help:
 	@echo "make lab-down  remove the lab container"
 	@echo "make test      unit tests, lint, molecule scenarios ($(SCENARIOS))"
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -r requirements.txt -c constraints.txt
 	touch $@
 
 $(COLLECTION_LINK):
