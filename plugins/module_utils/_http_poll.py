@@ -5,7 +5,10 @@
 
 Standard library only (it runs on the target). Every worker keeps one
 keep-alive connection; the loop stops after `requests` requests or at the
-deadline, whichever comes first. Failures are counted, never raised.
+deadline, whichever comes first. Failures are counted, never raised. Like browsers and most HTTP clients, a
+GET that finds its reused keep-alive connection closed before any response
+byte is sent once more on a new connection (RFC 9112, 9.3.1); `retried`
+counts those.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ class PollResult:
     latencies_ms: list = field(default_factory=list)
     elapsed_s: float = 0.0
     deadline_hit: bool = False
+    # Requests sent again because the server had closed an idle keep-alive
+    # connection (an nginx reload does that); counted once, as their retry.
+    retried: int = 0
 
     @property
     def failed(self):
@@ -85,33 +91,48 @@ def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, sour
                 result.counts[label] = result.counts.get(label, 0) + 1
                 result.latencies_ms.append(latency_ms)
 
+    def fetch(connection):
+        """(label, error) of one GET on `connection`; raises what the socket raises."""
+        connection.request("GET", target, headers=request_headers)
+        response = connection.getresponse()
+        body = response.read()
+        if not 200 <= response.status < 300:
+            return None, "status %d" % response.status, response.will_close
+        if pattern is not None:
+            match = pattern.search(body.decode("utf-8", "replace"))
+            label = match.group(1) if match else None
+        else:
+            label = response.getheader(backend_header)
+        return label, None if label else "unidentified backend", response.will_close
+
     def worker():
-        connection = None
+        connection, reused = None, False
         while take_ticket():
-            if connection is None:
-                connection = connection_class(host, port, timeout=timeout, source_address=source)
             started = time.perf_counter()
             label, error = None, None
-            try:
-                connection.request("GET", target, headers=request_headers)
-                response = connection.getresponse()
-                body = response.read()
-                if not 200 <= response.status < 300:
-                    error = "status %d" % response.status
-                elif pattern is not None:
-                    match = pattern.search(body.decode("utf-8", "replace"))
-                    label = match.group(1) if match else None
-                else:
-                    label = response.getheader(backend_header)
-                if error is None and not label:
-                    error = "unidentified backend"
-                if response.will_close:
-                    connection.close()
-                    connection = None
-            except socket.timeout:
-                error = "timeout"
-            except (OSError, http.client.HTTPException) as exc:
-                error = "connection: %s" % (exc.__class__.__name__,)
+            for attempt in (1, 2):
+                if connection is None:
+                    connection, reused = connection_class(host, port, timeout=timeout, source_address=source), False
+                try:
+                    label, error, will_close = fetch(connection)
+                    reused = True
+                    if will_close:
+                        connection.close()
+                        connection = None
+                    break
+                except socket.timeout:
+                    error = "timeout"
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                    error = "connection: %s" % (exc.__class__.__name__,)
+                    if reused and attempt == 1:
+                        connection.close()
+                        connection = None
+                        with lock:
+                            result.retried += 1
+                        continue
+                except (OSError, http.client.HTTPException) as exc:
+                    error = "connection: %s" % (exc.__class__.__name__,)
+                break
             if error and error.startswith(("timeout", "connection")) and connection is not None:
                 connection.close()
                 connection = None

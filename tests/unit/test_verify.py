@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -140,6 +141,68 @@ def test_poll_counts_connection_failures_and_stops_at_the_deadline():
         assert bounded.deadline_hit and bounded.requests < 10
     finally:
         slow.shutdown()
+
+
+def closing_keepalive_server(every):
+    """A raw HTTP/1.1 server that promises keep-alive but closes the
+    connection, unannounced, after every `every` responses (as an nginx
+    reload closes idle keep-alive connections). Returns (port, stop)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stopping = threading.Event()
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Backend: raw:1\r\n\r\nok"
+
+    def serve(conn):
+        with conn:
+            conn.settimeout(2)
+            for _ in range(every):
+                try:
+                    if not conn.recv(4096):
+                        return
+                    conn.sendall(response)
+                except OSError:
+                    return
+            # Wait for the next request, then drop it unanswered.
+            try:
+                conn.recv(4096)
+            except OSError:
+                pass
+
+    def accept():
+        while not stopping.is_set():
+            try:
+                conn, _ = listener.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+        listener.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener.getsockname()[1], stopping.set
+
+
+@pytest.mark.parametrize("every, concurrency", [(1, 1), (5, 1), (5, 4)])
+def test_poll_resends_a_get_whose_idle_keepalive_connection_was_closed(every, concurrency):
+    port, stop = closing_keepalive_server(every)
+    try:
+        polled = poll("http://127.0.0.1:%d" % port, "/", 40, concurrency=concurrency, timeout=2, deadline_s=20)
+    finally:
+        stop()
+    assert polled.failed == 0, polled.errors
+    assert polled.counts == {"raw:1": 40}
+    assert polled.retried >= 40 // (every + 1) - concurrency
+
+
+def test_poll_does_not_resend_on_a_fresh_connection():
+    """A server that drops every request unanswered: one try each, all failed."""
+    port, stop = closing_keepalive_server(0)
+    try:
+        polled = poll("http://127.0.0.1:%d" % port, "/", 6, timeout=2, deadline_s=20)
+    finally:
+        stop()
+    assert polled.failed == 6 and polled.retried == 0
 
 
 @pytest.fixture(scope="module")
