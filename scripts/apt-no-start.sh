@@ -11,5 +11,6 @@ if [ ! -e "$policy" ]; then
   ours=true
 fi
 trap '$ours && rm -f "$policy"' EXIT
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+# Another test target may be running apt: wait for its lock rather than fail.
+apt-get -o DPkg::Lock::Timeout=300 update -qq
+DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$@" >/dev/null

@@ -100,6 +100,15 @@ options:
     description: Fail when any location does not match its expectation.
     type: bool
     default: true
+  report:
+    description:
+      - Write a picture of the distribution to this path B(on the host the module runs on) - one self-contained
+        HTML page (no script, no external file) with one bar chart per location, a bar per backend for the
+        responses seen and a dashed outline for the count nginx's algorithm gives, and PASS or FAIL.
+      - Written also when a location fails, before the module fails. Not written in check mode.
+      - Writing it counts as a change. Use M(ansible.builtin.fetch) to bring it to the controller.
+    type: path
+    version_added: 0.2.0
 attributes:
   check_mode:
     description: It only sends GET requests, in check mode as in normal mode.
@@ -150,6 +159,16 @@ EXAMPLES = r"""
   edgeops.nginx_lb.lb_verify:
     fail_on_mismatch: false
   register: distribution
+
+- name: A picture of the distribution, one bar chart per location, written on the LB host
+  edgeops.nginx_lb.lb_verify:
+    report: /tmp/lb-distribution.html
+
+- name: Bring the picture to the controller
+  ansible.builtin.fetch:
+    src: /tmp/lb-distribution.html
+    dest: reports/{{ inventory_hostname }}.html
+    flat: true
 """
 
 RETURN = r"""
@@ -181,11 +200,19 @@ table:
   returned: always
   type: list
   elements: str
+report:
+  description: Where the HTML picture of the distribution was written, on the host the module ran on.
+  returned: when I(report) is set, not in check mode
+  type: str
+  sample: /tmp/lb-distribution.html
 """
+
+import socket
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _nginx_conf
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _nginx_conf, _report
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model, model_from_config
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import EXPECTATIONS, table, verify
 
@@ -213,6 +240,7 @@ def main():
             backend_regex=dict(type="str"),
             config_path=dict(type="path", default="/etc/nginx/nginx.conf"),
             fail_on_mismatch=dict(type="bool", default=True),
+            report=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -242,11 +270,19 @@ def main():
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     passed = all(r["passed"] for r in results)
-    lines = table(results)
+    outcome = dict(changed=False, passed=passed, locations=results, table=table(results))
+    if p["report"] and not module.check_mode:
+        page = _report.render(results, url=p["url"], host=socket.gethostname(),
+                              generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+        try:
+            outcome["report"] = _report.write(p["report"], page)
+        except OSError as exc:
+            module.fail_json(msg="cannot write the report to %s: %s" % (p["report"], exc), **outcome)
+        outcome["changed"] = True
     if not passed and p["fail_on_mismatch"]:
         problems = [problem for r in results for problem in r["problems"]]
-        module.fail_json(msg="\n".join(problems), passed=False, locations=results, table=lines)
-    module.exit_json(changed=False, passed=passed, locations=results, table=lines)
+        module.fail_json(msg="\n".join(problems), **outcome)
+    module.exit_json(**outcome)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """Where things are in the checkout, for the unit tests."""
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,3 +20,12 @@ def collections_path():
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(ROOT, target_is_directory=True)
     return COLLECTIONS
+
+
+def run_module(name, args, timeout=60):
+    """Run the collection's module `name` as Ansible would (JSON args on stdin); its result."""
+    env = dict(os.environ, PYTHONPATH=str(collections_path()))
+    path = collections_path() / "ansible_collections/edgeops/nginx_lb/plugins/modules" / (name + ".py")
+    proc = subprocess.run([sys.executable, str(path)], input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
+                          capture_output=True, text=True, env=env, timeout=timeout)
+    return json.loads(proc.stdout)

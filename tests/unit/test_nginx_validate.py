@@ -1,10 +1,5 @@
 """nginx_validate: the target's nginx -t on a candidate or the live config, as data."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import (
@@ -14,7 +9,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check impo
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
 
 from localnet import NGINX, needs_nginx
-from paths import SEED_UPSTREAM_CONF, collections_path
+from paths import SEED_UPSTREAM_CONF, run_module
 
 
 GOOD = "upstream a { zone a 64k; server 127.0.0.1:7001; server 127.0.0.1:7002; }\n" \
@@ -84,18 +79,10 @@ def test_live_config_mode_follows_includes(tmp_path):
     assert [u.name for u in report.model.upstreams] == ["a"]
 
 
-def run_module(args):
-    env = dict(os.environ, PYTHONPATH=str(collections_path()))
-    path = collections_path() / "ansible_collections/edgeops/nginx_lb/plugins/modules/nginx_validate.py"
-    proc = subprocess.run([sys.executable, str(path)], input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
-                          capture_output=True, text=True, env=env, timeout=60)
-    return json.loads(proc.stdout)
-
-
 @needs_nginx
 def test_module_fails_on_a_broken_candidate_and_passes_a_good_one():
-    bad = run_module({"content": "upstream a { server 127.0.0.1:7001 wieght=2; }\n", "name": "/etc/nginx/conf.d/u.conf"})
+    bad = run_module("nginx_validate", {"content": "upstream a { server 127.0.0.1:7001 wieght=2; }\n", "name": "/etc/nginx/conf.d/u.conf"})
     assert bad["failed"] is True and bad["valid"] is False
     assert bad["msg"] == 'nginx -t rejected /etc/nginx/conf.d/u.conf: /etc/nginx/conf.d/u.conf:1: invalid parameter "wieght=2"'
-    good = run_module({"content": GOOD})
+    good = run_module("nginx_validate", {"content": GOOD})
     assert good.get("failed") is not True and good["valid"] is True and good["changed"] is False
