@@ -8,12 +8,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 COLLECTION_LINK := .collections/ansible_collections/edgeops/nginx_lb
-SCENARIOS ?= default
+SCENARIOS ?= default cluster resilience
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_FORCE_COLOR := 0
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv engine images host-tools lab lab-down test unit lint molecule clean
+.PHONY: help venv engine images host-tools lab lab-down test unit lint sanity molecule clean bench
 
 help:
 	@echo "make lab       local lab: systemd container, site.yml, distribution per location"
@@ -37,6 +37,7 @@ engine:
 
 images: engine
 	scripts/base-image.sh bookworm
+	scripts/base-image.sh trixie
 
 lab: venv images
 	scripts/lab.sh up
@@ -58,7 +59,17 @@ lint: venv
 molecule: venv images
 	for scenario in $(SCENARIOS); do $(BIN)/molecule test -s $$scenario; done
 
-test: unit lint molecule
+sanity:
+	scripts/sanity.sh
+
+test: unit lint sanity molecule
+
+# Benchmark: the collection against the tutorial in one container
+# (edgeops-bench, removed afterwards); table in benchmarks/results/latest.md.
+bench: venv engine
+	scripts/base-image.sh bookworm
+	$(BIN)/pip install -q -r benchmarks/requirements.txt
+	benchmarks/run.sh
 
 clean: lab-down
 	rm -rf $(VENV) .collections

@@ -2,6 +2,9 @@
 host under test (loopback only), counted by the backend that answered."""
 
 import json
+import os
+import re
+import subprocess
 
 # Runs on the target's python3: N sequential keep-alive GETs, bounded in
 # count and time; prints {"X-Backend value": responses, "errors": n}.
@@ -28,13 +31,14 @@ print(json.dumps(counts))
 '''
 
 
-def count_backends(host, path, requests, source="-"):
-    """{port: responses} (or 'status N' / 'error X') for `requests` GETs of `path`."""
+def count_backends(host, path, requests, source="-", by="port"):
+    """{port: responses} (or 'status N' / 'error X') for `requests` GETs of
+    `path`; by="host" keeps the whole X-Backend `hostname:port`."""
     result = host.run("python3 -c %s %s %d %s" % (_quote(_COUNT), _quote(path), requests, source))
     assert result.rc == 0, result.stderr
     counts = {}
     for key, number in json.loads(result.stdout).items():
-        port = key.rsplit(":", 1)[1] if ":" in key and not key.startswith(("status", "error")) else key
+        port = key.rsplit(":", 1)[1] if by == "port" and ":" in key and not key.startswith(("status", "error")) else key
         counts[port] = counts.get(port, 0) + number
     return counts
 
@@ -47,3 +51,25 @@ def status(host, path):
 
 def _quote(text):
     return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def run_playbook(playbook, extra_vars=None, inventory=None, timeout=600):
+    """ansible-playbook `playbook` (a path, or relative to the checkout) on the
+    scenario's inventory, from the controller; returns the CompletedProcess."""
+    command = ["ansible-playbook", "-i", inventory or os.environ["MOLECULE_INVENTORY_FILE"],
+               os.path.join(ROOT, playbook)]
+    if extra_vars is not None:
+        command += ["-e", json.dumps(extra_vars)]
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+
+
+def recap(run):
+    """{host: {"ok": n, "changed": n, "failed": n, ...}} from a play recap."""
+    hosts = {}
+    for name, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", run.stdout, re.M):
+        hosts[name] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)}
+    return hosts

@@ -21,7 +21,7 @@ def swrr_sequence(weights, count):
     current = [0] * len(weights)
     total = sum(weights)
     picks = []
-    for _ in range(count):
+    for dummy in range(count):
         best = None
         for index, weight in enumerate(weights):
             current[index] += weight
@@ -69,7 +69,7 @@ def _regularized_gamma_q(a, x):
         # Series for P.
         term = total = 1.0 / a
         n = a
-        for _ in range(1000):
+        for dummy in range(1000):
             n += 1
             term *= x / n
             total += term

@@ -141,7 +141,7 @@ def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, sour
             connection.close()
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, concurrency))]
+    threads = [threading.Thread(target=worker, daemon=True) for dummy in range(max(1, concurrency))]
     for thread in threads:
         thread.start()
     for thread in threads:

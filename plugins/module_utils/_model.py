@@ -143,7 +143,7 @@ def split_address(address):
     """'host:port' or '[v6]:port' -> (host, port); raises ValueError."""
     if not isinstance(address, str) or ":" not in address:
         raise ValueError("must be 'host:port', got %r" % (address,))
-    host, _, port = address.rpartition(":")
+    host, dummy, port = address.rpartition(":")
     if not _HOST_RE.match(host) or (":" in host and not host.startswith("[")):
         raise ValueError("must be 'host:port' with a valid host, got %r" % (address,))
     if not port.isdigit() or not 1 <= int(port) <= 65535:
@@ -371,7 +371,7 @@ def model_from_dict(data):
 def _server_from_directive(directive):
     server = Server(address=directive.args[0] if directive.args else "")
     for arg in directive.args[1:]:
-        key, _, value = arg.partition("=")
+        key, dummy, value = arg.partition("=")
         if key in ("weight", "max_fails", "max_conns") and value.isdigit():
             setattr(server, key, int(value))
         elif key == "fail_timeout":
@@ -475,7 +475,7 @@ def lint(model):
                 "location %s strips its prefix with proxy_pass URI %r: %s/x reaches the backend as /%s/x "
                 "(double slash) and %sX is proxied too; use `location = %s` plus `location %s/` "
                 "with a rewrite" % (location.path, location.proxy_uri, location.path, location.proxy_uri.strip("/"),
-                                     location.path, location.path, location.path), location, location.path))
+                                    location.path, location.path, location.path), location, location.path))
     for upstream in model.upstreams:
         if not upstream.servers:
             findings.append(_finding("error", "upstream %s has no server" % upstream.name, upstream, upstream.name))

@@ -87,8 +87,8 @@ def run_nginx_test(config_path, nginx_binary="nginx", prefix=None, runner=None, 
     if rc != 0 and not errors:
         # Keep nginx's own words even when they are not in the usual form.
         errors = [{"level": "emerg", "message": line, "file": None, "line": None}
-                  for line in text.splitlines() if line.strip() and not line.startswith("nginx: configuration file")] or [
-                     {"level": "emerg", "message": "nginx -t exited %d" % rc, "file": None, "line": None}]
+                  for line in text.splitlines() if line.strip() and not line.startswith("nginx: configuration file")]
+        errors = errors or [{"level": "emerg", "message": "nginx -t exited %d" % rc, "file": None, "line": None}]
     return NginxTestResult(
         valid=rc == 0,
         rc=rc,

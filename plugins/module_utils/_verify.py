@@ -27,7 +27,7 @@ def match_backend(label, servers, resolve=None):
     addresses = [server.address for server in servers]
     if label in addresses:
         return label
-    host, _, port = label.rpartition(":")
+    host, dummy, port = label.rpartition(":")
     if not port.isdigit():
         return None
     same_port = [server for server in servers if server.port == int(port)]

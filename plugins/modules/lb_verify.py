@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: lb_verify
 short_description: Prove by measurement that nginx balances each location as configured
 version_added: 0.1.0
-author: edgeops engineers
+author: edgeops engineers (@edgeops)
 description:
   - Polls each location of a running load balancer over HTTP (keep-alive, optional concurrency, bounded in
     count and time) and counts which backend answered, from a response header (default C(X-Backend)) or a
@@ -117,6 +117,7 @@ attributes:
     description: Nothing is changed.
     support: none
   platform:
+    support: full
     description: Any host with Python that reaches the load balancer.
     platforms: posix
 notes:

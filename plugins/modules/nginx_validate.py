@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: nginx_validate
 short_description: Validate an nginx configuration or a conf.d candidate with the target's own nginx -t
 version_added: 0.1.0
-author: edgeops engineers
+author: edgeops engineers (@edgeops)
 description:
   - Runs the target's C(nginx -t) on the live configuration (I(path)) or on a candidate conf.d snippet
     (I(src) on the target, or I(content)), which it wraps in a throwaway main config with an http context,
@@ -58,6 +58,7 @@ attributes:
     description: Nothing is changed, so there is no diff.
     support: none
   platform:
+    support: full
     description: Targets with nginx installed.
     platforms: posix
 notes:

@@ -27,5 +27,5 @@ def run_module(name, args, timeout=60):
     env = dict(os.environ, PYTHONPATH=str(collections_path()))
     path = collections_path() / "ansible_collections/edgeops/nginx_lb/plugins/modules" / (name + ".py")
     proc = subprocess.run([sys.executable, str(path)], input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
-                          capture_output=True, text=True, env=env, timeout=timeout)
+                          check=False, capture_output=True, text=True, env=env, timeout=timeout)
     return json.loads(proc.stdout)

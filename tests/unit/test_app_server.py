@@ -63,7 +63,7 @@ def test_healthz(app):
 
 @pytest.mark.parametrize("host_header", ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>'])
 def test_reflected_host_is_escaped(app, host_header):
-    _, body = get(app, headers={"Host": host_header})
+    dummy, body = get(app, headers={"Host": host_header})
     assert host_header not in body
     assert "&lt;" in body and "<script>" not in body and "<img" not in body
 
@@ -72,8 +72,8 @@ def test_keep_alive_serves_many_requests_on_one_connection(app):
     conn = http.client.HTTPConnection("127.0.0.1", app, timeout=5)
     conn.connect()
     local = conn.sock.getsockname()
-    for _ in range(20):
-        response, _ = get(app, connection=conn)
+    for dummy in range(20):
+        response, dummy = get(app, connection=conn)
         assert response.status == 200 and not response.will_close
     assert conn.sock.getsockname() == local
 

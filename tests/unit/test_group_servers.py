@@ -47,7 +47,7 @@ def test_every_host_gives_each_of_its_ports_with_its_weight():
 
 @pytest.mark.parametrize("groups, words", [({}, "no inventory group 'app'"), ({"app": []}, "has no hosts")])
 def test_missing_group_names_the_field(groups, words):
-    _, errors = expand_groups([{"name": "pool", "group": "app"}], groups, HOSTS.__getitem__, "lb")
+    dummy, errors = expand_groups([{"name": "pool", "group": "app"}], groups, HOSTS.__getitem__, "lb")
     assert len(errors) == 1 and errors[0].startswith("load_balancer_upstreams[0].group: ")
     assert words in errors[0]
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The tutorial's app server, one port per process (app-server@PORT.service).
 
 Standard library only. Unlike the tutorial's HTTPServer it is threaded,

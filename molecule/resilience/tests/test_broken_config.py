@@ -1,0 +1,55 @@
+"""A change that nginx -t rejects fails the play with nginx's own message;
+the live file stays byte-identical and every location keeps answering."""
+
+import pytest
+
+from lbcheck import count_backends, run_playbook
+
+LIVE = "/etc/nginx/conf.d/upstream.conf"
+PATHS = ["/proxy", "/roundrobin", "/leastconn", "/iphash", "/weighted"]
+
+
+def with_roundrobin_servers(*addresses):
+    from_defaults = [
+        {"name": "app_server_7001", "servers": [{"address": "127.0.0.1:7001"}]},
+        {"name": "roundrobin", "servers": [{"address": address} for address in addresses]},
+        {"name": "leastconn", "method": "least_conn", "servers": [{"address": "127.0.0.1:%d" % p} for p in (7001, 7002, 7003)]},
+        {"name": "iphash", "method": "ip_hash", "servers": [{"address": "127.0.0.1:%d" % p} for p in (7001, 7002, 7003)]},
+        {"name": "weighted", "servers": [{"address": "127.0.0.1:7001", "weight": 2}, {"address": "127.0.0.1:7002"},
+                                         {"address": "127.0.0.1:7003"}]},
+    ]
+    return {"load_balancer_upstreams": from_defaults}
+
+
+@pytest.mark.parametrize("change, nginx_says", [
+    (with_roundrobin_servers("127.0.0.1:7001", "no-such-host.invalid:7002"), "host not found in upstream"),
+    ({"load_balancer_extra_directives": ["proxy_buffering maybe"]}, "invalid value \"maybe\""),
+    ({"load_balancer_extra_directives": ["no_such_directive on"]}, "unknown directive \"no_such_directive\""),
+], ids=["unresolvable upstream host", "bad value of a directive", "unknown directive"])
+def test_rejected_candidate_never_goes_live(host, change, nginx_says, figure):
+    before = host.file(LIVE).md5sum
+    run = run_playbook("playbooks/site.yml", change)
+    assert run.returncode != 0
+    assert nginx_says in run.stdout, run.stdout[-3000:]
+    assert host.file(LIVE).md5sum == before
+    for path in PATHS:
+        counts = count_backends(host, path, 6)
+        assert sum(n for key, n in counts.items() if key.isdigit()) == 6, (path, counts)
+    figure("rejected: " + nginx_says, "live file unchanged, %d locations answer" % len(PATHS))
+
+
+def test_a_clash_with_another_file_puts_the_previous_file_back(host):
+    """The candidate is valid alone but clashes with another conf.d file: the
+    whole-config check fails after the write, and the previous file returns."""
+    before = host.file(LIVE).md5sum
+    host.run_expect([0], "printf 'upstream roundrobin { server 127.0.0.1:7001; }\\n' > /etc/nginx/conf.d/clash.conf")
+    try:
+        run = run_playbook("playbooks/site.yml", {"load_balancer_keepalive": 8})
+        assert run.returncode != 0
+        assert "duplicate upstream \"roundrobin\"" in run.stdout, run.stdout[-3000:]
+        assert "the previous file is back" in run.stdout
+        assert host.file(LIVE).md5sum == before
+        assert not host.run("ls /etc/nginx/conf.d/ | grep -v -e upstream.conf -e clash.conf").stdout.strip()
+    finally:
+        host.run_expect([0], "rm -f /etc/nginx/conf.d/clash.conf")
+    assert count_backends(host, "/roundrobin", 6) == {"7001": 2, "7002": 2, "7003": 2}

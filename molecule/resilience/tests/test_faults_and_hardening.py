@@ -1,0 +1,86 @@
+"""A backend killed with SIGKILL costs clients nothing and comes back by
+itself; the app server unit's sandbox and nginx's exposure, with figures."""
+
+import json
+import re
+import time
+
+from lbcheck import count_backends, status
+
+
+def lb_verify(host, args):
+    try:
+        return host.ansible("edgeops.nginx_lb.lb_verify", json.dumps(args), check=False)
+    except host.ansible.AnsibleException as exc:
+        return exc.result
+
+
+def main_pid(host, unit):
+    return int(host.check_output("systemctl show -p MainPID --value %s" % unit))
+
+
+def test_killed_backend_costs_no_request_and_comes_back(host, figure):
+    unit = "app-server@7002"
+    killed = main_pid(host, unit)
+    host.run_expect([0], "kill -9 %d" % killed)
+    started = time.monotonic()
+    counts = count_backends(host, "/roundrobin", 60)
+    assert not [key for key in counts if not key.isdigit()], counts
+    assert sum(counts.values()) == 60
+    # systemd restarts it (Restart=on-failure, RestartSec=1).
+    while time.monotonic() - started < 20:
+        pid = main_pid(host, unit)
+        if pid not in (0, killed) and host.run("systemctl is-active %s" % unit).stdout.strip() == "active":
+            break
+        time.sleep(0.2)
+    back_after = time.monotonic() - started
+    assert main_pid(host, unit) not in (0, killed)
+    # nginx keeps a failed peer out for fail_timeout (10 s); lb_verify sees it back after that.
+    deadline, result = time.monotonic() + 30, None
+    while time.monotonic() < deadline:
+        result = lb_verify(host, {"locations": [{"path": "/roundrobin"}], "requests": 60})
+        if result["passed"]:
+            break
+        time.sleep(2)
+    seen_again = time.monotonic() - started
+    figure("killed app server restarted by systemd after s", round(back_after, 1))
+    figure("lb_verify exact again after s", round(seen_again, 1))
+    assert back_after < 10
+    assert result["passed"] is True, result.get("msg")
+
+
+def test_app_server_sandbox_exposure(host, figure):
+    out = host.check_output("systemd-analyze security app-server@7001.service 2>&1 | tail -1")
+    score = float(re.search(r"exposure level .*?: ([\d.]+)", out).group(1))
+    figure("systemd-analyze security app-server@7001 exposure", score)
+    assert score <= 2.0, out
+
+
+def test_app_server_has_no_write_access_outside_its_state(host):
+    pid = main_pid(host, "app-server@7001")
+    assert host.check_output("ps -o user= -p %d" % pid) == "app-server"
+    # ProtectSystem=strict: the whole file system is read-only for the unit.
+    mounts = host.check_output("cat /proc/%d/mountinfo" % pid)
+    root = next(line for line in mounts.splitlines() if line.split()[4] == "/")
+    assert " ro," in root or root.split()[5].startswith("ro"), root
+
+
+def test_nginx_discloses_no_version_and_no_upstream_address(host):
+    headers = host.check_output(
+        "python3 -c \"import http.client as h; c=h.HTTPConnection('127.0.0.1',80,timeout=5); "
+        "c.request('GET','/roundrobin'); r=c.getresponse(); print(dict(r.getheaders()))\"")
+    assert "'Server': 'nginx'" in headers, headers
+    assert "X-Upstream-Addr" not in headers
+
+
+def test_reflected_host_header_is_escaped_through_the_balancer(host):
+    page = host.check_output(
+        "python3 -c \"import http.client as h; c=h.HTTPConnection('127.0.0.1',80,timeout=5); "
+        "c.request('GET','/roundrobin', headers={'Host': '<svg onload=alert(1)>'}); "
+        "print(c.getresponse().read().decode())\"")
+    # nginx refuses a Host with '/', so no closing tag; an onload handler does it.
+    assert "<svg" not in page and "&lt;svg onload=alert(1)&gt;" in page, page
+
+
+def test_unknown_paths_are_404(host):
+    assert status(host, "/roundrobinX") == 404

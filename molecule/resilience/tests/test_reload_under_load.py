@@ -1,0 +1,73 @@
+"""A bounded load runs against /roundrobin inside the container while the
+play re-runs with a changed upstream (7004 added, 7002 removed, weights
+changed): nginx reloads under load and no request fails."""
+
+import json
+import os
+import subprocess
+import time
+
+from lbcheck import ROOT, count_backends, run_playbook
+
+LOAD_SECONDS = 25
+# The project's own poller (standard library only), run by the target's python3.
+POLLER = os.path.join(ROOT, "plugins", "module_utils", "_http_poll.py")
+LOAD = r'''
+import json, sys
+sys.path.insert(0, "/tmp")
+from _http_poll import poll
+seconds = float(sys.argv[1])
+result = poll("http://127.0.0.1:80", "/roundrobin", 10 ** 7, concurrency=4, timeout=5, deadline_s=seconds)
+print(json.dumps({"requests": result.requests, "failed": result.failed, "errors": result.errors,
+                  "retried": result.retried, "counts": result.counts, "seconds": round(result.elapsed_s, 1),
+                  "p99_ms": result.percentile_ms(0.99)}))
+'''
+
+CHANGED = {
+    "app_servers_ports": [7001, 7002, 7003, 7004],
+    "load_balancer_upstreams": [
+        {"name": "app_server_7001", "servers": [{"address": "127.0.0.1:7001"}]},
+        {"name": "roundrobin", "servers": [{"address": "127.0.0.1:7001"}, {"address": "127.0.0.1:7003", "weight": 3},
+                                           {"address": "127.0.0.1:7004", "weight": 2}]},
+        {"name": "leastconn", "method": "least_conn", "servers": [{"address": "127.0.0.1:%d" % p} for p in (7001, 7002, 7003)]},
+        {"name": "iphash", "method": "ip_hash", "servers": [{"address": "127.0.0.1:%d" % p} for p in (7001, 7002, 7003)]},
+        {"name": "weighted", "servers": [{"address": "127.0.0.1:7001", "weight": 2}, {"address": "127.0.0.1:7002"},
+                                         {"address": "127.0.0.1:7003"}]},
+    ],
+}
+
+
+def test_reload_under_load_fails_no_request(host, figure):
+    name = host.backend.get_hostname()
+    subprocess.run(["docker", "cp", POLLER, "%s:/tmp/_http_poll.py" % name], check=True, timeout=30)
+    load = subprocess.Popen(["docker", "exec", name, "timeout", str(LOAD_SECONDS + 30), "python3", "-c", LOAD,
+                             str(LOAD_SECONDS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)  # the load is running before the change starts
+        run = run_playbook("playbooks/site.yml", CHANGED)
+        out, err = load.communicate(timeout=LOAD_SECONDS + 60)
+    finally:
+        if load.poll() is None:
+            load.kill()
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "RUNNING HANDLER [edgeops.nginx_lb.load_balancer : Reload nginx]" in run.stdout
+    assert load.returncode == 0, err
+    result = json.loads(out)
+    figure("requests sent under reload", result["requests"])
+    figure("requests failed under reload", result["failed"])
+    figure("resent on a closed keep-alive connection", result["retried"])
+    figure("load seconds, p99 ms", (result["seconds"], result["p99_ms"]))
+    assert result["seconds"] >= 20 and result["requests"] > 1000
+    assert result["failed"] == 0, result["errors"]
+    # The new upstream served during the run: 7004 answered, so the reload happened under load.
+    assert any(label.endswith(":7004") for label in result["counts"]), result["counts"]
+    # After the reload: 7002 is out, weights 1:3:2.
+    assert count_backends(host, "/roundrobin", 60) == {"7001": 10, "7003": 30, "7004": 20}
+
+
+def test_defaults_restored(host):
+    """Back to the tutorial's defaults for the other tests (7004 removed)."""
+    run = run_playbook("playbooks/site.yml")
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert not host.service("app-server@7004").is_running
+    assert count_backends(host, "/roundrobin", 30) == {"7001": 10, "7002": 10, "7003": 10}
