@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_FORCE_COLOR := 0
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv engine images host-tools lab lab-down test unit lint sanity molecule clean bench
+.PHONY: help venv engine images host-tools lab lab-down test unit lint sanity molecule clean bench integration
 
 help:
 	@echo "make lab       local lab: systemd container, site.yml, distribution per location"
@@ -61,6 +61,14 @@ molecule: venv images
 
 sanity:
 	scripts/sanity.sh
+
+# The collection as users get it: built and installed from its tarball, it
+# converges a container of our own (edgeops-it-lab, removed afterwards);
+# ansible-doc, headless chromium refreshing each location, the migration's
+# --check --diff. Screenshots, the report and logs in .artifacts/.
+integration: venv images
+	scripts/install-chromium.sh
+	$(BIN)/pytest tests/integration
 
 test: unit lint sanity molecule
 
