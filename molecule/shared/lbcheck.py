@@ -58,13 +58,16 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 def run_playbook(playbook, extra_vars=None, inventory=None, timeout=600):
     """ansible-playbook `playbook` (a path, or relative to the checkout) on the
-    scenario's inventory, from the controller; returns the CompletedProcess."""
+    scenario's inventory, from the controller; returns the CompletedProcess
+    (stdout holds stderr too)."""
     command = ["ansible-playbook", "-i", inventory or os.environ["MOLECULE_INVENTORY_FILE"],
                os.path.join(ROOT, playbook)]
     if extra_vars is not None:
         command += ["-e", json.dumps(extra_vars)]
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+    # ansible-core 2.19 prints task errors on stderr: keep them in order with the rest.
+    return subprocess.run(command, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)
 
 
 def recap(run):

@@ -43,6 +43,9 @@ options:
   hostvars:
     description: The inventory's C(hostvars), with I(groups).
     type: dict
+  listen:
+    description: The server block's C(listen) (C(load_balancer_listen)), checked as a port or C(address:port), 1-65535.
+    type: str
   lb_host:
     description: The load balancer host (C(inventory_hostname)); an app host that is the LB itself is reached on 127.0.0.1.
     type: str
@@ -65,6 +68,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._group_servers import DEFAULT_PORTS, AppHost, expand_groups
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
     ModelError,
+    listen_errors,
     model_from_vars,
     model_to_dict,
 )
@@ -85,12 +89,13 @@ def _app_host(hostvars):
     return app_host
 
 
-def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None):
-    errors = []
+def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None, listen=None):
+    errors = listen_errors(listen) if listen is not None else []
     if isinstance(upstreams, list) and any(isinstance(u, dict) and u.get("group") is not None for u in upstreams):
         if groups is None or hostvars is None:
             raise AnsibleFilterError("lb_model: an upstream names a group; pass groups=groups, hostvars=hostvars")
-        upstreams, errors = expand_groups(upstreams, groups, _app_host(hostvars), lb_host)
+        upstreams, group_errors = expand_groups(upstreams, groups, _app_host(hostvars), lb_host)
+        errors.extend(group_errors)
     try:
         model = model_from_vars(upstreams, locations, default_keepalive=keepalive or None,
                                 default_zone=zone or None)

@@ -151,6 +151,23 @@ def split_address(address):
     return host, int(port)
 
 
+def listen_errors(value, where="load_balancer_listen"):
+    """Problems of a server block's `listen` (a port, or address:port), each
+    naming `where`; an empty list when it is fine."""
+    text = str(value).strip()
+    port_text = text.rpartition(":")[2] if ":" in text else text
+    if not port_text.isdigit():
+        return ["%s: must be a port or address:port, got %r" % (where, value)]
+    if ":" in text:
+        try:
+            split_address(text)
+        except ValueError as exc:
+            return ["%s: %s" % (where, exc)]
+    if not 1 <= int(port_text) <= 65535:
+        return ["%s: port must be 1-65535, got %r" % (where, value)]
+    return []
+
+
 # ---------------------------------------------------------------- from vars
 
 class _Errors(list):

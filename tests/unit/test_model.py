@@ -9,6 +9,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
     ModelError,
     Server,
     lint,
+    listen_errors,
     model_from_config,
     model_from_dict,
     model_from_vars,
@@ -160,3 +161,16 @@ def test_lint_clean_model_has_no_findings():
     model = model_from_config(parse(config, "t.conf"))
     assert [(loc.path, loc.upstream, loc.strip_prefix) for loc in model.locations] == [("/x", "a", True)]
     assert lint(model) == []
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("80", None), (8080, None), ("127.0.0.1:8080", None), ("[::1]:80", None),
+    ("70000", "port must be 1-65535"), ("0", "port must be 1-65535"), ("http", "must be a port or address:port"),
+    ("bad host:80", "valid host"), ("127.0.0.1:99999", "port must be 1-65535"),
+])
+def test_listen_is_a_port_or_address_port(value, problem):
+    errors = listen_errors(value)
+    if problem is None:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and errors[0].startswith("load_balancer_listen: ") and problem in errors[0]

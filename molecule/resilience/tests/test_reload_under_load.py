@@ -50,7 +50,7 @@ def test_reload_under_load_fails_no_request(host, figure):
         if load.poll() is None:
             load.kill()
     assert run.returncode == 0, run.stdout[-3000:]
-    assert "RUNNING HANDLER [edgeops.nginx_lb.load_balancer : Reload nginx]" in run.stdout
+    assert "RUNNING HANDLER [edgeops.nginx_lb.load_balancer : Reload nginx service]" in run.stdout
     assert load.returncode == 0, err
     result = json.loads(out)
     figure("requests sent under reload", result["requests"])
