@@ -70,7 +70,7 @@ integration: venv images
 	scripts/install-chromium.sh
 	$(BIN)/pytest tests/integration
 
-test: unit lint sanity molecule
+test: unit lint sanity molecule integration
 
 # Benchmark: the collection against the tutorial in one container
 # (edgeops-bench, removed afterwards); table in benchmarks/results/latest.md.
