@@ -39,7 +39,8 @@ images: engine
 	scripts/base-image.sh bookworm
 	scripts/base-image.sh trixie
 
-lab: venv images
+lab: venv engine
+	scripts/base-image.sh bookworm
 	scripts/lab.sh up
 
 lab-down:
