@@ -67,7 +67,7 @@ def test_check_diff_shows_the_change_and_changes_nothing(galaxy, tutorial_host, 
     assert "--- before: %s" % LIVE in out and "+++ after: %s" % LIVE in out
     for line in ["-        proxy_pass http://roundrobin/;",         # the tutorial's trailing slash goes
                  "+    zone roundrobin 64k;",                  # every upstream gets a zone ...
-                 "+    keepalive 16;",                         # ... and keepalive
+                 "+    keepalive 64;",                         # ... and keepalive
                  "+    location /roundrobin/ {",               # prefix stripping without a double slash
                  "+    server_name _;"]:
         assert line in out, line

@@ -45,7 +45,7 @@ def default_config(tmp_path_factory):
 
 
 def test_rendered_defaults_read_back_as_the_same_model(default_config):
-    expected = model_from_vars(*tutorial_vars(), default_keepalive=16, default_zone="64k")
+    expected = model_from_vars(*tutorial_vars(), default_keepalive=64, default_zone="64k")
     seen = model_from_config(parse(default_config, "upstream.conf"))
     assert [(u.name, u.method, u.zone, u.keepalive, [s.directive_args() for s in u.servers]) for u in seen.upstreams] \
         == [(u.name, u.method, u.zone, u.keepalive, [s.directive_args() for s in u.servers]) for u in expected.upstreams]
