@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make bench`: one systemd container edgeops-bench (removed at the end, also
+# on failure or Ctrl-C), then benchmarks/bench.py measures inside it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=edgeops-bench
+image=edgeops-lab/debian-systemd:bookworm
+export PATH="$PWD/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="${ANSIBLE_COLLECTIONS_PATH:-$PWD/.collections}"
+
+# A container of this name is only ever the benchmark's: a leftover of an
+# interrupted run is removed so every run starts from a fresh host.
+docker rm -f "$name" >/dev/null 2>&1 || true
+cleanup() { docker rm -f "$name" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "==> starting $name"
+scripts/systemd-container.sh "$name" "$image"
+python3 benchmarks/bench.py "$@"
