@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 
+import yaml
+
 # Runs on the target's python3: N sequential keep-alive GETs, bounded in
 # count and time; prints {"X-Backend value": responses, "errors": n}.
 _COUNT = r'''
@@ -68,6 +70,25 @@ def run_playbook(playbook, extra_vars=None, inventory=None, timeout=600):
     # ansible-core 2.19 prints task errors on stderr: keep them in order with the rest.
     return subprocess.run(command, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=timeout, cwd=ROOT, env=env)
+
+
+def lb_verify(host, args):
+    """lb_verify's result on `host` for `args` (a dict), failed or not
+    (ansible-core 2.19's --tree output no longer carries `failed`, so
+    testinfra may not raise)."""
+    try:
+        return host.ansible("edgeops.nginx_lb.lb_verify", json.dumps(args), check=False)
+    except host.ansible.AnsibleException as exc:
+        return exc.result
+
+
+def default_upstreams(**replaced_servers):
+    """The load_balancer role's default upstreams, with the servers of the
+    upstreams named in `replaced_servers` replaced (name=[server, ...])."""
+    with open(os.path.join(ROOT, "roles", "load_balancer", "defaults", "main.yml")) as stream:
+        upstreams = yaml.safe_load(stream)["load_balancer_upstreams"]
+    return [dict(upstream, servers=replaced_servers.get(upstream["name"], upstream["servers"]))
+            for upstream in upstreams]
 
 
 def recap(run):

@@ -1,7 +1,6 @@
 """The cluster, measured from each load balancer: real requests through every
 location, counted by the app host and port that answered."""
 
-import json
 import os
 import re
 import shutil
@@ -10,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from lbcheck import count_backends, recap, run_playbook
+from lbcheck import count_backends, lb_verify, recap, run_playbook
 
 # Every test runs on each load balancer; the app hosts are driven with docker.
 testinfra_hosts = ["lb"]
@@ -24,13 +23,6 @@ def docker_exec(name, command):
     """Run `command` in one of the scenario's containers (app or lb) by name."""
     return subprocess.run(["docker", "exec", name, "sh", "-c", command],
                           check=True, capture_output=True, text=True, timeout=60).stdout
-
-
-def lb_verify(host, args):
-    try:
-        return host.ansible("edgeops.nginx_lb.lb_verify", json.dumps(args), check=False)
-    except host.ansible.AnsibleException as exc:
-        return exc.result
 
 
 def lb_conf(name):

@@ -1,13 +1,12 @@
 """The tutorial's promises, measured inside the container: real requests
 through every location, counted by the backend that answered."""
 
-import json
 import subprocess
 import time
 
 import pytest
 
-from lbcheck import count_backends, status
+from lbcheck import count_backends, lb_verify, status
 
 N = 20
 
@@ -75,12 +74,8 @@ def test_lb_verify_passes_on_every_location(host):
 
 
 def lb_verify_failure(host, args):
-    """The result of an lb_verify run that must fail (ansible-core 2.19's
-    --tree output no longer carries `failed`, so testinfra may not raise)."""
-    try:
-        result = host.ansible("edgeops.nginx_lb.lb_verify", json.dumps(args), check=False)
-    except host.ansible.AnsibleException as exc:
-        result = exc.result
+    """The result of an lb_verify run that must fail."""
+    result = lb_verify(host, args)
     assert result["passed"] is False and result["msg"], result
     return result
 

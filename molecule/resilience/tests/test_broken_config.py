@@ -3,22 +3,14 @@ the live file stays byte-identical and every location keeps answering."""
 
 import pytest
 
-from lbcheck import count_backends, run_playbook
+from lbcheck import count_backends, default_upstreams, run_playbook
 
 LIVE = "/etc/nginx/conf.d/upstream.conf"
 PATHS = ["/proxy", "/roundrobin", "/leastconn", "/iphash", "/weighted"]
 
 
 def with_roundrobin_servers(*addresses):
-    from_defaults = [
-        {"name": "app_server_7001", "servers": [{"address": "127.0.0.1:7001"}]},
-        {"name": "roundrobin", "servers": [{"address": address} for address in addresses]},
-        {"name": "leastconn", "method": "least_conn", "servers": [{"address": "127.0.0.1:%d" % p} for p in (7001, 7002, 7003)]},
-        {"name": "iphash", "method": "ip_hash", "servers": [{"address": "127.0.0.1:%d" % p} for p in (7001, 7002, 7003)]},
-        {"name": "weighted", "servers": [{"address": "127.0.0.1:7001", "weight": 2}, {"address": "127.0.0.1:7002"},
-                                         {"address": "127.0.0.1:7003"}]},
-    ]
-    return {"load_balancer_upstreams": from_defaults}
+    return {"load_balancer_upstreams": default_upstreams(roundrobin=[{"address": address} for address in addresses])}
 
 
 @pytest.mark.parametrize("change, nginx_says", [

@@ -1,18 +1,10 @@
 """A backend killed with SIGKILL costs clients nothing and comes back by
 itself; the app server unit's sandbox and nginx's exposure, with figures."""
 
-import json
 import re
 import time
 
-from lbcheck import count_backends, status
-
-
-def lb_verify(host, args):
-    try:
-        return host.ansible("edgeops.nginx_lb.lb_verify", json.dumps(args), check=False)
-    except host.ansible.AnsibleException as exc:
-        return exc.result
+from lbcheck import count_backends, lb_verify, status
 
 
 def main_pid(host, unit):

@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 
-from lbcheck import ROOT, count_backends, run_playbook
+from lbcheck import ROOT, count_backends, default_upstreams, run_playbook
 
 MIN_SECONDS, MAX_SECONDS = 20, 240
 STOP_FILE = "/var/tmp/edgeops-load.stop"
@@ -44,15 +44,9 @@ CHANGED = {
     # The load shares /roundrobin with lb_verify, whose exact counts would not hold.
     "nginx_lb_verify": False,
     "app_servers_ports": [7001, 7002, 7003, 7004],
-    "load_balancer_upstreams": [
-        {"name": "app_server_7001", "servers": [{"address": "127.0.0.1:7001"}]},
-        {"name": "roundrobin", "servers": [{"address": "127.0.0.1:7001"}, {"address": "127.0.0.1:7003", "weight": 3},
-                                           {"address": "127.0.0.1:7004", "weight": 2}]},
-        {"name": "leastconn", "method": "least_conn", "servers": [{"address": "127.0.0.1:%d" % p} for p in (7001, 7002, 7003)]},
-        {"name": "iphash", "method": "ip_hash", "servers": [{"address": "127.0.0.1:%d" % p} for p in (7001, 7002, 7003)]},
-        {"name": "weighted", "servers": [{"address": "127.0.0.1:7001", "weight": 2}, {"address": "127.0.0.1:7002"},
-                                         {"address": "127.0.0.1:7003"}]},
-    ],
+    "load_balancer_upstreams": default_upstreams(roundrobin=[
+        {"address": "127.0.0.1:7001"}, {"address": "127.0.0.1:7003", "weight": 3},
+        {"address": "127.0.0.1:7004", "weight": 2}]),
 }
 
 
