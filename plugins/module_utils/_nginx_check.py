@@ -6,6 +6,10 @@
 A conf.d snippet cannot be tested alone (`upstream` is not allowed at main
 level), so a candidate is wrapped in a throwaway main config with its own
 pid file and an http context that includes it by absolute path.
+
+nginx echoes file names and directives byte for byte, so its output is
+decoded leniently: a byte that is not UTF-8 shows as `\\xNN` (`to_text`),
+and every string handed back can be JSON.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import to_text
 
 # Before the error log is open nginx writes
 #   nginx: [emerg] unknown directive "x" in /etc/nginx/conf.d/a.conf:5
@@ -48,8 +55,8 @@ class NginxTestResult:
 
 
 def _subprocess_runner(argv):
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+    proc = subprocess.run(argv, capture_output=True, check=False)
+    return proc.returncode, to_text(proc.stdout), to_text(proc.stderr)
 
 
 def parse_messages(text, rename=None):
@@ -73,13 +80,33 @@ def parse_messages(text, rename=None):
     return messages
 
 
+def _exit_words(rc):
+    """'nginx -t exited 1', or the signal that killed it (a shell's 128+N too):
+    nginx dies of SIGSEGV on an include loop, without a word."""
+    signal_number = -rc if rc < 0 else rc - 128 if rc > 128 else None
+    if signal_number:
+        try:
+            name = " (%s)" % signal.Signals(signal_number).name
+        except ValueError:
+            name = ""
+        return "nginx -t was killed by signal %d%s" % (signal_number, name)
+    return "nginx -t exited %d" % rc
+
+
+def killed(result):
+    """Whether nginx -t died of a signal rather than answered."""
+    return not result.valid and (result.rc < 0 or result.rc > 128)
+
+
 def run_nginx_test(config_path, nginx_binary="nginx", prefix=None, runner=None, rename=None):
     """`nginx -t -c config_path` -> NginxTestResult."""
     argv = [nginx_binary, "-t", "-c", config_path]
     if prefix:
         argv += ["-p", prefix]
     rc, out, err = (runner or _subprocess_runner)(argv)
-    text = "\n".join(part for part in (out, err) if part)
+    # A runner may hand back bytes, or text with surrogate-escaped bytes
+    # (AnsibleModule.run_command does): plain text from here on.
+    text = "\n".join(to_text(part) for part in (out, err) if part)
     for temp_name, shown in (rename or {}).items():
         text = text.replace(temp_name, shown)
     messages = parse_messages(text)
@@ -88,7 +115,7 @@ def run_nginx_test(config_path, nginx_binary="nginx", prefix=None, runner=None, 
         # Keep nginx's own words even when they are not in the usual form.
         errors = [{"level": "emerg", "message": line, "file": None, "line": None}
                   for line in text.splitlines() if line.strip() and not line.startswith("nginx: configuration file")]
-        errors = errors or [{"level": "emerg", "message": "nginx -t exited %d" % rc, "file": None, "line": None}]
+        errors = errors or [{"level": "emerg", "message": _exit_words(rc), "file": None, "line": None}]
     return NginxTestResult(
         valid=rc == 0,
         rc=rc,
@@ -99,11 +126,15 @@ def run_nginx_test(config_path, nginx_binary="nginx", prefix=None, runner=None, 
 
 
 def check_candidate(content, nginx_binary="nginx", shown_name="candidate.conf", runner=None):
-    """Validate a conf.d snippet (http context) without touching the live config."""
+    """Validate a conf.d snippet (http context) without touching the live config.
+
+    `content` is str or bytes (a file read as it is, any byte in it)."""
     workdir = tempfile.mkdtemp(prefix="nginx_validate_")
     try:
         candidate = os.path.join(workdir, "candidate.conf")
-        with open(candidate, "w") as handle:
+        if not isinstance(content, (bytes, bytearray)):
+            content = content.encode("utf-8", "surrogateescape")
+        with open(candidate, "wb") as handle:
             handle.write(content)
         wrapper = os.path.join(workdir, "wrapper.conf")
         with open(wrapper, "w") as handle:
@@ -120,7 +151,7 @@ def nginx_version(nginx_binary="nginx", runner=None):
         rc, out, err = (runner or _subprocess_runner)([nginx_binary, "-v"])
     except OSError:
         return None
-    match = _VERSION_RE.search((out or "") + (err or ""))
+    match = _VERSION_RE.search(to_text(out or "") + to_text(err or ""))
     return match.group(1) if match else None
 
 
@@ -128,6 +159,8 @@ def format_errors(errors):
     """One line per error, as nginx said it, with where."""
     lines = []
     for error in errors:
-        where = "%s:%s: " % (error["file"], error["line"]) if error.get("file") else ""
+        where = ""
+        if error.get("file"):
+            where = "%s:%s: " % (error["file"], error["line"]) if error.get("line") is not None else "%s: " % error["file"]
         lines.append(where + error["message"])
     return lines

@@ -6,6 +6,13 @@
 Text -> a tree of `Directive(name, args, line, file, block)`. It knows
 nginx's lexical rules (comments, quotes with escapes, `${var}`, blocks), not
 its directive table: context and argument checks are `nginx -t`'s job.
+
+nginx reads bytes and so does this parser: a comment or a string may hold a
+byte that is not UTF-8 (a Latin-1 editor's "caf\\xe9"). Files are decoded
+with `surrogateescape`, so include globs still find names with such bytes,
+and every string of the tree handed back is then made plain text with
+`to_text` (such a byte shows as the four characters `\\xe9`): a module
+result must be JSON, which a surrogate cannot be.
 """
 
 from __future__ import annotations
@@ -15,12 +22,44 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+MAX_INCLUDE_DEPTH = 20
+
+
+def to_text(value):
+    """bytes, or a str that may hold surrogate-escaped bytes -> a str that
+    encodes as UTF-8. Valid UTF-8 is kept; any other byte becomes `\\xNN`."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no byte stands for
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _from_bytes(data):
+    """Bytes read from a file -> str, every byte kept (surrogateescape)."""
+    return data.decode("utf-8", "surrogateescape")
+
 
 class ParseError(ValueError):
-    def __init__(self, message, file=None, line=None):
-        self.file = file
+    def __init__(self, message, file=None, line=None, included_from=None):
+        self.file = to_text(file)
         self.line = line
-        super().__init__("%s in %s:%s" % (message, file, line))
+        self.included_from = included_from
+        self.message = to_text(message)
+        text = self.message
+        if self.file:
+            text += " in %s" % self.file + (":%s" % line if line is not None else "")
+        if included_from:
+            text += " (included from %s)" % included_from
+        super().__init__(text)
 
 
 @dataclass
@@ -85,7 +124,14 @@ def _tokens(text, file):
 
 
 def parse(text, file="<string>"):
-    """Parse config text into a list of Directives; raises ParseError."""
+    """Parse config text (str or bytes) into a list of Directives whose
+    strings are all plain text; raises ParseError."""
+    if isinstance(text, (bytes, bytearray)):
+        text = _from_bytes(bytes(text))
+    return _as_text(_parse(text, file))
+
+
+def _parse(text, file):
     root = []
     stack = [(root, None)]  # (children, the directive that opened the block)
     words, first_line = [], None
@@ -107,46 +153,81 @@ def parse(text, file="<string>"):
             stack.append((directive.block, directive))
         else:  # '}'
             if words:
-                raise ParseError("missing ';' after %r" % words[0], file, first_line)
+                raise ParseError("missing ';' after %r" % to_text(words[0]), file, first_line)
             if len(stack) == 1:
                 raise ParseError("unexpected '}'", file, line)
             stack.pop()
         words = []
     if words:
-        raise ParseError("missing ';' after %r" % words[0], file, first_line)
+        raise ParseError("missing ';' after %r" % to_text(words[0]), file, first_line)
     if len(stack) > 1:
         opener = stack[-1][1]
-        raise ParseError("unclosed block %r opened" % opener.name, file, opener.line)
+        raise ParseError("unclosed block %r opened" % to_text(opener.name), file, opener.line)
     return root
 
 
-def parse_file(path, follow_includes=True, conf_dir=None, _depth=0):
+def parse_file(path, follow_includes=True, conf_dir=None):
     """Parse a file; `include` globs are replaced in place by what they
     include. Relative ones resolve against `conf_dir` (nginx's conf prefix:
-    the main file's directory), also in included files."""
-    if _depth > 20:
-        raise ParseError("include nesting deeper than 20", path, None)
-    with open(path) as handle:
-        tree = parse(handle.read(), path)
+    the main file's directory), also in included files.
+
+    Raises ParseError, also when a file cannot be read (permission, a
+    directory matched by a glob) and for an include loop."""
+    tree = _parse_file(path, follow_includes, conf_dir or os.path.dirname(os.path.abspath(path)), (), None)
+    return _as_text(tree)
+
+
+def _parse_file(path, follow_includes, conf_dir, chain, included_from):
+    """`chain`: (real path, shown name) of the files that include this one;
+    `included_from`: (file, line) of the include directive, or None."""
+    shown_from = "%s:%s" % included_from if included_from else None
+    real = os.path.realpath(path)
+    if any(real == seen for seen, _ in chain):
+        loop = [shown for _, shown in chain[[seen for seen, _ in chain].index(real):]] + [to_text(path)]
+        # Said where the include that closes the loop is.
+        raise ParseError("include loop: %s" % " -> ".join(loop), *included_from)
+    if len(chain) >= MAX_INCLUDE_DEPTH:
+        raise ParseError("include nesting deeper than %d" % MAX_INCLUDE_DEPTH, path, None, shown_from)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise ParseError("cannot read: %s" % (exc.strerror or exc), path, None, shown_from) from exc
+    try:
+        tree = _parse(_from_bytes(data), path)
+    except ParseError as exc:
+        if shown_from:
+            raise ParseError(exc.message, exc.file, exc.line, shown_from) from exc
+        raise
     if follow_includes:
-        tree = _expand_includes(tree, conf_dir or os.path.dirname(os.path.abspath(path)), _depth)
+        tree = _expand_includes(tree, conf_dir, chain + ((real, to_text(path)),))
     return tree
 
 
-def _expand_includes(tree, conf_dir, depth):
+def _expand_includes(tree, conf_dir, chain):
     expanded = []
     for directive in tree:
         if directive.name == "include" and directive.args and directive.block is None:
             pattern = directive.args[0]
             if not os.path.isabs(pattern):
                 pattern = os.path.join(conf_dir, pattern)
+            where = (to_text(directive.file), directive.line)
             for included in sorted(glob.glob(pattern)):
-                expanded.extend(parse_file(included, True, conf_dir, depth + 1))
+                expanded.extend(_parse_file(included, True, conf_dir, chain, where))
             continue
         if directive.block is not None:
-            directive.block = _expand_includes(directive.block, conf_dir, depth)
+            directive.block = _expand_includes(directive.block, conf_dir, chain)
         expanded.append(directive)
     return expanded
+
+
+def _as_text(tree):
+    """Every string of the tree made plain text (see `to_text`), in place."""
+    for directive in walk(tree):
+        directive.name = to_text(directive.name)
+        directive.args = [to_text(arg) for arg in directive.args]
+        directive.file = to_text(directive.file)
+    return tree
 
 
 def walk(tree):

@@ -54,7 +54,8 @@ class ValidationReport:
 def _read_model(report, parse):
     try:
         report.model = model_from_config(parse())
-    except _nginx_conf.ParseError as exc:
+    except (_nginx_conf.ParseError, OSError) as exc:
+        # ParseError also stands for a file that cannot be read and an include loop.
         report.findings.append({"severity": "warning", "subject": None, "file": getattr(exc, "file", None),
                                 "line": getattr(exc, "line", None),
                                 "message": "could not read upstreams and locations: %s" % exc})
@@ -62,7 +63,7 @@ def _read_model(report, parse):
 
 def validate(nginx_binary, runner, path="/etc/nginx/nginx.conf", content=None, shown_name="candidate",
              lint_model=True):
-    """Validate `content` (a conf.d candidate) if given, else the config at `path`."""
+    """Validate `content` (a conf.d candidate, str or bytes) if given, else the config at `path`."""
     if content is not None:
         result = _nginx_check.check_candidate(content, nginx_binary, shown_name=shown_name, runner=runner)
         report = ValidationReport(valid=result.valid, subject=shown_name)
@@ -80,6 +81,16 @@ def validate(nginx_binary, runner, path="/etc/nginx/nginx.conf", content=None, s
     report.nginx_version = _nginx_check.nginx_version(nginx_binary, runner=runner)
     if result.valid or content is not None:
         _read_model(report, parse)
+    elif _nginx_check.killed(result):
+        # nginx died without a word (an include loop does that): the parser can say why.
+        try:
+            parse()
+        except (_nginx_conf.ParseError, OSError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            if getattr(exc, "included_from", None):
+                message += " (included from %s)" % exc.included_from
+            report.errors.append({"level": "emerg", "message": message + " (found by the collection's parser)",
+                                  "file": getattr(exc, "file", None), "line": getattr(exc, "line", None)})
     if lint_model:
         report.findings.extend(lint(report.model))
     return report

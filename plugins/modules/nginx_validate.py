@@ -162,7 +162,8 @@ def main():
 
     if params["src"]:
         try:
-            with open(params["src"]) as handle:
+            # Bytes as they are: nginx takes any byte in a comment or a string.
+            with open(params["src"], "rb") as handle:
                 params["content"] = handle.read()
         except OSError as exc:
             module.fail_json(msg="cannot read src %s: %s" % (params["src"], exc))

@@ -1,14 +1,18 @@
 """nginx_validate: the target's nginx -t on a candidate or the live config, as data."""
 
+import json
+import os
+
 import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import (
     _subprocess_runner,
     parse_messages,
+    run_nginx_test,
 )
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
 
-from localnet import NGINX, needs_nginx
+from localnet import NGINX, free_port, needs_nginx
 from paths import SEED_UPSTREAM_CONF, run_module
 
 
@@ -86,3 +90,121 @@ def test_module_fails_on_a_broken_candidate_and_passes_a_good_one():
     assert bad["msg"] == 'nginx -t rejected /etc/nginx/conf.d/u.conf: /etc/nginx/conf.d/u.conf:1: invalid parameter "wieght=2"'
     good = run_module("nginx_validate", {"content": GOOD})
     assert good.get("failed") is not True and good["valid"] is True and good["changed"] is False
+
+
+# Issue 10, finding 6: a Latin-1 byte in an included file (or in what nginx -t
+# echoes) must not crash either module; what they return is text.
+
+LATIN1_COMMENT = b"# caf\xe9: written by a Latin-1 editor\n"
+
+
+def _live_config(tmp_path, conf_d):
+    """A main config in tmp_path whose http context includes conf.d/*.conf;
+    `conf_d` maps file names (bytes allowed) to their bytes."""
+    (tmp_path / "conf.d").mkdir()
+    for name, data in conf_d.items():
+        (tmp_path / "conf.d" / os.fsdecode(name)).write_bytes(data)
+    main = tmp_path / "nginx.conf"
+    main.write_text("pid %s/nginx.pid;\nerror_log stderr;\nevents { }\nhttp {\n  include %s/conf.d/*.conf;\n}\n"
+                    % (tmp_path, tmp_path))
+    return str(main)
+
+
+def _all_text(value):
+    """json.dumps(ensure_ascii=False) + encode: fails on a surrogate-escaped byte."""
+    json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return True
+
+
+@needs_nginx
+def test_live_config_with_a_latin1_include_is_valid(tmp_path):
+    main = _live_config(tmp_path, {"lb.conf": LATIN1_COMMENT + GOOD.encode()})
+    report = validate(NGINX, _subprocess_runner, path=main)
+    assert report.valid is True and report.failure("error") is None
+    assert [u.name for u in report.model.upstreams] == ["a"]
+
+
+@needs_nginx
+def test_module_passes_a_live_config_with_a_latin1_include(tmp_path):
+    main = _live_config(tmp_path, {"lb.conf": LATIN1_COMMENT + GOOD.encode()})
+    result = run_module("nginx_validate", {"path": main})
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["valid"] is True and [u["name"] for u in result["upstreams"]] == ["a"]
+
+
+@needs_nginx
+def test_module_reports_nginx_words_holding_latin1_bytes_as_text(tmp_path):
+    """nginx -t echoes the directive and the file name, bytes as they are."""
+    main = _live_config(tmp_path, {b"caf\xe9.conf": LATIN1_COMMENT + b"caf\xe9_directive on;\n"})
+    direct = validate(NGINX, _subprocess_runner, path=main)
+    assert direct.valid is False and _all_text(direct.as_result()) and _all_text(direct.failure("error"))
+    result = run_module("nginx_validate", {"path": main})
+    assert result["failed"] is True and result["valid"] is False
+    error = result["errors"][0]
+    assert error["message"] == 'unknown directive "caf\\xe9_directive"'
+    assert error["file"] == "%s/conf.d/caf\\xe9.conf" % tmp_path and error["line"] == 2
+    assert 'caf\\xe9.conf:2: unknown directive "caf\\xe9_directive"' in result["msg"]
+
+
+@needs_nginx
+def test_module_checks_a_latin1_src_candidate(tmp_path):
+    src = tmp_path / "upstream.conf"
+    src.write_bytes(LATIN1_COMMENT + GOOD.encode() + b"# fin \xff\n")
+    result = run_module("nginx_validate", {"src": str(src)})
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["valid"] is True and [loc["path"] for loc in result["locations"]] == ["/a/"]
+
+
+@needs_nginx
+def test_module_reports_a_directory_in_an_include_glob(tmp_path):
+    main = _live_config(tmp_path, {"lb.conf": GOOD.encode()})
+    (tmp_path / "conf.d" / "old.conf").mkdir()
+    result = run_module("nginx_validate", {"path": main})
+    assert result["failed"] is True and result["valid"] is False
+    assert "old.conf" in result["msg"], result["msg"]
+
+
+def test_validate_reports_an_include_loop_as_a_finding(tmp_path):
+    """nginx -t said yes (a runner that says so), the parser meets a loop: a finding, no traceback."""
+    main = tmp_path / "nginx.conf"
+    main.write_text("http { include nginx.conf; }\n")
+    report = validate("nginx", lambda argv: (0, "", ""), path=str(main), lint_model=False)
+    assert report.valid is True
+    assert [f["severity"] for f in report.findings] == ["warning"]
+    assert "include loop" in report.findings[0]["message"]
+
+
+def test_nginx_output_with_latin1_bytes_is_decoded_leniently(tmp_path):
+    script = tmp_path / "fake-nginx"
+    script.write_bytes(b"#!/bin/sh\nprintf 'nginx: [emerg] unknown directive \"caf\\351\" in /x/caf\\351.conf:3\\n' >&2\nexit 1\n")
+    script.chmod(0o755)
+    rc, out, err = _subprocess_runner([str(script), "-t"])
+    assert rc == 1 and err == 'nginx: [emerg] unknown directive "caf\\xe9" in /x/caf\\xe9.conf:3\n'
+    # A runner that hands back surrogate-escaped text (AnsibleModule.run_command does).
+    result = run_nginx_test("x.conf", runner=lambda argv: (1, "", b"nginx: [emerg] bad \xe9 in /x/a.conf:3".decode("utf-8", "surrogateescape")))
+    assert result.errors == [{"level": "emerg", "message": "bad \\xe9", "file": "/x/a.conf", "line": 3}]
+    assert _all_text(result.output)
+
+
+def test_lb_verify_reads_locations_from_a_config_with_a_latin1_include(tmp_path):
+    main = _live_config(tmp_path, {"lb.conf": LATIN1_COMMENT + GOOD.encode()})
+    # Nothing listens there: the locations are read, then every request fails.
+    result = run_module("lb_verify", {"config_path": main, "url": "http://127.0.0.1:%d" % free_port(),
+                                      "requests": 2, "timeout": 1, "deadline": 5})
+    assert [loc["path"] for loc in result["locations"]] == ["/a/"]
+    assert result["failed"] is True and result["passed"] is False
+
+
+def test_lb_verify_names_an_include_loop(tmp_path):
+    main = tmp_path / "nginx.conf"
+    main.write_text("http { include nginx.conf; }\n")
+    result = run_module("lb_verify", {"config_path": str(main)})
+    assert result["failed"] is True and "include loop" in result["msg"]
+
+
+@needs_nginx
+def test_module_names_an_include_loop_that_nginx_dies_of(tmp_path):
+    main = _live_config(tmp_path, {"a.conf": ("include %s/conf.d/a.conf;\n" % tmp_path).encode()})
+    result = run_module("nginx_validate", {"path": main})
+    assert result["failed"] is True and result["valid"] is False
+    assert "include loop" in result["msg"], result["msg"]
