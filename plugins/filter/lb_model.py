@@ -43,9 +43,13 @@ options:
   hostvars:
     description: The inventory's C(hostvars), with I(groups).
     type: dict
-  listen:
-    description: The server block's C(listen) (C(load_balancer_listen)), checked as a port or C(address:port), 1-65535.
-    type: str
+  site:
+    description:
+      - The server block's role variables by name (C(load_balancer_listen), C(load_balancer_server_name),
+        C(load_balancer_proxy_set_headers) and the others of the role), checked like the upstreams and named in
+        errors by their variable names.
+      - Without it the model has upstreams and locations only.
+    type: dict
   lb_host:
     description: The load balancer host (C(inventory_hostname)); an app host that is the LB itself is reached on 127.0.0.1.
     type: str
@@ -59,45 +63,44 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The model, C(upstreams) (with C(method_args) and per server C(directive_args)) and C(locations).
+  description:
+    - The model, C(upstreams) (with C(method_args) and per server C(directive_args)), C(locations) and C(site)
+      (the server block's directives with every argument in nginx's words, and C(verify_url)).
   type: dict
 """
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._group_servers import DEFAULT_PORTS, AppHost, expand_groups
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
-    ModelError,
-    listen_errors,
-    model_from_vars,
-    model_to_dict,
-)
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError, model_to_dict
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 
 
 def _app_host(hostvars):
+    """What the inventory says of one app host, as given; expand_groups checks it."""
     def app_host(name):
         host = hostvars[name]
         facts = host.get("ansible_facts") or {}
         return AppHost(
             name=name,
-            ports=list(host.get("app_servers_ports") or DEFAULT_PORTS),
-            bind_address=str(host.get("app_servers_bind_address") or "127.0.0.1"),
+            ports=host.get("app_servers_ports") or list(DEFAULT_PORTS),
+            bind_address=host.get("app_servers_bind_address") or "127.0.0.1",
             ansible_host=host.get("ansible_host"),
             default_ipv4=(facts.get("default_ipv4") or {}).get("address"),
-            weight=int(host.get("app_servers_weight") or 1),
+            weight=host.get("app_servers_weight") or 1,
         )
     return app_host
 
 
-def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None, listen=None):
-    errors = listen_errors(listen) if listen is not None else []
+def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None, site=None):
+    errors = []
     if isinstance(upstreams, list) and any(isinstance(u, dict) and u.get("group") is not None for u in upstreams):
         if groups is None or hostvars is None:
             raise AnsibleFilterError("lb_model: an upstream names a group; pass groups=groups, hostvars=hostvars")
         upstreams, group_errors = expand_groups(upstreams, groups, _app_host(hostvars), lb_host)
         errors.extend(group_errors)
     try:
-        model = model_from_vars(upstreams, locations, default_keepalive=keepalive or None,
+        model = model_from_vars(upstreams, locations, site_vars=site, default_keepalive=keepalive or None,
                                 default_zone=zone or None)
     except ModelError as exc:
         errors.extend(exc.errors)

@@ -8,8 +8,11 @@ balancer reaches it on, with its own weight."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Optional
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import parse_port
 
 DEFAULT_PORTS = (7001, 7002, 7003)
 
@@ -27,7 +30,7 @@ class AppHost:
 
 def _kind(address):
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(str(address))
     except ValueError:
         return "name"
     if ip.is_loopback:
@@ -51,6 +54,21 @@ def reachable_address(host, lb_host):
         if candidate and _kind(candidate) != "loopback":
             return candidate
     return host.name
+
+
+def _ports(host):
+    ports = host.ports if isinstance(host.ports, (list, tuple)) else [host.ports]
+    try:
+        return [parse_port(port) for port in ports]
+    except ValueError as exc:
+        raise ValueError("host %s: app_servers_ports: %s" % (host.name, exc)) from None
+
+
+def _weight(host):
+    text = str(host.weight)
+    if isinstance(host.weight, bool) or not re.match(r"\A[0-9]{1,4}\Z", text) or not 1 <= int(text) <= 1000:
+        raise ValueError("host %s: app_servers_weight must be an integer 1-1000, got %r" % (host.name, host.weight))
+    return int(text)
 
 
 def _format(address, port):
@@ -80,10 +98,11 @@ def expand_groups(upstreams, groups, app_host, lb_host, upstreams_var="load_bala
             host = app_host(name)
             try:
                 address = reachable_address(host, lb_host)
+                ports, weight = _ports(host), _weight(host)
             except ValueError as exc:
                 errors.append("%s: %s" % (where, exc))
                 continue
-            servers.extend({"address": _format(address, int(port)), "weight": host.weight} for port in host.ports)
+            servers.extend({"address": _format(address, port), "weight": weight} for port in ports)
         upstream["servers"] = servers
         expanded.append(upstream)
     return expanded, errors

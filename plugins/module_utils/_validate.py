@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _nginx_check, _nginx_conf
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model, lint, model_from_config, model_to_dict
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._check import lint
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model, model_to_dict
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
 
 _SEVERITY_RANK = {"error": 2, "warning": 1, "info": 0}
 

@@ -29,3 +29,23 @@ def run_module(name, args, timeout=60):
     proc = subprocess.run([sys.executable, str(path)], input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
                           check=False, capture_output=True, text=True, env=env, timeout=timeout)
     return json.loads(proc.stdout)
+
+
+def role_defaults(role="load_balancer"):
+    import yaml  # only the tests that read role defaults need it
+    with open(ROLES / role / "defaults" / "main.yml") as handle:
+        return yaml.safe_load(handle)
+
+
+def tutorial_vars():
+    """Fresh copies of the load_balancer role's default upstreams and locations (the tutorial's)."""
+    import copy
+    defaults = role_defaults()
+    return copy.deepcopy(defaults["load_balancer_upstreams"]), copy.deepcopy(defaults["load_balancer_locations"])
+
+
+def default_site_vars():
+    """The load_balancer role's defaults for the server block, by variable name."""
+    from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import SITE_VARS
+    defaults = role_defaults()
+    return {name: defaults[name] for name in SITE_VARS}

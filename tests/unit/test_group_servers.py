@@ -34,11 +34,11 @@ HOSTS = {
 
 
 def test_every_host_gives_each_of_its_ports_with_its_weight():
-    upstreams, errors = expand_groups([{"name": "pool", "group": "app", "servers": ["10.9.9.9:80"]}],
+    upstreams, errors = expand_groups([{"name": "pool", "group": "app", "servers": [{"address": "10.9.9.9:80"}]}],
                                       {"app": ["app1", "app2"]}, HOSTS.__getitem__, "lb")
     assert errors == []
     assert upstreams == [{"name": "pool", "servers": [
-        "10.9.9.9:80",
+        {"address": "10.9.9.9:80"},
         {"address": "172.20.0.2:7001", "weight": 2},
         {"address": "172.20.0.2:7002", "weight": 2},
         {"address": "172.20.0.3:7001", "weight": 1},

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import model_from_config, model_from_vars
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import check_candidate
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
 
 from localnet import NGINX, free_port, needs_nginx, wait_for_port
-from paths import ROOT, SEED_UPSTREAM_CONF, collections_path
-from test_model import tutorial_vars
+from paths import ROOT, SEED_UPSTREAM_CONF, collections_path, tutorial_vars
 
 BIN = Path(sys.executable).parent
 
@@ -73,6 +73,12 @@ def test_method_line_precedes_servers_and_false_renders_nothing(tmp_path):
     ({"load_balancer_upstreams": [{"name": "a", "servers": [{"address": "127.0.0.1:7001", "weight": 0}]}],
       "load_balancer_locations": []}, "load_balancer_upstreams[0].servers[0].weight"),
     ({"load_balancer_locations": [{"path": "/x", "upstream": "missing"}]}, "load_balancer_locations[0].upstream"),
+    # The argument spec (a server is a dict) runs before the filter, as in the role.
+    ({"load_balancer_upstreams": [{"name": "a", "servers": ["127.0.0.1:7001"]}], "load_balancer_locations": []},
+     "load_balancer_upstreams"),
+    ({"load_balancer_upstreams": [{"name": "a", "method": "hash", "servers": [{"address": "127.0.0.1:7001"}],
+                                   "hash_key": "$request_uri; }\nserver { listen 18088; }"}],
+      "load_balancer_locations": []}, "load_balancer_upstreams[0].hash_key"),
 ])
 def test_bad_input_fails_in_preflight_naming_the_field(tmp_path, role_vars, field):
     proc, text = render(tmp_path, **role_vars)
@@ -143,7 +149,7 @@ def test_locations_strip_their_prefix_like_the_tutorial(tmp_path):
     listen = free_port()
     proc, text = render(tmp_path, load_balancer_listen="127.0.0.1:%d" % listen,
                         load_balancer_access_log=str(tmp_path / "access.log"),
-                        load_balancer_upstreams=[{"name": "echo", "servers": ["127.0.0.1:%d" % backend.server_port]}],
+                        load_balancer_upstreams=[{"name": "echo", "servers": [{"address": "127.0.0.1:%d" % backend.server_port}]}],
                         load_balancer_locations=[{"path": "/roundrobin", "upstream": "echo"}])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (tmp_path / "nginx.conf").write_text(

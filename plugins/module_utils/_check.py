@@ -1,0 +1,313 @@
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One check of the model, for role input and for a live config alike.
+
+``check(model)`` returns findings: ``error`` (nginx would refuse it, or it
+cannot balance), ``warning`` (nginx takes it but it is a mistake) and
+``info``. The lb_model filter refuses errors and warnings; nginx_validate's
+lint reports all of them. The wording is the same for both, each naming the
+field: a role variable path for role input, the nginx object for a config.
+
+A value that breaks one of the collection's syntax rules (the allow-lists of
+``_syntax``) is an error in role input (it would be written into a config);
+read from a config that nginx has accepted it is only a warning.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _syntax as syntax
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import METHODS, METHODS_WITHOUT_BACKUP
+
+WEIGHT_RANGE = (1, 1000)
+MAX_FAILS_RANGE = (0, 1000)
+MAX_CONNS_RANGE = (0, 1000000)
+KEEPALIVE_RANGE = (1, 100000)
+# nginx refuses a zone under 8 pages ("zone is too small").
+ZONE_RANGE = (32 * 1024, 1024 ** 3)
+ACCESS_LOG_BUFFER_RANGE = (1024, 64 * 1024 ** 2)
+# Timeouts and fail_timeout: up to one year (nginx overflows near 1e10 s).
+MAX_SECONDS = 31536000
+MAX_SERVER_NAMES = 64
+MAX_HEADERS = 64
+NEXT_UPSTREAM = ("error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504",
+                 "http_403", "http_404", "http_429", "non_idempotent", "off")
+# Headers the template sets itself (keep-alive to the backends needs it empty).
+RESERVED_HEADERS = ("connection",)
+# Extra directives are simple directives of the server block; the ones that
+# would change the structure of the config, or load code, are refused.
+DIRECTIVE_NAME_RE = re.compile(r"\A[a-z][a-z0-9_]{0,63}\Z")
+FORBIDDEN_DIRECTIVES = ("include", "server", "location", "upstream", "if", "http", "events", "stream", "mail",
+                        "map", "geo", "split_clients", "types", "limit_except", "load_module", "perl",
+                        "perl_modules", "perl_require", "js_import", "js_include", "lua", "listen", "server_name")
+
+
+@dataclass
+class Finding:
+    severity: str
+    field: str
+    message: str
+    subject: Optional[str] = None
+    file: Optional[str] = None
+    line: Optional[int] = None
+
+    def text(self):
+        return "%s: %s" % (self.field, self.message)
+
+    def to_dict(self):
+        return {"severity": self.severity, "message": self.text(), "subject": self.subject,
+                "file": self.file, "line": self.line}
+
+
+class _Findings(list):
+    def __init__(self, model):
+        super().__init__()
+        self.from_vars = model.origin == "vars"
+        # Syntax rules are errors in role input, warnings in an accepted config.
+        self.syntax_severity = "error" if self.from_vars else "warning"
+
+    def add(self, severity, field, message, obj=None, subject=None):
+        self.append(Finding(severity, field, message, subject, getattr(obj, "file", None), getattr(obj, "line", None)))
+
+    def syntax(self, field, message, obj=None, subject=None):
+        self.add(self.syntax_severity, field, message, obj, subject)
+
+
+def _field(obj, attr, fallback):
+    where = getattr(obj, "where", None) or fallback
+    return "%s.%s" % (where, attr) if attr else where
+
+
+def _in_range(findings, field, value, bounds, obj=None):
+    low, high = bounds
+    if value is not None and not low <= value <= high:
+        findings.syntax(field, "must be %d-%d, got %d" % (low, high, value), obj)
+
+
+def _time(findings, field, value, allow_ms, obj=None):
+    try:
+        if syntax.seconds(value, allow_ms) > MAX_SECONDS:
+            findings.syntax(field, "must be at most one year (%ds), got %r" % (MAX_SECONDS, value), obj)
+    except ValueError as exc:
+        findings.syntax(field, str(exc), obj)
+
+
+def _size(findings, field, value, bounds, obj=None):
+    try:
+        size = syntax.size_bytes(value)
+    except ValueError as exc:
+        findings.syntax(field, str(exc), obj)
+        return
+    if not bounds[0] <= size <= bounds[1]:
+        findings.syntax(field, "must be %dk-%dm, got %r" % (bounds[0] // 1024, bounds[1] // 1024 ** 2, value), obj)
+
+
+def _value_text(findings, field, value, obj=None):
+    """Free text quoted into the config: ASCII, no control character, known variables."""
+    if len(value) > syntax.MAX_TOKEN:
+        findings.syntax(field, "must be at most %d characters, got %d" % (syntax.MAX_TOKEN, len(value)), obj)
+    elif not value.isascii() or syntax.has_control(value):
+        findings.syntax(field, "must be printable ASCII (no newline or other control character), got %r" % (value,), obj)
+    elif syntax.dangling_dollar(value):
+        findings.syntax(field, "has a '$' that starts no variable name, got %r" % (value,), obj)
+    elif syntax.unknown_variables(value):
+        findings.syntax(field, "uses variables nginx does not define: %s" % ", ".join(
+            "$" + name for name in syntax.unknown_variables(value)), obj)
+
+
+def _check_server(findings, upstream, server, index, seen):
+    where = server.where or "upstream %s server %s" % (upstream.name, server.address)
+    subject = upstream.name
+    try:
+        address = syntax.format_address(*syntax.parse_address(server.address))
+    except ValueError as exc:
+        if findings.from_vars:  # a config may hold unix: sockets and bare names
+            findings.syntax(where + ".address", str(exc), upstream, subject)
+        address = server.address
+    if address in seen:
+        findings.add("warning", _field(server, "address", where), "duplicate server %s (listed twice in upstream %s)"
+                     % (address, upstream.name), upstream, subject)
+    seen.add(address)
+    _in_range(findings, _field(server, "weight", where), server.weight, WEIGHT_RANGE, upstream)
+    _in_range(findings, _field(server, "max_fails", where), server.max_fails, MAX_FAILS_RANGE, upstream)
+    _in_range(findings, _field(server, "max_conns", where), server.max_conns, MAX_CONNS_RANGE, upstream)
+    if server.fail_timeout is not None:
+        _time(findings, _field(server, "fail_timeout", where), server.fail_timeout, False, upstream)
+    if server.backup and upstream.method in METHODS_WITHOUT_BACKUP:
+        findings.add("error", _field(server, "backup", where),
+                     "nginx does not allow backup with method %s (it accepts it only when the method comes after "
+                     "the servers)" % upstream.method, upstream, subject)
+
+
+def _check_upstream(findings, upstream, names):
+    where = upstream.where or "upstream %s" % upstream.name
+    subject = upstream.name
+
+    def field(attr):
+        return _field(upstream, attr, where)
+
+    if not syntax.NAME_RE.match(upstream.name):
+        findings.syntax(field("name"), "must be 1-128 letters, digits, '_', '.', '-', got %r" % (upstream.name,),
+                        upstream, subject)
+    if upstream.name in names:
+        findings.add("error", field("name"), "duplicate upstream name %r" % upstream.name, upstream, subject)
+    names.add(upstream.name)
+    if upstream.method not in METHODS:
+        findings.syntax(field("method"), "must be one of %s, got %r" % (", ".join(METHODS), upstream.method),
+                        upstream, subject)
+    if upstream.method == "hash":
+        key = upstream.hash_key or ""
+        if not key.strip():
+            findings.add("error", field("hash_key"), "is required with method hash (e.g. $request_uri)", upstream, subject)
+        elif len(key) > 256 or not syntax.HASH_KEY_RE.match(key):
+            findings.syntax(field("hash_key"), "must be nginx variables and letters, digits, '_', '.', ':', '/', '-' "
+                            "(at most 256), got %r" % (key,), upstream, subject)
+        else:
+            _value_text(findings, field("hash_key"), key, upstream)
+    elif upstream.hash_key is not None:
+        findings.add("error", field("hash_key"), "is only valid with method hash", upstream, subject)
+    if upstream.consistent and upstream.method != "hash":
+        findings.add("error", field("consistent"), "is only valid with method hash", upstream, subject)
+    if upstream.two and upstream.method != "random":
+        findings.add("error", field("two"), "is only valid with method random", upstream, subject)
+    _in_range(findings, field("keepalive"), upstream.keepalive, KEEPALIVE_RANGE, upstream)
+    if upstream.zone is not None and findings.from_vars:  # a config's zone may be a name without a size
+        _size(findings, field("zone"), upstream.zone, ZONE_RANGE, upstream)
+    if not upstream.servers:
+        findings.add("error", field("servers"), "has no server", upstream, subject)
+        return
+    seen = set()
+    for index, server in enumerate(upstream.servers):
+        _check_server(findings, upstream, server, index, seen)
+    if not upstream.usable_servers:
+        findings.add("error", field("servers"), "has no usable server (all are backup or down)", upstream, subject)
+    if upstream.zone is None and len(upstream.servers) > 1:
+        findings.add("info", where, "has no zone: each worker keeps its own balancing state, so counts are only "
+                     "approximately as weighted", upstream, subject)
+
+
+def _check_location(findings, location, names, paths):
+    where = location.where or "location %s" % location.path
+    subject = location.path
+
+    def field(attr):
+        return _field(location, attr, where)
+
+    if not syntax.PATH_RE.match(location.path) or "//" in location.path:
+        findings.syntax(field("path"), "must start with '/' and hold only letters, digits and . _ ~ - / (no '//', at "
+                        "most 1024), got %r" % (location.path,), location, subject)
+    if location.path in paths:
+        findings.add("error", field("path"), "duplicate location path %r" % location.path, location, subject)
+    paths.add(location.path)
+    if location.upstream not in names:
+        # A config may proxy to a host or a variable: not an upstream of ours.
+        if findings.from_vars or not re.search(r"[$.:]", location.upstream):
+            findings.add("error", field("upstream"), "names undefined upstream %r (defined: %s)"
+                         % (location.upstream, ", ".join(sorted(names)) or "none"), location, subject)
+    uri = location.proxy_uri
+    if location.modifier == "" and uri is not None and uri.endswith("/") and not location.path.endswith("/"):
+        findings.add(
+            "warning", where,
+            "strips its prefix with proxy_pass URI %r: %s/x reaches the backend as /%s/x (double slash) and %sX is "
+            "proxied too; use `location = %s` plus `location %s/` with a rewrite"
+            % (uri, location.path, uri.strip("/"), location.path, location.path, location.path), location, subject)
+
+
+def _check_server_names(findings, field, names):
+    if not names or len(names) > MAX_SERVER_NAMES:
+        findings.syntax(field, "must hold 1-%d names, got %d" % (MAX_SERVER_NAMES, len(names)))
+    for name in names:
+        if name.startswith("~"):
+            _check_regex_name(findings, field, name)
+        elif not syntax.SERVER_NAME_RE.match(name):
+            findings.syntax(field, "%r is not a server name (letters, digits, '-', '_', dots; '*.' or '.*' "
+                            "wildcards; '_'; or a ~regex)" % (name,))
+
+
+def _check_regex_name(findings, field, name):
+    if len(name) > 512 or not name.isascii() or syntax.has_control(name):
+        findings.syntax(field, "regex name %r must be printable ASCII, at most 512 characters" % (name,))
+        return
+    try:
+        # PCRE's (?<name>...) is Python's (?P<name>...).
+        re.compile(re.sub(r"\(\?<(?=[A-Za-z_])", "(?P<", name[1:]))
+    except re.error as exc:
+        findings.syntax(field, "regex name %r does not compile: %s" % (name, exc))
+
+
+def _check_site(findings, site):
+    def field(attr):
+        return site.where.get(attr, attr)
+
+    try:
+        syntax.parse_listen(site.listen)
+    except ValueError as exc:
+        findings.syntax(field("listen"), "must be a port, address:port or [ipv6]:port: %s" % exc)
+    _check_server_names(findings, field("server_names"), site.server_names)
+    if site.access_log != "off" and not syntax.FILE_PATH_RE.match(site.access_log):
+        findings.syntax(field("access_log"), "must be 'off' or an absolute path of letters, digits and . _ - / "
+                        "(at most 1024), got %r" % (site.access_log,))
+    if site.access_log_buffer:
+        _size(findings, field("access_log_buffer"), site.access_log_buffer, ACCESS_LOG_BUFFER_RANGE)
+    if len(site.proxy_set_headers) > MAX_HEADERS:
+        findings.syntax(field("proxy_set_headers"), "must hold at most %d headers" % MAX_HEADERS)
+    seen = set()
+    for name, value in site.proxy_set_headers:
+        where = "%s.%s" % (field("proxy_set_headers"), name)
+        if not syntax.HEADER_NAME_RE.match(name):
+            findings.syntax(where, "header name must be letters, digits, '-', '_' (at most 64), got %r" % (name,))
+        elif name.lower() in RESERVED_HEADERS:
+            findings.syntax(where, "is set by the role itself (upstream keep-alive needs it empty)")
+        elif name.lower() in seen:
+            findings.syntax(where, "duplicate header %r" % name)
+        seen.add(name.lower())
+        _value_text(findings, where, value)
+    _time(findings, field("proxy_connect_timeout"), site.proxy_connect_timeout, True)
+    _time(findings, field("proxy_read_timeout"), site.proxy_read_timeout, True)
+    tokens = site.proxy_next_upstream
+    wrong = [token for token in tokens if token not in NEXT_UPSTREAM]
+    if not tokens or wrong or ("off" in tokens and len(tokens) > 1) or len(set(tokens)) != len(tokens):
+        findings.syntax(field("proxy_next_upstream"), "must be 'off' or distinct words of %s, got %r"
+                        % (", ".join(NEXT_UPSTREAM[:-1]), " ".join(tokens)))
+    for index, directive in enumerate(site.extra_directives):
+        _check_extra_directive(findings, "%s[%d]" % (field("extra_directives"), index), directive)
+
+
+def _check_extra_directive(findings, field, directive):
+    if not directive:
+        findings.syntax(field, "must be one simple directive like 'add_header X-Frame-Options DENY always'")
+        return
+    name = directive[0]
+    if not DIRECTIVE_NAME_RE.match(name) or name in FORBIDDEN_DIRECTIVES or name.startswith(("lua_", "perl_", "js_")):
+        findings.syntax(field, "directive %r is not allowed here (one simple directive; not %s)"
+                        % (name, ", ".join(FORBIDDEN_DIRECTIVES[:5]) + ", ..."))
+    for arg in directive[1:]:
+        _value_text(findings, field, arg)
+
+
+def check(model):
+    """Every finding on `model`, in input order."""
+    findings = _Findings(model)
+    names = set()
+    for upstream in model.upstreams:
+        _check_upstream(findings, upstream, names)
+    paths = set()
+    for location in model.locations:
+        _check_location(findings, location, names, paths)
+    used = {location.upstream for location in model.locations}
+    for upstream in model.upstreams:
+        if upstream.name not in used and model.origin == "config":
+            findings.add("info", upstream.where or "upstream %s" % upstream.name, "is not used by any location",
+                         upstream, upstream.name)
+    if model.site is not None and model.origin == "vars":
+        _check_site(findings, model.site)
+    return findings
+
+
+def lint(model):
+    """check() as nginx_validate reports it: a list of dicts."""
+    return [finding.to_dict() for finding in check(model)]

@@ -1,0 +1,240 @@
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Role variables -> the model.
+
+This file only reads shapes and types (a dict here, an integer there) and
+names the field when one is wrong; what the values may be is ``_check``'s
+one set of rules, run on the built model before anything is returned.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._check import check
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import ParseError, parse
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Location, Model, ModelError, Server, Site, Upstream
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import INT_RE, format_address, parse_address
+
+UPSTREAM_KEYS = ("name", "method", "hash_key", "consistent", "two", "keepalive", "zone", "servers")
+SERVER_KEYS = ("address", "weight", "max_fails", "fail_timeout", "max_conns", "backup", "down")
+LOCATION_KEYS = ("path", "upstream")
+
+# The role variables of the server block: variable name -> Site field.
+SITE_VARS = {
+    "load_balancer_listen": "listen",
+    "load_balancer_server_name": "server_names",
+    "load_balancer_server_tokens": "server_tokens",
+    "load_balancer_access_log": "access_log",
+    "load_balancer_access_log_buffer": "access_log_buffer",
+    "load_balancer_proxy_set_headers": "proxy_set_headers",
+    "load_balancer_proxy_connect_timeout": "proxy_connect_timeout",
+    "load_balancer_proxy_read_timeout": "proxy_read_timeout",
+    "load_balancer_proxy_next_upstream": "proxy_next_upstream",
+    "load_balancer_expose_upstream_addr": "expose_upstream_addr",
+    "load_balancer_extra_directives": "extra_directives",
+}
+
+_TRUE = ("true", "yes", "on", "1", "y", "t")
+_FALSE = ("false", "no", "off", "0", "n", "f")
+
+
+class _Errors(list):
+    def add(self, where, message):
+        self.append("%s: %s" % (where, message))
+
+
+def to_bool(value, where, errors):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    errors.add(where, "must be a boolean, got %r" % (value,))
+    return False
+
+
+def to_int(value, where, errors):
+    """An int from an int or a string of ASCII digits; None (and an error) else."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        errors.add(where, "must be an integer, got %r" % (value,))
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        negative = text.startswith("-")
+        if not INT_RE.match(text[1:] if negative else text):
+            errors.add(where, "must be an integer, got %r" % (value,))
+            return None
+        value = -int(text[1:]) if negative else int(text)
+    return value
+
+
+def to_text(value, where, errors):
+    """Strings, and numbers written without quotes in YAML (listen: 80)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        errors.add(where, "must be a string, got %r" % (value,))
+        return None
+    return str(value)
+
+
+def _unknown_keys(item, allowed, where, errors):
+    for key in sorted(set(item) - set(allowed), key=str):
+        errors.add("%s.%s" % (where, key), "unknown key (allowed: %s)" % ", ".join(allowed))
+
+
+def _server(raw, where, errors):
+    if not isinstance(raw, dict):
+        errors.add(where, "must be a dict with an address, got %r" % (raw,))
+        return None
+    _unknown_keys(raw, SERVER_KEYS, where, errors)
+    address = raw.get("address")
+    try:
+        address = format_address(*parse_address(address))
+    except ValueError as exc:
+        errors.add(where + ".address", str(exc))
+        return None
+    server = Server(address=address, where=where)
+    for key in ("weight", "max_fails", "max_conns"):
+        if raw.get(key) is not None:
+            setattr(server, key, to_int(raw[key], "%s.%s" % (where, key), errors))
+    if server.weight is None:
+        server.weight = 1
+    if raw.get("fail_timeout") is not None:
+        server.fail_timeout = to_text(raw["fail_timeout"], where + ".fail_timeout", errors)
+    server.backup = to_bool(raw.get("backup", False), where + ".backup", errors)
+    server.down = to_bool(raw.get("down", False), where + ".down", errors)
+    return server
+
+
+def _upstream(raw, where, errors, default_keepalive, default_zone):
+    if not isinstance(raw, dict):
+        errors.add(where, "must be a dict, got %r" % (raw,))
+        return None
+    _unknown_keys(raw, UPSTREAM_KEYS, where, errors)
+    name = to_text(raw.get("name"), where + ".name", errors)
+    if name is None:
+        return None
+    upstream = Upstream(name=name, where=where)
+    upstream.method = to_text(raw.get("method") or "round_robin", where + ".method", errors) or "round_robin"
+    if raw.get("hash_key") is not None:
+        upstream.hash_key = to_text(raw["hash_key"], where + ".hash_key", errors)
+    upstream.consistent = to_bool(raw.get("consistent", False), where + ".consistent", errors)
+    upstream.two = to_bool(raw.get("two", False), where + ".two", errors)
+    keepalive = raw.get("keepalive", default_keepalive)
+    if keepalive not in (None, False, 0, "0"):
+        upstream.keepalive = to_int(keepalive, where + ".keepalive", errors)
+    zone = raw.get("zone", default_zone)
+    if zone not in (None, False, "", "false", "no", "off"):
+        upstream.zone = default_zone or "64k" if zone is True else to_text(zone, where + ".zone", errors)
+    servers = raw.get("servers")
+    if not isinstance(servers, list) or not servers:
+        errors.add(where + ".servers", "must be a non-empty list of servers")
+        return upstream
+    for index, raw_server in enumerate(servers):
+        server = _server(raw_server, "%s.servers[%d]" % (where, index), errors)
+        if server is not None:
+            upstream.servers.append(server)
+    return upstream
+
+
+def _location(raw, where, errors):
+    if not isinstance(raw, dict):
+        errors.add(where, "must be a dict with path and upstream, got %r" % (raw,))
+        return None
+    _unknown_keys(raw, LOCATION_KEYS, where, errors)
+    path = to_text(raw.get("path"), where + ".path", errors)
+    upstream = to_text(raw.get("upstream"), where + ".upstream", errors)
+    if path is None or upstream is None:
+        return None
+    # '/roundrobin/' and '/roundrobin' mean the same location.
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    return Location(path=path, upstream=upstream, strip_prefix=path != "/", where=where)
+
+
+def _words(text):
+    """Space-separated words; other whitespace (a newline) stays inside a word for the check to refuse."""
+    return [word for word in text.split(" ") if word]
+
+
+def _directive(text, where, errors):
+    """'add_header X-A "b c" always' -> ['add_header', 'X-A', 'b c', 'always'], or [] (and an error)."""
+    text = to_text(text, where, errors)
+    if text is None:
+        return []
+    try:
+        tree = parse(text.rstrip().rstrip(";") + ";", where)
+    except ParseError:
+        tree = None
+    if not tree or len(tree) != 1 or tree[0].block is not None:
+        errors.add(where, "must be one simple directive without ';' or braces, got %r" % (text,))
+        return []
+    return [tree[0].name] + tree[0].args
+
+
+def _site(site_vars, errors):
+    site = Site()
+    for var, attr in SITE_VARS.items():
+        site.where[attr] = var
+        if var not in site_vars or site_vars[var] is None:
+            continue
+        value = site_vars[var]
+        if attr in ("server_tokens", "expose_upstream_addr"):
+            setattr(site, attr, to_bool(value, var, errors))
+        elif attr == "server_names":
+            text = to_text(value, var, errors)
+            site.server_names = _words(text) if text is not None else site.server_names
+        elif attr == "proxy_next_upstream":
+            text = to_text(value, var, errors)
+            site.proxy_next_upstream = _words(text) if text is not None else site.proxy_next_upstream
+        elif attr == "proxy_set_headers":
+            if not isinstance(value, dict):
+                errors.add(var, "must be a dict of header: value, got %r" % (value,))
+                continue
+            site.proxy_set_headers = [[str(name), to_text(text, "%s.%s" % (var, name), errors) or ""]
+                                      for name, text in value.items()]
+        elif attr == "extra_directives":
+            if not isinstance(value, list):
+                errors.add(var, "must be a list of strings, got %r" % (value,))
+                continue
+            directives = [_directive(item, "%s[%d]" % (var, index), errors) for index, item in enumerate(value)]
+            site.extra_directives = [directive for directive in directives if directive]
+        elif attr == "access_log_buffer":
+            text = to_text(value, var, errors)
+            site.access_log_buffer = text or None
+        else:
+            text = to_text(value, var, errors)
+            if text is not None:
+                setattr(site, attr, text)
+    return site
+
+
+def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_balancer_upstreams",
+                    locations_var="load_balancer_locations", default_keepalive=None, default_zone=None):
+    """Validate and normalise role input; raise ModelError naming each field.
+
+    `site_vars` maps role variable names (SITE_VARS) to values; None builds
+    a model of upstreams and locations only.
+    """
+    errors = _Errors()
+    model = Model(origin="vars")
+    if not isinstance(upstreams, list):
+        errors.add(upstreams_var, "must be a list, got %s" % type(upstreams).__name__)
+        upstreams = []
+    if not isinstance(locations, list):
+        errors.add(locations_var, "must be a list, got %s" % type(locations).__name__)
+        locations = []
+    for index, raw in enumerate(upstreams):
+        upstream = _upstream(raw, "%s[%d]" % (upstreams_var, index), errors, default_keepalive, default_zone)
+        if upstream is not None:
+            model.upstreams.append(upstream)
+    for index, raw in enumerate(locations):
+        location = _location(raw, "%s[%d]" % (locations_var, index), errors)
+        if location is not None:
+            model.locations.append(location)
+    if site_vars is not None:
+        model.site = _site(site_vars, errors)
+    errors.extend(finding.text() for finding in check(model) if finding.severity != "info")
+    if errors:
+        raise ModelError(errors)
+    return model

@@ -1,0 +1,39 @@
+"""A parsed nginx config -> the model."""
+
+import pytest
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Server
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
+
+from paths import SEED_UPSTREAM_CONF, tutorial_vars
+
+
+def test_defaults_reproduce_the_tutorial():
+    model = model_from_vars(*tutorial_vars())
+    tutorial = model_from_config(parse(SEED_UPSTREAM_CONF.read_text(), "upstream.conf"))
+    assert [(u.name, u.method, [(s.address, s.weight) for s in u.servers]) for u in model.upstreams] == \
+        [(u.name, u.method, [(s.address, s.weight) for s in u.servers]) for u in tutorial.upstreams]
+    assert [(loc.path, loc.upstream) for loc in model.locations] == \
+        [(loc.path, loc.upstream) for loc in tutorial.locations]
+
+
+def test_server_directive_args():
+    server = Server("10.0.0.1:80", weight=3, max_fails=2, fail_timeout="5s", max_conns=10, backup=True)
+    assert server.directive_args() == ["10.0.0.1:80", "weight=3", "max_fails=2", "fail_timeout=5s",
+                                       "max_conns=10", "backup"]
+
+
+@pytest.mark.parametrize("config, listen, names", [
+    ("server { listen 8080; server_name a b; location /x/ { proxy_pass http://u; } }", "8080", ["a", "b"]),
+    ("server { listen [::1]:80 default_server; location /x/ { proxy_pass http://u; } }", "[::1]:80", []),
+])
+def test_the_site_is_the_server_block_that_proxies(config, listen, names):
+    model = model_from_config(parse("server { listen 1; }\n" + config, "t.conf"))
+    assert (model.site.listen, model.site.server_names) == (listen, names)
+
+
+def test_weights_in_other_digits_are_not_read_as_numbers():
+    model = model_from_config(parse("upstream a { server h:1 weight=²; }", "t.conf"))
+    assert model.upstreams[0].servers[0].weight == 1

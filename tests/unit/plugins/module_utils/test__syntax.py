@@ -1,0 +1,93 @@
+"""nginx's syntax for values the collection writes: allow-lists and quoting."""
+
+import pytest
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (
+    parse_address,
+    parse_listen,
+    quote,
+    seconds,
+    size_bytes,
+    unknown_variables,
+)
+
+
+@pytest.mark.parametrize("address, expected", [
+    ("127.0.0.1:7001", ("127.0.0.1", 7001)),
+    ("127.0.0.1:07001", ("127.0.0.1", 7001)),          # the same backend as 127.0.0.1:7001
+    ("app-1.Example.org:80", ("app-1.example.org", 80)),
+    ("[::1]:7001", ("[::1]", 7001)),
+    ("[0:0::1]:7001", ("[::1]", 7001)),
+])
+def test_addresses_are_normalised(address, expected):
+    assert parse_address(address) == expected
+
+
+@pytest.mark.parametrize("address", [
+    "127.0.0.1", "127.0.0.1:70000", "127.0.0.1:0", "bad host:80", "::1:80", "[::g]:80", "127.0.0.999:80",
+    "127.0.0.1:²", "127.0.0.1:７００１", "h\n:80", "h:80\n", "a;b:80", "h}:80", "-:80", "x" * 300 + ":80",
+])
+def test_bad_addresses_are_refused(address):
+    with pytest.raises(ValueError):
+        parse_address(address)
+
+
+@pytest.mark.parametrize("listen, expected", [
+    ("80", (None, 80)), ("127.0.0.1:8080", ("127.0.0.1", 8080)), ("[::]:80", ("[::]", 80)),
+])
+def test_listen_forms(listen, expected):
+    assert parse_listen(listen) == expected
+
+
+@pytest.mark.parametrize("listen", ["²", "８０", "80\n", "0", "70000", "http", "80 default_server"])
+def test_bad_listen(listen):
+    with pytest.raises(ValueError):
+        parse_listen(listen)
+
+
+@pytest.mark.parametrize("token", [
+    "$host", "a b", "x;y{z}", 'q"uo\'te', "back\\slash\\", "", "#not-a-comment", "${scheme}://$host", "()",
+])
+def test_quote_reads_back_as_the_same_single_token(token):
+    tree = parse("d %s;" % quote(token))
+    assert len(tree) == 1 and tree[0].args == [token]
+
+
+@pytest.mark.parametrize("token", ["a\nb", "nul\x00", "caf\u00e9", "tab\there"])
+def test_quote_refuses_what_no_quoting_makes_safe(token):
+    with pytest.raises(ValueError):
+        quote(token)
+
+
+@pytest.mark.parametrize("text, allow_ms, expected", [
+    ("10s", False, 10), ("10", False, 10), ("500ms", True, 0.5), ("2m", True, 120), ("1y", False, 31536000),
+])
+def test_seconds(text, allow_ms, expected):
+    assert seconds(text, allow_ms) == expected
+
+
+@pytest.mark.parametrize("text, allow_ms", [("500ms", False), ("1e20", True), ("10 s", True), ("１s", True),
+                                            ("10s\n", True), ("", True)])
+def test_not_a_time(text, allow_ms):
+    with pytest.raises(ValueError):
+        seconds(text, allow_ms)
+
+
+@pytest.mark.parametrize("text, expected", [("64k", 65536), ("1m", 1048576), ("4096", 4096)])
+def test_sizes(text, expected):
+    assert size_bytes(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0x10", "64kb", "-1", "٣k", "64k\n"])
+def test_not_a_size(text):
+    with pytest.raises(ValueError):
+        size_bytes(text)
+
+
+@pytest.mark.parametrize("text, unknown", [
+    ("$host", []), ("${scheme}://$host$request_uri", []), ("$http_x_forwarded_for $cookie_id $arg_q", []),
+    ("$nonexistent", ["nonexistent"]), ("$host$bogus_var", ["bogus_var"]),
+])
+def test_unknown_variables(text, unknown):
+    assert unknown_variables(text) == unknown
