@@ -16,6 +16,7 @@ import re
 import tempfile
 from html import escape
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._http_poll import redact_url
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import _short
 
 # Geometry of one chart, in SVG user units (px).
@@ -75,15 +76,15 @@ def _cut(label):
 def backends(result):
     """The backends one chart shows, in order: the expected ones (the
     upstream's order), then any that answered without being expected."""
-    expected = result.get("expected") or {}
-    counts = result.get("counts") or {}
+    expected = result.expected or {}
+    counts = result.counts or {}
     return list(expected) + [a for a in counts if a not in expected]
 
 
 def _clients_per_backend(result):
     """ip_hash/hash: backend -> the client addresses that stuck to it."""
     found = {}
-    for client, mapped in sorted((result.get("clients") or {}).items()):
+    for client, mapped in sorted((result.clients or {}).items()):
         for address in mapped:
             found.setdefault(address, []).append(client)
     return found
@@ -106,12 +107,12 @@ def chart(result):
     """One location's SVG: a row per backend, seen as a bar, expected as a
     dashed outline of the length the algorithm gives."""
     names = backends(result)
-    counts = result.get("counts") or {}
-    expected = result.get("expected")
+    counts = result.counts or {}
+    expected = result.expected
     sticky = _clients_per_backend(result)
     rows = max(1, len(names))
     height = TOP + rows * ROW_H + AXIS_H
-    label = "%s: %s" % (result.get("path", "?"), ", ".join(
+    label = "%s: %s" % (result.path, ", ".join(
         "%s %s" % (_short(a), _number(counts.get(a, 0))) for a in names) or "no responses")
     out = ['<svg xmlns="http://www.w3.org/2000/svg" role="img" width="%d" height="%d" viewBox="0 0 %d %d" '
            'aria-label="%s">' % (WIDTH, height, WIDTH, height, _text(label))]
@@ -157,42 +158,45 @@ def chart(result):
 
 
 def _detail(result):
-    if "counts" not in result:
+    if not result.polled:
         return ""
-    parts = ["upstream %s" % result.get("upstream"), result.get("method")]
-    if result.get("expectation") != result.get("method"):
-        parts.append("judged as %s" % result.get("expectation"))
-    parts.append("%s requests" % result.get("requests"))
-    if result.get("failed"):
-        parts.append("%s failed" % result["failed"])
-    latency = result.get("latency_ms") or {}
+    parts = ["upstream %s" % result.upstream, result.method]
+    if result.expectation != result.method:
+        parts.append("judged as %s" % result.expectation)
+    parts.append("%s requests" % result.requests)
+    if result.failed:
+        parts.append("%s failed" % result.failed)
+    if result.abandoned:
+        parts.append("%s cut off at the deadline" % result.abandoned)
+    latency = result.latency_ms or {}
     if latency.get("p99") is not None:
         parts.append("p99 %s ms" % latency["p99"])
-    if result.get("requests_per_s"):
-        parts.append("%d req/s" % result["requests_per_s"])
-    if result.get("clients"):
-        parts.append("%d clients" % len(result["clients"]))
+    if result.requests_per_s:
+        parts.append("%d req/s" % result.requests_per_s)
+    if result.clients:
+        parts.append("%d clients" % len(result.clients))
     return '<p class="detail">%s</p>' % _text(" \u00b7 ".join(str(p) for p in parts if p is not None))
 
 
 def section(result, index):
-    state = "pass" if result.get("passed") else "fail"
+    state = "pass" if result.passed else "fail"
     out = ['<section class="location %s" id="location-%d">' % (state, index)]
-    out.append('<h2><span class="badge">%s</span>%s</h2>' % (state.upper(), _text(result.get("path", "?"))))
+    out.append('<h2><span class="badge">%s</span>%s</h2>' % (state.upper(), _text(result.path)))
     out.append(_detail(result))
     out.append(chart(result))
-    if result.get("problems"):
-        out.append('<ul class="problems">%s</ul>' % "".join("<li>%s</li>" % _text(p) for p in result["problems"]))
+    if result.problems:
+        out.append('<ul class="problems">%s</ul>' % "".join("<li>%s</li>" % _text(p) for p in result.problems))
     out.append("</section>")
     return "".join(out)
 
 
 def render(results, title="Load balancing, measured", url=None, host=None, generated=None):
-    """The whole page for lb_verify's per-location results."""
-    passed = sum(1 for r in results if r.get("passed"))
+    """The whole page for lb_verify's per-location results (LocationResult).
+    Credentials in `url` are not shown."""
+    passed = sum(1 for r in results if r.passed)
     meta = ["%d of %d locations as expected" % (passed, len(results))]
     if url:
-        meta.append("polled %s" % url)
+        meta.append("polled %s" % redact_url(url))
     if host:
         meta.append("from %s" % host)
     if generated:

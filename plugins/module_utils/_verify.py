@@ -6,8 +6,10 @@ showed. Facts from nginx's source: see _balance and the collection's notes."""
 
 from __future__ import annotations
 
+import math
+import re
 import socket
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll
@@ -30,7 +32,7 @@ def match_backend(label, servers, resolve=None):
     host, dummy, port = label.rpartition(":")
     if not port.isdigit():
         return None
-    same_port = [server for server in servers if server.port == int(port)]
+    same_port = [server for server in servers if _port(server) == int(port)]
     if host:
         resolved = resolve(host)
         for server in same_port:
@@ -39,6 +41,15 @@ def match_backend(label, servers, resolve=None):
     if len(same_port) == 1:
         return same_port[0].address
     return None
+
+
+def _port(server):
+    """The server's port; None for an address without one (a config may say
+    `server app.example;` or `server unix:/run/app.sock;`)."""
+    try:
+        return server.port
+    except ValueError:
+        return None
 
 
 def _resolve(host):
@@ -165,6 +176,198 @@ def judge(path, upstream, per_client, expectation, concurrency=1, tolerance=1, s
     return verdict
 
 
+# ------------------------------------------------------------ parameters
+
+# Sane ranges: (minimum, maximum), both included.
+INT_LIMITS = {
+    "requests": (1, 1000000),
+    "concurrency": (1, 256),        # one thread and one connection each
+    "clients": (1, 254),            # 127.0.N.1, N one octet
+    "tolerance": (0, 1000000),
+    "max_errors": (0, 1000000),
+}
+FLOAT_LIMITS = {
+    "timeout": 3600.0,
+    "deadline": 86400.0,
+}
+WEIGHT_LIMITS = (1, 1000)           # as the collection's model allows
+_PATH_RE = re.compile(r"^/[\x21-\x7e]*$")
+_HEADER_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class ParameterError(ValueError):
+    """Invalid parameters; `errors` lists every problem as 'field: message'."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super().__init__("; ".join(self.errors))
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_int(errors, where, value, minimum, maximum):
+    if not _is_int(value):
+        errors.append("%s: must be an integer, got %r" % (where, value))
+    elif not minimum <= value <= maximum:
+        errors.append("%s: must be %d-%d, got %d" % (where, minimum, maximum, value))
+
+
+def compile_regex(backend_regex):
+    """The compiled backend regex (None for none); raises ParameterError."""
+    if backend_regex is None:
+        return None
+    if not isinstance(backend_regex, str) or not backend_regex:
+        raise ParameterError(["backend_regex: must be a non-empty string, got %r" % (backend_regex,)])
+    try:
+        pattern = re.compile(backend_regex)
+    except (re.error, OverflowError, RecursionError, ValueError) as exc:
+        raise ParameterError(["backend_regex: %r does not compile: %s" % (backend_regex, exc)])
+    if pattern.groups != 1:
+        raise ParameterError(["backend_regex: needs exactly one group (the backend), %r has %d"
+                              % (backend_regex, pattern.groups)])
+    return pattern
+
+
+def check_parameters(url, locations, requests=120, concurrency=1, timeout=5.0, deadline=120.0, clients=1,
+                     tolerance=1, max_errors=0, backend_header="X-Backend", backend_regex=None):
+    """Every problem of the run's parameters that needs no model, each as
+    'field: message' (locations[i].field for a location); [] when fine."""
+    errors = []
+    try:
+        if not isinstance(url, str):
+            raise ValueError("must be a string, got %s" % type(url).__name__)
+        _http_poll.split_url(url)
+    except ValueError as exc:
+        errors.append("url: %s" % _http_poll.redact_url(exc))
+    for name, value in (("requests", requests), ("concurrency", concurrency), ("clients", clients),
+                        ("tolerance", tolerance), ("max_errors", max_errors)):
+        _check_int(errors, name, value, *INT_LIMITS[name])
+    for name, value in (("timeout", timeout), ("deadline", deadline)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            errors.append("%s: must be a number of seconds, got %r" % (name, value))
+        elif not 0 < value <= FLOAT_LIMITS[name]:
+            errors.append("%s: must be more than 0 and at most %g seconds, got %g" % (name, FLOAT_LIMITS[name], value))
+    if not isinstance(backend_header, str) or not _HEADER_RE.match(backend_header):
+        errors.append("backend_header: must be an HTTP header name, got %r" % (backend_header,))
+    try:
+        compile_regex(backend_regex)
+    except ParameterError as exc:
+        errors.extend(exc.errors)
+    if locations is None:
+        return errors
+    if not isinstance(locations, list):
+        return errors + ["locations: must be a list, got %s" % type(locations).__name__]
+    for index, spec in enumerate(locations):
+        where = "locations[%d]" % index
+        if not isinstance(spec, dict):
+            errors.append("%s: must be a dict, got %r" % (where, spec))
+            continue
+        path = spec.get("path")
+        if not isinstance(path, str) or not _PATH_RE.match(path):
+            errors.append("%s.path: must start with / and hold only printable ASCII without spaces, got %r"
+                          % (where, path))
+        if spec.get("expect") not in (None,) + EXPECTATIONS:
+            errors.append("%s.expect: must be one of %s, got %r" % (where, ", ".join(EXPECTATIONS), spec["expect"]))
+        for key in ("upstream", "slow_backend"):
+            if spec.get(key) is not None and not isinstance(spec[key], (str, int)):
+                errors.append("%s.%s: must be a string, got %r" % (where, key, spec[key]))
+        servers = spec.get("servers")
+        if servers is not None:
+            if not isinstance(servers, list):
+                errors.append("%s.servers: must be a list of host:port, got %r" % (where, servers))
+            else:
+                for number, address in enumerate(servers):
+                    try:
+                        Server(address=address).port     # raises ValueError on anything but host:port
+                    except (ValueError, TypeError) as exc:
+                        errors.append("%s.servers[%d]: %s" % (where, number, exc))
+        weights = spec.get("weights")
+        if weights is not None:
+            if not isinstance(weights, list):
+                errors.append("%s.weights: must be a list of integers, got %r" % (where, weights))
+            else:
+                for number, weight in enumerate(weights):
+                    _check_int(errors, "%s.weights[%d]" % (where, number), weight, *WEIGHT_LIMITS)
+                if isinstance(servers, list) and servers and len(weights) != len(servers):
+                    errors.append("%s.weights: %d weights for %d servers" % (where, len(weights), len(servers)))
+    return errors
+
+
+def locations_from_model(model):
+    """(location specs, skipped descriptions) for every proxied location of
+    a model read from a config; regex locations have no path to poll."""
+    specs, skipped = [], []
+    for loc in model.locations:
+        if isinstance(loc.path, str) and _PATH_RE.match(loc.path) and loc.modifier not in ("~", "~*"):
+            specs.append({"path": loc.path, "upstream": loc.upstream})
+        else:
+            skipped.append("location %s%s (upstream %s)" % (loc.modifier + " " if loc.modifier else "", loc.path,
+                                                            loc.upstream))
+    return specs, skipped
+
+
+def resolve_upstream(model, spec, where="locations[0]"):
+    """(upstream, error) of one location spec: the model's upstream, or one
+    built from `servers`, with `weights` applied to a copy (the model is
+    never changed). error is a 'field: message' when weights do not fit."""
+    path = spec["path"]
+    upstream = model.upstream(spec.get("upstream")) if spec.get("upstream") else None
+    if upstream is None and not spec.get("servers"):
+        found = [loc for loc in model.locations if loc.path == path]
+        upstream = model.upstream(found[0].upstream) if found else None
+    weights = spec.get("weights")
+    if spec.get("servers"):
+        weights = weights or [1] * len(spec["servers"])
+        return Upstream(name=spec.get("upstream") or path, method=(upstream.method if upstream else "round_robin"),
+                        servers=[Server(address=a, weight=w) for a, w in zip(spec["servers"], weights)]), None
+    if upstream is None or not weights:
+        return upstream, None
+    if len(weights) != len(upstream.servers):
+        return None, "%s.weights: %d weights for %d servers (upstream %s: %s)" % (
+            where, len(weights), len(upstream.servers), upstream.name,
+            ", ".join(s.address for s in upstream.servers))
+    return replace(upstream, servers=[replace(s, weight=w) for s, w in zip(upstream.servers, weights)]), None
+
+
+# ------------------------------------------------------------ results
+
+@dataclass
+class LocationResult:
+    """What lb_verify found on one location: the one representation the
+    table, the HTML report and the module result (to_dict) are made from."""
+    path: str
+    upstream: Optional[str] = None
+    method: Optional[str] = None
+    expectation: Optional[str] = None
+    polled: bool = False                              # False: no upstream known, nothing sent
+    requests: int = 0                                 # answered or failed (not cut off at the deadline)
+    counts: dict = field(default_factory=dict)        # server address (or raw label) -> responses
+    expected: Optional[dict] = None                   # server address -> responses
+    clients: Optional[dict] = None                    # source address -> {server address: responses}
+    errors: dict = field(default_factory=dict)        # kind -> occurrences
+    problems: list = field(default_factory=list)
+    latency_ms: dict = field(default_factory=lambda: {"p50": None, "p99": None})
+    requests_per_s: Optional[float] = None
+    abandoned: int = 0                                # in flight at the deadline, cut off
+    truncated: int = 0                                # bodies longer than the limit read
+
+    @property
+    def failed(self):
+        return sum(self.errors.values())
+
+    @property
+    def passed(self):
+        return not self.problems
+
+    def to_dict(self):
+        """Plain data for the module result."""
+        data = asdict(self)
+        data.update(failed=self.failed, passed=self.passed)
+        return data
+
+
 # ------------------------------------------------------------ the whole run
 
 def _client_addresses(host, clients):
@@ -177,80 +380,94 @@ def _client_addresses(host, clients):
 
 def verify(model, url, locations, requests, concurrency=1, timeout=5.0, deadline_s=120.0, clients=1,
            tolerance=1, max_errors=0, backend_header="X-Backend", backend_regex=None, poll=None, resolve=None):
-    """Poll every location and judge it. Returns a list of location results."""
+    """Poll every location and judge it: a LocationResult per location.
+
+    Raises ParameterError (naming each field) before sending anything when
+    a parameter is out of range or a location's weights do not fit."""
+    errors = check_parameters(url, locations, requests, concurrency, timeout, deadline_s, clients, tolerance,
+                              max_errors, backend_header, backend_regex)
+    if errors:
+        raise ParameterError(errors)
+    resolved = []
+    for index, spec in enumerate(locations):
+        upstream, error = resolve_upstream(model, spec, "locations[%d]" % index)
+        if error:
+            errors.append(error)
+        resolved.append((spec, upstream))
+    if errors:
+        raise ParameterError(errors)
+
     poll = poll or _http_poll.poll
     host = _http_poll.split_url(url)[1]
-    results = []
-    for spec in locations:
-        path = spec["path"]
-        upstream = model.upstream(spec.get("upstream")) if spec.get("upstream") else None
-        if upstream is None and not spec.get("servers"):
-            found = [loc for loc in model.locations if loc.path == path]
-            upstream = model.upstream(found[0].upstream) if found else None
-        if spec.get("servers"):
-            weights = spec.get("weights") or [1] * len(spec["servers"])
-            upstream = Upstream(name=spec.get("upstream") or path, method=(upstream.method if upstream else "round_robin"),
-                                servers=[Server(address=a, weight=w) for a, w in zip(spec["servers"], weights)])
-        elif upstream is not None and spec.get("weights"):
-            for server, weight in zip(upstream.servers, spec["weights"]):
-                server.weight = weight
-        if upstream is None:
-            results.append({"path": path, "passed": False, "problems": [
-                "%s: no upstream known for this location (give upstream or servers, or check config_path)" % path]})
-            continue
-        expectation = resolve_expectation(spec.get("expect"), upstream, concurrency)
-        sources = _client_addresses(host, clients) if expectation in ("ip_hash", "sticky") else [None]
-        per_source = max(1, requests // len(sources))
-        per_client, errors, latencies, sent, elapsed = {}, {}, [], 0, 0.0
-        for source in sources:
-            polled = poll(url, path if path != "/" else "/", per_source, concurrency=concurrency, timeout=timeout,
-                          deadline_s=deadline_s, source_address=source, backend_header=backend_header,
-                          backend_regex=backend_regex)
-            per_client[source or "default"] = polled.counts
-            for kind, number in polled.errors.items():
-                errors[kind] = errors.get(kind, 0) + number
-            latencies.extend(polled.latencies_ms)
-            sent += polled.requests
-            elapsed += polled.elapsed_s
-        verdict = judge(path, upstream, per_client, expectation, concurrency, tolerance, spec.get("slow_backend"),
-                        resolve)
-        failed = sum(errors.values())
-        if failed > max_errors:
-            verdict.problems.append("%s: %d of %d requests failed (%s)" % (
-                path, failed, sent, ", ".join("%s: %d" % item for item in sorted(errors.items()))))
-        if sent < per_source * len(sources):
-            verdict.problems.append("%s: deadline reached after %d of %d requests" % (path, sent, per_source * len(sources)))
-        ordered = sorted(latencies)
+    return [_verify_one(spec, upstream, poll, url, host, requests, concurrency, timeout, deadline_s, clients,
+                        tolerance, max_errors, backend_header, backend_regex, resolve)
+            for spec, upstream in resolved]
 
-        def percentile(fraction):
-            return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 3) if ordered else None
 
-        results.append({
-            "path": path, "upstream": upstream.name, "method": upstream.method, "expectation": verdict.expectation,
-            "requests": sent, "counts": verdict.counts, "expected": verdict.expected, "clients": verdict.clients,
-            "errors": errors, "failed": failed, "passed": verdict.passed, "problems": verdict.problems,
-            "latency_ms": {"p50": percentile(0.50), "p99": percentile(0.99)},
-            "requests_per_s": round(sent / elapsed, 1) if elapsed > 0 else None,
-        })
-    return results
+def _verify_one(spec, upstream, poll, url, host, requests, concurrency, timeout, deadline_s, clients, tolerance,
+                max_errors, backend_header, backend_regex, resolve):
+    path = spec["path"]
+    if upstream is None:
+        return LocationResult(path=path, problems=[
+            "%s: no upstream known for this location (give upstream or servers, or check config_path)" % path])
+    expectation = resolve_expectation(spec.get("expect"), upstream, concurrency)
+    sources = _client_addresses(host, clients) if expectation in ("ip_hash", "sticky") else [None]
+    per_source = max(1, requests // len(sources))
+    per_client, errors, latencies, sent, elapsed, abandoned, truncated = {}, {}, [], 0, 0.0, 0, 0
+    for source in sources:
+        polled = poll(url, path, per_source, concurrency=concurrency, timeout=timeout, deadline_s=deadline_s,
+                      source_address=source, backend_header=backend_header, backend_regex=backend_regex)
+        per_client[source or "default"] = polled.counts
+        for kind, number in polled.errors.items():
+            errors[kind] = errors.get(kind, 0) + number
+        latencies.extend(polled.latencies_ms)
+        sent += polled.requests
+        elapsed += polled.elapsed_s
+        abandoned += getattr(polled, "abandoned", 0)
+        truncated += getattr(polled, "truncated", 0)
+    verdict = judge(path, upstream, per_client, expectation, concurrency, tolerance, spec.get("slow_backend"),
+                    resolve)
+    failed = sum(errors.values())
+    if failed > max_errors:
+        verdict.problems.append("%s: %d of %d requests failed (%s)" % (
+            path, failed, sent, ", ".join("%s: %d" % item for item in sorted(errors.items()))))
+    if sent < per_source * len(sources):
+        verdict.problems.append("%s: deadline reached after %d of %d requests%s" % (
+            path, sent, per_source * len(sources), " (%d cut off in flight)" % abandoned if abandoned else ""))
+    ordered = sorted(latencies)
+
+    def percentile(fraction):
+        return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 3) if ordered else None
+
+    return LocationResult(
+        path=path, upstream=upstream.name, method=upstream.method, expectation=verdict.expectation, polled=True,
+        requests=sent, counts=verdict.counts, expected=verdict.expected, clients=verdict.clients, errors=errors,
+        problems=verdict.problems, latency_ms={"p50": percentile(0.50), "p99": percentile(0.99)},
+        requests_per_s=round(sent / elapsed, 1) if elapsed > 0 else None, abandoned=abandoned, truncated=truncated)
 
 
 def table(results):
-    """One short line per location, for people."""
+    """One short line per location (LocationResult), for people."""
     lines = []
     for r in results:
-        if "counts" not in r:
-            lines.append("%-12s FAIL %s" % (r["path"], "; ".join(r["problems"])))
+        if not r.polled:
+            lines.append("%-12s FAIL %s" % (r.path, "; ".join(r.problems)))
             continue
-        counts = " ".join("%s:%d" % (_short(a), n) for a, n in r["counts"].items()) or "-"
-        if r["expected"] is None:
-            against = "(%s)" % ("%d clients sticky" % len(r["clients"]) if r["clients"] else "no weights")
-        elif r["expected"] == r["counts"]:
+        counts = " ".join("%s:%d" % (_short(a), n) for a, n in r.counts.items()) or "-"
+        if r.expected is None:
+            against = "(%s)" % ("%d clients sticky" % len(r.clients) if r.clients else "no weights")
+        elif r.expected == r.counts:
             against = "(exact)"
         else:
-            against = "(expected %s)" % " ".join("%s:%s" % (_short(a), n) for a, n in r["expected"].items())
-        failed = " failed %d" % r["failed"] if r["failed"] else ""
+            against = "(expected %s)" % " ".join("%s:%s" % (_short(a), n) for a, n in r.expected.items())
+        failed = " failed %d" % r.failed if r.failed else ""
         lines.append("%-12s %-11s %-4s %s %s%s p99 %sms %d/s" % (
-            r["path"], r["expectation"], "ok" if r["passed"] else "FAIL", counts, against, failed,
-            r["latency_ms"]["p99"], r["requests_per_s"] or 0))
+            r.path, r.expectation, "ok" if r.passed else "FAIL", counts, against, failed,
+            r.latency_ms["p99"], r.requests_per_s or 0))
     return lines
+
+
+def module_outcome(results):
+    """The module result for a run's LocationResults (changed False: only GETs)."""
+    return dict(changed=False, passed=all(r.passed for r in results), locations=[r.to_dict() for r in results],
+                table=table(results))

@@ -23,10 +23,18 @@ description:
     C(random two) and C(hash) - no weight expectation (C(hash) - sticky). C(backup) and C(down) servers - no
     traffic while the primaries are up.
   - With no I(locations) it reads the live nginx configuration with the collection's parser and checks every
-    proxied location against its upstream.
+    proxied location against its upstream. The configuration is only read, never changed, and so is the model
+    made from it - a location's I(weights) apply to that location alone.
+  - Reads at most the first 64 KiB of each response body (what I(backend_regex) sees); a longer body is not
+    read further and its connection is closed, so a huge response costs neither memory nor time.
+  - "Every parameter is checked before any request is sent; a bad one fails the task with a message naming it
+    (for example C(locations[1].weights: 2 weights for 3 servers))."
 options:
   url:
-    description: Base URL of the load balancer, as seen from the host the module runs on.
+    description:
+      - Base URL of the load balancer, as seen from the host the module runs on; C(http) or C(https), no query.
+      - Credentials in it (C(user:password@)) are not sent and are removed from the result, the table and the
+        report (the URL as given is masked in the task's echoed arguments).
     type: str
     default: http://127.0.0.1
   locations:
@@ -35,7 +43,7 @@ options:
     elements: dict
     suboptions:
       path:
-        description: Location path, for example C(/weighted).
+        description: Location path, for example C(/weighted); starts with C(/), printable ASCII, no spaces.
         type: str
         required: true
       upstream:
@@ -51,38 +59,43 @@ options:
         type: list
         elements: str
       weights:
-        description: Weights of the servers, in order, instead of the configured ones.
+        description:
+          - Weights of the servers, in order, instead of the configured ones, for this location only.
+          - One per server (of I(servers), or of the upstream, backup and down servers included), each 1-1000.
         type: list
         elements: int
       slow_backend:
         description: A backend (C(host:port) or port) made slow; with C(least_conn) under concurrency it must get clearly less than its share.
         type: str
   requests:
-    description: Requests per location (split across I(clients) for ip_hash and hash).
+    description: Requests per location (split across I(clients) for ip_hash and hash), 1-1000000.
     type: int
     default: 120
   concurrency:
-    description: Parallel keep-alive connections per location.
+    description: Parallel keep-alive connections per location, 1-256.
     type: int
     default: 1
   timeout:
-    description: Seconds per request.
+    description: Seconds a connect or a read may wait (more than 0, at most 3600); never beyond the I(deadline).
     type: float
     default: 5
   deadline:
-    description: Seconds at most per location and client; the loop stops by itself then.
+    description:
+      - Seconds at most per location and client (more than 0, at most 86400); the loop stops by itself then,
+        within about a second, also when a backend drips its answer. Requests still in flight are cut off and
+        the location fails with C(deadline reached).
     type: float
     default: 120
   clients:
-    description: For ip_hash and hash, the number of client source addresses (127.0.N.1) on a loopback I(url).
+    description: For ip_hash and hash, the number of client source addresses (127.0.N.1) on a loopback I(url), 1-254.
     type: int
     default: 1
   tolerance:
-    description: How far a round-robin count may be from the exact smooth weighted round robin count.
+    description: How far a round-robin count may be from the exact smooth weighted round robin count (0 or more).
     type: int
     default: 1
   max_errors:
-    description: Failed requests (non-2xx, timeouts, connection failures) tolerated per location.
+    description: Failed requests (non-2xx, timeouts, connection failures) tolerated per location (0 or more).
     type: int
     default: 0
   backend_header:
@@ -90,7 +103,10 @@ options:
     type: str
     default: X-Backend
   backend_regex:
-    description: Regex on the body whose group 1 names the backend instead, for example C(<h1>(\d+)</h1>) for the tutorial's app (a port).
+    description:
+      - Regex on the body whose group 1 names the backend instead, for example C(<h1>(\d+)</h1>) for the
+        tutorial's app (a port). It must compile and have exactly one group.
+      - It is searched in the first 64 KiB of the body only.
     type: str
   config_path:
     description: nginx main configuration, read when I(locations) or an I(upstream) is not given.
@@ -106,15 +122,15 @@ options:
         HTML page (no script, no external file) with one bar chart per location, a bar per backend for the
         responses seen and a dashed outline for the count nginx's algorithm gives, and PASS or FAIL.
       - Written also when a location fails, before the module fails. Not written in check mode.
-      - Writing it counts as a change. Use M(ansible.builtin.fetch) to bring it to the controller.
+      - Writing it counts as a change (in check mode too, where it is only predicted). Use M(ansible.builtin.fetch) to bring it to the controller.
     type: path
     version_added: 0.2.0
 attributes:
   check_mode:
-    description: It only sends GET requests, in check mode as in normal mode.
+    description: It sends the same GET requests in check mode as in normal mode; only the I(report) is not written.
     support: full
   diff_mode:
-    description: Nothing is changed.
+    description: No diff is returned (nothing on the host changes but the I(report) file).
     support: none
   platform:
     support: full
@@ -178,9 +194,11 @@ passed:
   returned: always
   type: bool
 locations:
-  description: Per location - path, upstream, method, expectation, requests, counts (server address to responses),
-    expected, clients (ip_hash, per source address), errors (kind to occurrences), failed, passed, problems,
-    latency_ms (p50, p99), requests_per_s.
+  description: Per location - path, upstream, method, expectation, polled (false when no upstream was known and
+    nothing was sent), requests, counts (server address to responses), expected, clients (ip_hash, per source
+    address), errors (kind to occurrences; an unexpected error carries its message), failed, passed, problems,
+    latency_ms (p50, p99), requests_per_s, abandoned (requests cut off at the deadline), truncated (bodies longer
+    than 64 KiB).
   returned: always
   type: list
   elements: dict
@@ -189,6 +207,7 @@ locations:
       upstream: weighted
       method: round_robin
       expectation: round_robin
+      polled: true
       requests: 120
       counts: {"127.0.0.1:7001": 60, "127.0.0.1:7002": 30, "127.0.0.1:7003": 30}
       expected: {"127.0.0.1:7001": 60, "127.0.0.1:7002": 30, "127.0.0.1:7003": 30}
@@ -196,6 +215,8 @@ locations:
       problems: []
       latency_ms: {p50: 0.9, p99: 2.1}
       requests_per_s: 1000.0
+      abandoned: 0
+      truncated: 0
 table:
   description: One line per location, for people.
   returned: always
@@ -210,80 +231,118 @@ report:
 
 import socket
 import time
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _nginx_conf, _report
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll, _nginx_conf, _report
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model, model_from_config
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import EXPECTATIONS, table, verify
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import (
+    EXPECTATIONS, ParameterError, check_parameters, locations_from_model, module_outcome, verify)
+
+ARGUMENT_SPEC = dict(
+    url=dict(type="str", default="http://127.0.0.1"),
+    locations=dict(type="list", elements="dict", options=dict(
+        path=dict(type="str", required=True),
+        upstream=dict(type="str"),
+        expect=dict(type="str", choices=list(EXPECTATIONS), default="auto"),
+        servers=dict(type="list", elements="str"),
+        weights=dict(type="list", elements="int"),
+        slow_backend=dict(type="str"),
+    )),
+    requests=dict(type="int", default=120),
+    concurrency=dict(type="int", default=1),
+    timeout=dict(type="float", default=5),
+    deadline=dict(type="float", default=120),
+    clients=dict(type="int", default=1),
+    tolerance=dict(type="int", default=1),
+    max_errors=dict(type="int", default=0),
+    backend_header=dict(type="str", default="X-Backend"),
+    backend_regex=dict(type="str"),
+    config_path=dict(type="path", default="/etc/nginx/nginx.conf"),
+    fail_on_mismatch=dict(type="bool", default=True),
+    report=dict(type="path"),
+)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            url=dict(type="str", default="http://127.0.0.1"),
-            locations=dict(type="list", elements="dict", options=dict(
-                path=dict(type="str", required=True),
-                upstream=dict(type="str"),
-                expect=dict(type="str", choices=list(EXPECTATIONS), default="auto"),
-                servers=dict(type="list", elements="str"),
-                weights=dict(type="list", elements="int"),
-                slow_backend=dict(type="str"),
-            )),
-            requests=dict(type="int", default=120),
-            concurrency=dict(type="int", default=1),
-            timeout=dict(type="float", default=5),
-            deadline=dict(type="float", default=120),
-            clients=dict(type="int", default=1),
-            tolerance=dict(type="int", default=1),
-            max_errors=dict(type="int", default=0),
-            backend_header=dict(type="str", default="X-Backend"),
-            backend_regex=dict(type="str"),
-            config_path=dict(type="path", default="/etc/nginx/nginx.conf"),
-            fail_on_mismatch=dict(type="bool", default=True),
-            report=dict(type="path"),
-        ),
-        supports_check_mode=True,
-    )
+class _Module(AnsibleModule):
+    """AnsibleModule whose argument errors name their field: for a malformed
+    list of dicts ansible-core puts a field-less error first."""
+
+    def __init__(self, **kwargs):
+        self._validating = True
+        super().__init__(**kwargs)
+        self._validating = False
+
+    def fail_json(self, msg, **kwargs):
+        errors = getattr(getattr(self, "validation_result", None), "errors", None)
+        if getattr(self, "_validating", False) and errors and not kwargs and msg == errors.msg:
+            named = [str(error) for error in errors if type(error).__name__ != "NoLogError"]
+            msg = "; ".join(dict.fromkeys(named)) or msg
+        super().fail_json(msg=msg, **kwargs)
+
+
+def locations_to_check(module):
+    """(model, locations): the live config's model when some location needs it."""
     p = module.params
-    for name in ("requests", "concurrency", "clients"):
-        if p[name] < 1:
-            module.fail_json(msg="%s must be at least 1, got %d" % (name, p[name]))
-
     locations = p["locations"]
-    needs_config = not locations or any(not loc.get("servers") for loc in locations)
     model = Model()
-    if needs_config:
+    if not locations or any(not loc.get("servers") for loc in locations):
         try:
             model = model_from_config(_nginx_conf.parse_file(p["config_path"]))
-        except (OSError, _nginx_conf.ParseError) as exc:
+        except Exception as exc:  # pylint: disable=broad-except
             if not locations:
-                module.fail_json(msg="cannot read the locations from %s: %s" % (p["config_path"], exc))
+                module.fail_json(msg="config_path: cannot read the locations from %s: %s" % (p["config_path"], exc))
     if not locations:
-        locations = [{"path": loc.path, "upstream": loc.upstream} for loc in model.locations]
+        locations, skipped = locations_from_model(model)
+        for description in skipped:
+            module.warn("not checked: %s has no path to poll; give it in locations" % description)
         if not locations:
-            module.fail_json(msg="no proxied location in %s" % p["config_path"])
+            module.fail_json(msg="config_path: no proxied location to poll in %s" % p["config_path"])
+    return model, locations
 
+
+def run(module):
+    p = module.params
+    errors = check_parameters(p["url"], p["locations"], p["requests"], p["concurrency"], p["timeout"],
+                              p["deadline"], p["clients"], p["tolerance"], p["max_errors"], p["backend_header"],
+                              p["backend_regex"])
+    if errors:
+        module.fail_json(msg="; ".join(errors), errors=errors)
+    model, locations = locations_to_check(module)
     try:
         results = verify(model, p["url"], locations, p["requests"], concurrency=p["concurrency"], timeout=p["timeout"],
                          deadline_s=p["deadline"], clients=p["clients"], tolerance=p["tolerance"],
-                         max_errors=p["max_errors"], backend_header=p["backend_header"], backend_regex=p["backend_regex"])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    passed = all(r["passed"] for r in results)
-    outcome = dict(changed=False, passed=passed, locations=results, table=table(results))
-    if p["report"] and not module.check_mode:
-        page = _report.render(results, url=p["url"], host=socket.gethostname(),
-                              generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
-        try:
-            outcome["report"] = _report.write(p["report"], page)
-        except OSError as exc:
-            module.fail_json(msg="cannot write the report to %s: %s" % (p["report"], exc), **outcome)
+                         max_errors=p["max_errors"], backend_header=p["backend_header"],
+                         backend_regex=p["backend_regex"])
+    except ParameterError as exc:
+        module.fail_json(msg=str(exc), errors=exc.errors)
+    outcome = module_outcome(results)
+    if p["report"]:
+        # Writing the page is a change; check mode says so without writing it.
         outcome["changed"] = True
-    if not passed and p["fail_on_mismatch"]:
-        problems = [problem for r in results for problem in r["problems"]]
-        module.fail_json(msg="\n".join(problems), **outcome)
+        if not module.check_mode:
+            page = _report.render(results, url=p["url"], host=socket.gethostname(),
+                                  generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+            try:
+                outcome["report"] = _report.write(p["report"], page)
+            except OSError as exc:
+                module.fail_json(msg="report: cannot write %s: %s" % (p["report"], exc), **outcome)
+    if not outcome["passed"] and p["fail_on_mismatch"]:
+        module.fail_json(msg="\n".join(problem for r in results for problem in r.problems), **outcome)
     module.exit_json(**outcome)
+
+
+def main():
+    module = _Module(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if _http_poll.redact_url(module.params["url"]) != module.params["url"]:
+        # Credentials in the URL: masked wherever the result would echo it.
+        module.no_log_values.add(module.params["url"])
+    try:
+        run(module)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg="lb_verify failed unexpectedly (a bug, please report it): %s: %s"
+                         % (type(exc).__name__, _http_poll.redact_url(exc)), exception=traceback.format_exc())
 
 
 if __name__ == "__main__":

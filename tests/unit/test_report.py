@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _report
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import LocationResult
 
 from localnet import free_port
 from paths import run_module
@@ -19,13 +20,12 @@ P1, P2, P3 = "127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"
 
 
 def location(path, counts, expected=None, passed=True, **extra):
-    result = {"path": path, "upstream": path.strip("/") or "root", "method": "round_robin",
-              "expectation": "round_robin", "requests": sum(counts.values()), "counts": counts,
-              "expected": expected, "clients": None, "errors": {}, "failed": 0, "passed": passed,
-              "problems": [] if passed else ["%s: expected something else" % path],
-              "latency_ms": {"p50": 0.4, "p99": 1.0}, "requests_per_s": 3000.0}
-    result.update(extra)
-    return result
+    fields = dict(path=path, upstream=path.strip("/") or "root", method="round_robin", expectation="round_robin",
+                  polled=True, requests=sum(counts.values()), counts=counts, expected=expected,
+                  problems=[] if passed else ["%s: expected something else" % path],
+                  latency_ms={"p50": 0.4, "p99": 1.0}, requests_per_s=3000.0)
+    fields.update(extra)
+    return LocationResult(**fields)
 
 
 WEIGHTED = location("/weighted", {P1: 60, P2: 30, P3: 30}, {P1: 60, P2: 30, P3: 30})
@@ -36,7 +36,7 @@ IPHASH = location("/iphash", {P1: 45, P2: 45, P3: 30}, None, method="ip_hash", e
 RANDOM = location("/random", {P1: 2010, P2: 990, P3: 1000}, {P1: 2000.0, P2: 1000.0, P3: 1000.0},
                   method="random", expectation="random")
 ONE = location("/proxy", {P1: 120}, {P1: 120})
-NOTHING = {"path": "/nowhere", "passed": False, "problems": ["/nowhere: no upstream known for this location"]}
+NOTHING = LocationResult("/nowhere", problems=["/nowhere: no upstream known for this location"])
 HOSTILE = location('/a"<b>&c', {'<script>alert("x")</script>:1': 3, "bell\x07:2": 1, P1: 2},
                    {P1: 2}, passed=False)
 
@@ -64,7 +64,7 @@ def test_page_is_xml_with_one_svg_per_location(results):
     assert root.tag == XHTML + "html"
     assert len(charts(page)) == len(results)
     sections = root.findall(".//%ssection" % XHTML)
-    assert [s.get("class").split()[1] for s in sections] == ["pass" if r["passed"] else "fail" for r in results]
+    assert [s.get("class").split()[1] for s in sections] == ["pass" if r.passed else "fail" for r in results]
 
 
 @pytest.mark.parametrize("result, bars", [
@@ -74,7 +74,7 @@ def test_one_bar_per_backend(result, bars):
     svg, = charts(_report.render([result]))
     assert len(seen_bars(svg)) == bars == len(_report.backends(result))
     expected = [r for r in svg.iter(SVG + "rect") if r.get("class") == "expected"]
-    assert len(expected) == len(result.get("expected") or {})
+    assert len(expected) == len(result.expected or {})
 
 
 def test_bar_lengths_follow_the_counts_and_the_expected_outline():

@@ -249,10 +249,10 @@ def test_verify_against_real_nginx(private_lb):
     model = model_from_config(parse(private_lb["conf"].read_text(), "nginx.conf"))
     results = verify(model, private_lb["url"], [{"path": "/weighted/"}, {"path": "/iphash/"}], 120, clients=8)
     print("\n".join(table(results)))
-    assert all(r["passed"] for r in results), [r["problems"] for r in results]
+    assert all(r.passed for r in results), [r.problems for r in results]
     p1, p2, p3 = ("127.0.0.1:%d" % p for p in private_lb["ports"])
-    assert results[0]["counts"] == {p1: 60, p2: 30, p3: 30}
-    assert len(results[1]["clients"]) == 8
+    assert results[0].counts == {p1: 60, p2: 30, p3: 30}
+    assert len(results[1].clients) == 8
 
 
 @needs_nginx
@@ -260,11 +260,11 @@ def test_verify_finds_a_wrong_expectation_and_the_slow_backend(private_lb, figur
     model = model_from_config(parse(private_lb["conf"].read_text(), "nginx.conf"))
     wrong = verify(model, private_lb["url"], [{"path": "/weighted/", "weights": [1, 1, 1]}], 120)[0]
     p1, p2, p3 = private_lb["ports"]
-    assert wrong["problems"] == ["/weighted/: expected %d:40 %d:40 %d:40, got %d:60 %d:30 %d:30" % (p1, p2, p3, p1, p2, p3)]
+    assert wrong.problems == ["/weighted/: expected %d:40 %d:40 %d:40, got %d:60 %d:30 %d:30" % (p1, p2, p3, p1, p2, p3)]
     slow = "%d" % private_lb["ports"][2]
     lc = verify(model, private_lb["url"], [{"path": "/leastconn/", "slow_backend": slow}], 300, concurrency=8)[0]
-    figure("least_conn, slow backend %s, concurrency 8" % slow, lc["counts"])
-    assert lc["passed"], lc["problems"]
+    figure("least_conn, slow backend %s, concurrency 8" % slow, lc.counts)
+    assert lc.passed, lc.problems
 
 
 @needs_nginx
