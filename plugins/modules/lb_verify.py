@@ -236,7 +236,8 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll, _nginx_conf, _report
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model, model_from_config
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import (
     EXPECTATIONS, ParameterError, check_parameters, locations_from_model, module_outcome, verify)
 

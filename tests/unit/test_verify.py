@@ -14,7 +14,8 @@ import time
 import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._http_poll import poll
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Server, Upstream, model_from_config
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Server, Upstream
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import judge, match_backend, table, verify
 
