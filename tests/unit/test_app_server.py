@@ -2,17 +2,23 @@
 
 import concurrent.futures
 import http.client
+import ipaddress
 import json
+import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from localnet import free_port, wait_for_port
-from paths import ROLES
+from paths import ROLES, ROOT, collections_path
 
 PROGRAM = ROLES / "app_servers" / "files" / "app_server.py"
 
@@ -101,3 +107,180 @@ def test_sigterm_stops_cleanly():
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
     assert "stopped" in proc.stdout.read()
+
+
+# ------------------------------------------------ the unit and its settings
+
+RENDER_PLAYBOOK = """
+- name: Render the app server unit and one instance's settings, as the role does
+  hosts: localhost
+  gather_facts: true
+  gather_subset: [min, network]
+  vars:
+    render_role: "{{ lookup('ansible.builtin.env', 'ANSIBLE_COLLECTIONS_PATH') }}/ansible_collections/edgeops/nginx_lb/roles/app_servers"
+  tasks:
+    - name: Load the role's defaults, as the role would
+      ansible.builtin.include_vars: "{{ render_role }}/defaults/main.yml"
+    - name: Check the arguments against the role's main entry point
+      ansible.builtin.validate_argument_spec:
+        argument_spec: "{{ (lookup('ansible.builtin.file', render_role ~ '/meta/argument_specs.yml') | from_yaml).argument_specs.main.options }}"
+    - name: Preflight
+      ansible.builtin.include_role:
+        name: edgeops.nginx_lb.app_servers
+        tasks_from: preflight
+    - name: Render the unit
+      ansible.builtin.template:
+        src: "{{ render_role }}/templates/app-server@.service.j2"
+        dest: "{{ out }}/app-server@.service"
+        mode: "0644"
+    - name: Render the settings of 7001
+      ansible.builtin.template:
+        src: "{{ render_role }}/templates/instance.env.j2"
+        dest: "{{ out }}/7001.env"
+        mode: "0644"
+      vars:
+        app_servers_port: 7001
+"""
+
+
+def render_unit(tmp_path, lb_hosts=("lb1",), **role_vars):
+    """(playbook process, unit text or None, settings text or None) for these role variables."""
+    python = sys.executable
+    local = {"ansible_connection": "local", "ansible_python_interpreter": python}
+    inventory = {"all": {"hosts": {"localhost": local}, "children": {
+        "app": {"hosts": {"localhost": {}}},
+        "lb": {"hosts": {name: local for name in lb_hosts}}}}}
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+    (tmp_path / "render.yml").write_text(RENDER_PLAYBOOK)
+    (tmp_path / "vars.json").write_text(json.dumps(role_vars))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_path()), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([str(Path(python).parent / "ansible-playbook"), "-i", str(tmp_path / "inventory.json"),
+                           str(tmp_path / "render.yml"), "-e", "out=%s" % tmp_path, "-e", "@%s" % (tmp_path / "vars.json")],
+                          check=False, capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+    unit, settings = tmp_path / "app-server@.service", tmp_path / "7001.env"
+    return (proc, unit.read_text() if unit.exists() else None, settings.read_text() if settings.exists() else None)
+
+
+def directive(unit, name):
+    return [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith(name + "=")]
+
+
+@pytest.fixture(scope="module")
+def default_unit(tmp_path_factory):
+    proc, unit, settings = render_unit(tmp_path_factory.mktemp("unit"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return unit, settings
+
+
+def test_unit_has_ceilings_and_an_ip_allow_list(default_unit):
+    unit, dummy = default_unit
+    assert directive(unit, "LimitNOFILE") == ["65536"]
+    assert directive(unit, "MemoryMax") == ["128M"]
+    assert directive(unit, "TasksMax") == ["32"]
+    assert directive(unit, "IPAddressDeny") == ["any"]
+    allowed = directive(unit, "IPAddressAllow")[0].split()
+    assert {"127.0.0.0/8", "::1/128"} <= set(allowed)
+    for address in allowed:  # this host's own addresses, from its facts, are addresses
+        ipaddress.ip_network(address, strict=False)
+
+
+def test_every_setting_is_one_argument(default_unit):
+    unit, settings = default_unit
+    exec_start = directive(unit, "ExecStart")[0]
+    # systemd splits $VAR on whitespace; ${VAR} is always exactly one argument.
+    assert not re.search(r"\$(?!\{)", exec_start), exec_start
+    used = set(re.findall(r"\$\{(\w+)\}", exec_start))
+    lines = [line for line in settings.splitlines() if line and not line.startswith("#")]
+    assert {line.split("=", 1)[0] for line in lines} == used
+    assert all(re.fullmatch(r"\w+=[0-9A-Za-z.:-]+", line) for line in lines), lines
+    values = dict(line.split("=", 1) for line in lines)
+    args = [re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], word) for word in exec_start.split()[2:]]
+    proc, port = start(*args[2:])  # the program takes what the unit gives it
+    try:
+        assert get(port, "/healthz")[0].status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def test_explicit_allowed_networks_replace_the_load_balancers(tmp_path):
+    proc, unit, settings = render_unit(tmp_path, app_servers_allowed_networks=["192.0.2.0/24", "2001:db8::7"],
+                                       app_servers_bind_address="0.0.0.0", app_servers_memory_max="64M",
+                                       app_servers_header_timeout=5, app_servers_idle_timeout=90,
+                                       app_servers_max_body=0)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    allowed = directive(unit, "IPAddressAllow")[0].split()
+    assert allowed[:2] == ["127.0.0.0/8", "::1/128"] and allowed[-2:] == ["192.0.2.0/24", "2001:db8::7"]
+    assert directive(unit, "MemoryMax") == ["64M"]
+    assert "APP_SERVER_BIND=0.0.0.0\n" in settings and "APP_SERVER_HEADER_TIMEOUT=5\n" in settings
+    assert "APP_SERVER_IDLE_TIMEOUT=90\n" in settings and "APP_SERVER_MAX_BODY=0\n" in settings
+
+
+@pytest.mark.parametrize("role_vars, message", [
+    ({"app_servers_bind_address": "127.0.0.1 --access-log"}, "app_servers_bind_address"),
+    ({"app_servers_bind_address": "127.0.0.1\n"}, "app_servers_bind_address"),
+    ({"app_servers_bind_address": "127.0.0.1\nAPP_SERVER_MAX_BODY=999999999"}, "app_servers_bind_address"),
+    ({"app_servers_bind_address": "${HOME}"}, "app_servers_bind_address"),
+    ({"app_servers_bind_address": "10.0.0.256"}, "app_servers_bind_address"),
+    ({"app_servers_allowed_networks": ["10.0.0.0/33"]}, "app_servers_allowed_networks"),
+    ({"app_servers_allowed_networks": ["10.0.0.1 any"]}, "app_servers_allowed_networks"),
+    ({"app_servers_allowed_networks": ["10.0.0.0/8\nIPAddressAllow=any"]}, "app_servers_allowed_networks"),
+    ({"app_servers_allowed_networks": ["lb.example.com"]}, "app_servers_allowed_networks"),
+    ({"app_servers_bind_address": "0.0.0.0", "app_servers_lb_group": "nowhere"}, "has no hosts"),
+    ({"app_servers_memory_max": "128M\nMemoryMax=infinity"}, "app_servers_memory_max"),
+    ({"app_servers_header_timeout": 0}, "app_servers_header_timeout"),
+])
+def test_input_that_would_inject_is_refused(tmp_path, role_vars, message):
+    proc, unit, settings = render_unit(tmp_path, **role_vars)
+    assert proc.returncode != 0 and unit is None and settings is None
+    assert message in proc.stdout, proc.stdout[-3000:]
+
+
+def preflight_patterns():
+    with open(ROLES / "app_servers" / "tasks" / "preflight.yml") as handle:
+        tasks = yaml.safe_load(handle)
+    found = {}
+    for task in tasks:
+        found.update({k: v for k, v in (task.get("vars") or {}).items() if k.endswith("_re")})
+    return found
+
+
+ADDRESSES = ["0.0.0.0", "127.0.0.1", "255.255.255.255", "10.1.2.3", "::", "::1", "1::", "fe80::42:acff:fe14:3",
+             "2001:db8::7", "2001:0db8:0000:0000:0000:ff00:0042:8329", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8"]
+NOT_ADDRESSES = ["256.0.0.1", "1.2.3", "01.2.3.4", "1.2.3.4.5", ":::", "1:::2", "1::2::3", ":1::", "1:2:3:4:5:6:7:8:9",
+                 "12345::", "g::1", "1.2.3.4\n", "::1 ", " ::1", "", "any thing", "::ffff:1.2.3.4"]
+
+
+def test_address_patterns_agree_with_python_ipaddress():
+    patterns = preflight_patterns()
+    ip_re, network_re, host_re = (re.compile(patterns[k]) for k in
+                                  ("app_servers_ip_re", "app_servers_network_re", "app_servers_hostname_re"))
+    for text in ADDRESSES:
+        ipaddress.ip_address(text)
+        assert ip_re.match(text) and network_re.match(text), text
+        assert network_re.match(text + ("/24" if "." in text else "/64")), text
+    for text in NOT_ADDRESSES:
+        assert not ip_re.match(text) and not network_re.match(text), repr(text)
+    for text in ["10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/8/8", "10.0.0.0/08 "]:
+        assert not network_re.match(text), text
+    assert network_re.match("any") and not network_re.match("any\n")
+    for name in ["localhost", "app-1.example.com", "example.com.", "a" * 63]:
+        assert host_re.match(name), name
+    for name in ["-a", "a-", "a b", "a\n", "a_b", "1.2.3.999", "a" * 64, "", "$(id)", "a..b"]:
+        assert not host_re.match(name), repr(name)
+
+
+def test_unit_sandbox_exposure_offline(default_unit, tmp_path, figure):
+    unit, dummy = default_unit
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    path = tmp_path / "app-server@7001.service"
+    path.write_text(unit)
+    proc = subprocess.run([analyze, "security", "--offline=true", "--no-pager", str(path)], check=False,
+                          capture_output=True, text=True, timeout=60)
+    found = re.search(r"exposure level .*?: ([\d.]+)", proc.stdout + proc.stderr)
+    if found is None:
+        pytest.skip("systemd-analyze cannot score a unit offline here: %s" % (proc.stdout + proc.stderr)[-300:])
+    figure("systemd-analyze security --offline app-server@7001 exposure", float(found.group(1)))
+    assert float(found.group(1)) <= 1.5, proc.stdout

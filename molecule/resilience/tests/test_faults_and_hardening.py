@@ -45,7 +45,29 @@ def test_app_server_sandbox_exposure(host, figure):
     out = host.check_output("systemd-analyze security app-server@7001.service 2>&1 | tail -1")
     score = float(re.search(r"exposure level .*?: ([\d.]+)", out).group(1))
     figure("systemd-analyze security app-server@7001 exposure", score)
-    assert score <= 2.0, out
+    assert score <= 1.5, out
+
+
+def test_app_server_unit_has_ceilings_and_an_ip_allow_list(host):
+    unit = "app-server@7001"
+    shown = dict(line.split("=", 1) for line in host.check_output(
+        "systemctl show -p LimitNOFILE -p MemoryMax -p TasksMax -p IPAddressAllow -p IPAddressDeny %s" % unit
+    ).splitlines())
+    assert shown["LimitNOFILE"] == "65536"
+    assert shown["MemoryMax"] == str(128 * 1024 * 1024)
+    assert shown["TasksMax"] == "32"
+    assert set(shown["IPAddressDeny"].split()) == {"0.0.0.0/0", "::/0"}, shown
+    assert {"127.0.0.0/8", "::1/128"} <= set(shown["IPAddressAllow"].split()), shown
+    limits = host.check_output("cat /proc/%d/limits" % main_pid(host, unit))
+    assert re.search(r"^Max open files\s+65536\s+65536", limits, re.M), limits
+
+
+def test_app_server_gets_each_setting_as_one_argument(host):
+    # ${VAR} in ExecStart: one argument per setting, whatever the settings file holds.
+    argv = host.check_output("tr '\\0' '\\n' < /proc/%d/cmdline" % main_pid(host, "app-server@7001")).splitlines()
+    assert argv[2:5] == ["--port", "7001", "--bind=127.0.0.1"], argv
+    assert [arg.split("=")[0] for arg in argv[5:]] == ["--latency-ms", "--access-log", "--header-timeout",
+                                                      "--idle-timeout", "--max-body"], argv
 
 
 def test_app_server_has_no_write_access_outside_its_state(host):

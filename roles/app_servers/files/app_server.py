@@ -8,12 +8,22 @@ backlog, escapes what it reflects, and says who answered: header
 operations and each response goes out in one write: `make bench` measured
 this design at about 4x the requests/s of a thread per connection with
 http.server's parser, at a third of the CPU per request.
+
+Hostile input costs bounded memory and time: a head must arrive within
+--header-timeout (its body, if any, within as long again), an idle
+keep-alive connection is closed after --idle-timeout, a head over 64 KiB
+is refused with 431 and a body over --max-body with 413 (bodies within it
+are read and discarded: the app reads none), chunked bodies are refused
+(411, or 501 for other codings), any malformed head gets 400, and a client
+that does not read its responses stops being read. Pipelined requests are
+answered in a loop, in order, however many come in one write.
 """
 
 import argparse
 import asyncio
 import html
 import json
+import re
 import signal
 import socket
 import sys
@@ -30,9 +40,24 @@ PAGE = """<!DOCTYPE html>
 <body><h1>{port}</h1><h1>{time}</h1></body></html>
 """
 
-MAX_HEAD = 65536
-REASONS = {200: b"OK", 400: b"Bad Request", 405: b"Method Not Allowed", 431: b"Request Header Fields Too Large"}
+MAX_HEAD = 65536  # nginx forwards at most 4 x 8 KiB of request head (large_client_header_buffers)
+MAX_LENGTH_DIGITS = 18  # longer Content-Length values are not lengths (and int() of 5,000 digits raises)
+LINGER_S = 2.0  # after an error response: read and drop what the client still sends, so it sees the status
+SWEEP_BATCH = 100  # connections closed per turn of the event loop at most
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_IDLE_TIMEOUT = 75.0  # above nginx's upstream keepalive_timeout (60 s): nginx closes idle ones first
+DEFAULT_MAX_BODY = 65536
+REASONS = {200: b"OK", 400: b"Bad Request", 405: b"Method Not Allowed", 408: b"Request Timeout",
+           411: b"Length Required", 413: b"Content Too Large", 431: b"Request Header Fields Too Large",
+           501: b"Not Implemented"}
 TEXT = b"text/plain; charset=utf-8"
+
+# The whole head in one pass: a request line of RFC 9110 tokens and an ASCII
+# target, then fields whose values hold no control character but tab. Any
+# other head (obs-fold, bare CR or LF, NUL, a space before a colon, HTTP/2)
+# is a 400. No part can match what another does, so it never backtracks.
+HEAD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [\x21-\x7e]+ HTTP/1\.[01]"
+                  rb"(?:\r\n[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*)*")
 
 
 class Clock:
@@ -52,15 +77,25 @@ class Clock:
         return self
 
 
-class App:
-    """What one port answers."""
+def log(message):
+    """One line on stderr (the journal), never a traceback."""
+    sys.stderr.write("app server: %s\n" % message)
+    sys.stderr.flush()
 
-    def __init__(self, port, latency_ms=0, access_log=False):
+
+class App:
+    """What one port answers, and the limits it enforces."""
+
+    def __init__(self, port, latency_ms=0, access_log=False, header_timeout=DEFAULT_HEADER_TIMEOUT,
+                 idle_timeout=DEFAULT_IDLE_TIMEOUT, max_body=DEFAULT_MAX_BODY):
         self.port = port
         self.hostname = socket.gethostname()
         self.backend = "%s:%d" % (self.hostname, port)
         self.latency_s = latency_ms / 1000.0
         self.access_log = access_log
+        self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout
+        self.max_body = max_body
         self.clock = Clock()
 
     def respond(self, method, target, headers):
@@ -86,92 +121,220 @@ class App:
 
 
 def parse_head(head):
-    """(method, target, version, headers) of a request head, or None if malformed."""
+    """(method, target, HTTP minor version, headers, body length) of a request
+    head, or the error status (an int) to answer it with before closing."""
+    if HEAD.fullmatch(head) is None:
+        return 400
     lines = head.split(b"\r\n")
-    parts = lines[0].split()
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-        return None
+    method, target, version = lines[0].split(b" ")
     headers = {}
     for line in lines[1:]:
-        name, sep, value = line.partition(b":")
-        if not sep:
-            return None
-        headers[name.strip().lower()] = value.strip()
-    length = headers.get(b"content-length", b"0") or b"0"
-    if not length.isdigit():
-        return None
-    return parts[0], parts[1], parts[2], headers
+        name, dummy, value = line.partition(b":")
+        headers[name.lower()] = value.strip()  # HEAD allowed no whitespace but space and tab
+    if len(headers) < len(lines) - 1:  # a field twice: of these, that is how requests get smuggled
+        names = [line.partition(b":")[0].lower() for line in lines[1:]]
+        if any(names.count(name) > 1 for name in (b"content-length", b"transfer-encoding", b"host")):
+            return 400
+    if b"transfer-encoding" in headers:
+        # The app reads no bodies; nginx sends Content-Length (it buffers them).
+        return 411 if headers[b"transfer-encoding"].lower() == b"chunked" else 501
+    length = headers.get(b"content-length")
+    if length is None:
+        return method, target, version[-1:], headers, 0
+    if not length.isdigit() or len(length) > MAX_LENGTH_DIGITS:  # bytes.isdigit(): ASCII digits only
+        return 400
+    return method, target, version[-1:], headers, int(length)
 
 
 class Connection(asyncio.Protocol):
-    """One client connection: requests in order, one response each."""
+    """One client connection: requests in order, one response each.
 
-    def __init__(self, app):
+    `deadline` (event loop time, None for none) is when the server's sweep
+    closes the connection: the clock runs while it waits for a head, a body,
+    the next request or a client that does not read, never while a response
+    is being delayed (--latency-ms)."""
+
+    def __init__(self, app, connections):
         self.app = app
+        self.connections = connections
+        self.loop = asyncio.get_running_loop()
+        # Unanswered input. bytes while it is one read (no copy); a bytearray
+        # while a head comes in pieces, so a head sent a byte at a time costs
+        # linear time, not quadratic.
         self.buffer = b""
+        self.scanned = 0  # bytes of buffer already searched for the end of the head
+        self.body_left = 0  # bytes of the current request's body still to drop
         self.transport = None
         self.waiting = False  # a delayed response is pending (--latency-ms)
+        self.write_paused = False  # the client does not read its responses
+        self.read_paused = False
+        self.closing = False  # the last response went out: drop any input until closed
+        self.phase = "head"
+        self.deadline = None
 
     def connection_made(self, transport):
         self.transport = transport
+        self.connections.add(self)
+        self.deadline = self.loop.time() + self.app.header_timeout
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def data_received(self, data):
-        self.buffer += data
-        if not self.waiting:
-            self.process()
+    def connection_lost(self, exc):
+        self.transport = None
+        self.connections.discard(self)
 
-    def process(self):
-        while not self.waiting and self.transport is not None:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self.buffer) > MAX_HEAD:
+    def data_received(self, data):
+        if self.closing:
+            return
+        self.buffer += data
+        try:
+            buffer = self.buffer
+            pos = self.process(buffer)
+            if not self.closing:
+                rest = len(buffer) - pos
+                self.buffer = b"" if not rest else buffer if not pos else bytearray(buffer[pos:])
+        except Exception as exc:  # pylint: disable=broad-except
+            # A bug must cost one connection and one line in the journal, not the process or a traceback.
+            log("dropped a connection: %s: %s" % (type(exc).__name__, exc))
+            self.abort()
+
+    def eof_received(self):
+        return False  # close: nothing more will come, and half-open connections cost a descriptor
+
+    def pause_writing(self):
+        # The client does not read: stop reading its requests until it does, and give it idle_timeout.
+        self.write_paused = True
+        if not self.closing:  # a lingering close keeps its own deadline
+            self.deadline = self.loop.time() + self.app.idle_timeout
+
+    def resume_writing(self):
+        self.write_paused = False
+        if not self.closing:
+            self.deadline = None
+            self.data_received(b"")
+
+    def process(self, buffer):
+        """Answer every complete request in buffer (a loop, not recursion:
+        10,000 pipelined requests are 10,000 iterations), then wait for input.
+        Returns how much of buffer it used up."""
+        pos, size = 0, len(buffer)
+        while self.transport is not None and not self.closing:
+            if self.body_left:  # the app reads no bodies: drop them as they come
+                dropped = min(self.body_left, size - pos)
+                pos += dropped
+                self.body_left -= dropped
+                if self.body_left:
+                    self.expect("body")
+                    return pos
+            if self.waiting or self.write_paused:
+                if not self.write_paused:
+                    self.deadline = None  # the delay is ours, not the client's
+                if size - pos > MAX_HEAD and not self.read_paused:
+                    self.read_paused = True  # bounded input while it cannot answer
+                    self.transport.pause_reading()
+                return pos
+            end = buffer.find(b"\r\n\r\n", pos + self.scanned)
+            if end < 0 or end - pos > MAX_HEAD:
+                if size - pos > MAX_HEAD:
                     self.fail(431)
-                return
-            request = parse_head(self.buffer[:end])
-            if request is None:
-                self.fail(400)
-                return
-            method, target, version, headers = request
-            length = int(headers.get(b"content-length", b"0") or 0)
-            if len(self.buffer) < end + 4 + length:  # a body: wait for all of it, then ignore it
-                return
-            self.buffer = self.buffer[end + 4 + length:]
+                    return pos
+                self.scanned = max(0, size - pos - 3)  # a slow head is searched once, not once per piece
+                self.expect("head" if size > pos else "idle")
+                return pos
+            head = buffer[pos:end]
+            request = parse_head(head if type(head) is bytes else bytes(head))  # pylint: disable=unidiomatic-typecheck
+            pos, self.scanned = end + 4, 0
+            if isinstance(request, int):
+                self.fail(request)
+                return pos
+            method, target, minor, headers, length = request
+            if length > self.app.max_body:
+                self.fail(413)
+                return pos
+            self.body_left = length
             connection = headers.get(b"connection", b"").lower()
-            keep_alive = connection != b"close" if version == b"HTTP/1.1" else connection == b"keep-alive"
+            keep_alive = connection != b"close" if minor == b"1" else connection == b"keep-alive"
             status, body, content_type = self.app.respond(method, target, headers)
             response = self.app.head(status, len(body), content_type, keep_alive) + (b"" if method == b"HEAD" else body)
             if self.app.access_log:
                 peer = self.transport.get_extra_info("peername") or ("-",)
-                sys.stdout.write("%s %s %s %d\n" % (peer[0], method.decode("latin-1"), target.decode("latin-1"), status))
+                # backslashreplace: the request's bytes cannot forge or break journal lines.
+                sys.stdout.write("%s %s %s %d\n" % (peer[0], method.decode("ascii", "backslashreplace"),
+                                                    target.decode("ascii", "backslashreplace"), status))
                 sys.stdout.flush()
             if self.app.latency_s:
                 self.waiting = True
-                asyncio.get_running_loop().call_later(self.app.latency_s, self.send, response, keep_alive)
-                return
-            self.send(response, keep_alive)
+                self.deadline = None
+                self.loop.call_later(self.app.latency_s, self.send_delayed, response, keep_alive)
+                continue  # drop its body meanwhile, then wait
+            self.send(response, keep_alive, unread=size > pos or self.body_left)
+        return pos
 
-    def send(self, response, keep_alive):
-        self.waiting = False
-        if self.transport is None or self.transport.is_closing():
-            return
+    def expect(self, phase):
+        """process() waits for input: start the clock of what it waits for, once
+        per phase, so a client that sends a byte at a time does not extend it."""
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        if phase != self.phase or self.deadline is None:
+            self.phase = phase
+            self.deadline = self.loop.time() + (self.app.idle_timeout if phase == "idle" else self.app.header_timeout)
+
+    def send(self, response, keep_alive, unread):
         self.transport.write(response)
+        self.phase = None  # the next input starts a new clock
         if not keep_alive:
-            self.transport.close()
-            self.transport = None
-        elif self.buffer:
-            self.process()
+            self.close_gently(linger=bool(unread))
+
+    def send_delayed(self, response, keep_alive):
+        self.waiting = False
+        if self.transport is None or self.closing or self.transport.is_closing():
+            return
+        self.send(response, keep_alive, unread=self.buffer or self.body_left)
+        if self.transport is not None and not self.closing:
+            self.data_received(b"")  # the requests that came meanwhile
 
     def fail(self, status):
+        """Answer an error status and close. Every caller returns right after."""
         body = b"%d %s\n" % (status, REASONS[status])
         self.transport.write(self.app.head(status, len(body), TEXT, False) + body)
-        self.transport.close()
-        self.transport = None
+        self.close_gently(linger=True)
 
-    def connection_lost(self, exc):
-        self.transport = None
+    def close_gently(self, linger):
+        """Close after the response. With `linger`, when the client may still
+        be sending: send FIN and drop its input for LINGER_S instead, since
+        closing a socket with unread input sends a reset, and the client could
+        lose the response (a 413 while it still uploads)."""
+        self.buffer = b""
+        self.body_left = 0
+        self.closing = True
+        self.deadline = self.loop.time() + LINGER_S
+        if not linger or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.transport.write_eof()
+
+    def abort(self):
+        if self.transport is not None:
+            self.transport.abort()
+            self.transport = None
+        self.connections.discard(self)
+
+    def expire(self):
+        """The deadline passed: 408 for a head begun but not finished, a plain
+        close for an idle connection, a reset for one that does not read or linger."""
+        if self.closing or self.write_paused or self.waiting:
+            self.abort()
+        elif self.phase == "head" and self.buffer:
+            self.fail(408)
+        else:
+            self.closing = True
+            self.transport.close()
+            self.deadline = self.loop.time() + LINGER_S
 
 
 class AppServer:
@@ -179,15 +342,43 @@ class AppServer:
     in the calling thread until shutdown() (from any thread) or, when called
     from the main thread, SIGTERM or SIGINT."""
 
-    def __init__(self, address, latency_ms=0, access_log=False):
+    def __init__(self, address, latency_ms=0, access_log=False, header_timeout=DEFAULT_HEADER_TIMEOUT,
+                 idle_timeout=DEFAULT_IDLE_TIMEOUT, max_body=DEFAULT_MAX_BODY):
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(self.loop_error)
+        self.connections = set()
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.server = self.loop.run_until_complete(self.loop.create_server(
-            lambda: Connection(self.app), address[0], address[1], family=family, backlog=1024, reuse_address=True))
+            lambda: Connection(self.app, self.connections), address[0], address[1], family=family, backlog=1024,
+            reuse_address=True))
         self.server_address = self.server.sockets[0].getsockname()[:2]
         self.server_port = self.server_address[1]
-        self.app = App(self.server_port, latency_ms, access_log)
+        self.app = App(self.server_port, latency_ms, access_log, header_timeout, idle_timeout, max_body)
         self.backend = self.app.backend
+        # One sweep for all deadlines: a timer per request would cost more than the request.
+        self.tick = min(1.0, max(0.05, min(header_timeout, idle_timeout, LINGER_S) / 4))
+        self.loop.call_soon(self.sweep)
+
+    def sweep(self):
+        now = self.loop.time()
+        expired = [c for c in self.connections if c.deadline is not None and c.deadline <= now]
+        # A batch at a time, requests served in between: 2,000 expiring at once cost 70 ms in one go.
+        for connection in expired[:SWEEP_BATCH]:
+            try:
+                connection.expire()
+            except Exception as exc:  # pylint: disable=broad-except
+                log("dropped a connection at its deadline: %s: %s" % (type(exc).__name__, exc))
+                connection.abort()
+        if len(expired) > SWEEP_BATCH:
+            self.loop.call_soon(self.sweep)
+        else:
+            self.loop.call_later(self.tick, self.sweep)
+
+    @staticmethod
+    def loop_error(loop, context):  # pylint: disable=unused-argument
+        """asyncio's own errors (out of descriptors in accept, a reset mid-write): one line each."""
+        exc = context.get("exception")
+        log("%s%s" % (context.get("message", "error"), ": %s: %s" % (type(exc).__name__, exc) if exc else ""))
 
     def serve_forever(self, signals=False):
         if signals:
@@ -195,6 +386,8 @@ class AppServer:
                 self.loop.add_signal_handler(signum, self.loop.stop)
         self.loop.run_forever()
         self.server.close()
+        for connection in list(self.connections):
+            connection.abort()
         self.loop.run_until_complete(self.server.wait_closed())
         self.loop.close()
 
@@ -202,15 +395,41 @@ class AppServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
+def switch(value):
+    """--access-log alone, or --access-log=yes/no (the unit passes one argument per setting)."""
+    if value.lower() in ("1", "yes", "true", "on"):
+        return True
+    if value.lower() in ("", "0", "no", "false", "off"):
+        return False
+    raise argparse.ArgumentTypeError("expected yes or no, got %r" % value)
+
+
+def seconds(value):
+    number = float(value)
+    if not 0 < number <= 86400:
+        raise argparse.ArgumentTypeError("expected 0 < seconds <= 86400, got %r" % value)
+    return number
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--latency-ms", type=int, default=0)
-    parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--access-log", type=switch, nargs="?", const=True, default=False)
+    parser.add_argument("--header-timeout", type=seconds, default=DEFAULT_HEADER_TIMEOUT,
+                        help="seconds for a request head to arrive, and as long again for its body "
+                             "(default %(default)s)")
+    parser.add_argument("--idle-timeout", type=seconds, default=DEFAULT_IDLE_TIMEOUT,
+                        help="seconds a keep-alive connection may wait for its next request, or a client not "
+                             "read its responses (default %(default)s: above nginx's upstream keepalive_timeout)")
+    parser.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY,
+                        help="largest request body in bytes, read and dropped; larger ones get 413 "
+                             "(default %(default)s)")
     args = parser.parse_args(argv)
 
-    server = AppServer((args.bind, args.port), args.latency_ms, args.access_log)
+    server = AppServer((args.bind, args.port), args.latency_ms, args.access_log, args.header_timeout,
+                       args.idle_timeout, args.max_body)
     print("app server started on %s:%d (latency %d ms)" % (args.bind, args.port, args.latency_ms), flush=True)
     server.serve_forever(signals=True)
     print("app server on %s:%d stopped" % (args.bind, args.port), flush=True)
