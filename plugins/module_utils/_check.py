@@ -44,6 +44,13 @@ DIRECTIVE_NAME_RE = re.compile(r"\A[a-z][a-z0-9_]{0,63}\Z")
 FORBIDDEN_DIRECTIVES = ("include", "server", "location", "upstream", "if", "http", "events", "stream", "mail",
                         "map", "geo", "split_clients", "types", "limit_except", "load_module", "perl",
                         "perl_modules", "perl_require", "js_import", "js_include", "lua", "listen", "server_name")
+# Directives the template writes from their own variables: a second one is
+# refused by nginx ("is duplicate").
+TEMPLATE_DIRECTIVES = ("server_tokens", "proxy_http_version", "proxy_connect_timeout", "proxy_read_timeout",
+                       "proxy_next_upstream")
+# Directives nginx takes more than once in one block.
+REPEATABLE_DIRECTIVES = ("add_header", "proxy_hide_header", "proxy_pass_header", "access_log", "error_page",
+                         "proxy_set_header", "set", "rewrite", "allow", "deny", "expires", "sub_filter")
 
 
 @dataclass
@@ -273,8 +280,16 @@ def _check_site(findings, site):
     if not tokens or wrong or ("off" in tokens and len(tokens) > 1) or len(set(tokens)) != len(tokens):
         findings.syntax(field("proxy_next_upstream"), "must be 'off' or distinct words of %s, got %r"
                         % (", ".join(NEXT_UPSTREAM[:-1]), " ".join(tokens)))
+    names = set()
     for index, directive in enumerate(site.extra_directives):
-        _check_extra_directive(findings, "%s[%d]" % (field("extra_directives"), index), directive)
+        where = "%s[%d]" % (field("extra_directives"), index)
+        _check_extra_directive(findings, where, directive)
+        name = directive[0] if directive else None
+        if name in TEMPLATE_DIRECTIVES:
+            findings.syntax(where, "%s is set by the role from its own variable; set that instead" % name)
+        elif name in names and name not in REPEATABLE_DIRECTIVES:
+            findings.syntax(where, "%s is given twice (nginx refuses a duplicate)" % name)
+        names.add(name)
 
 
 def _check_extra_directive(findings, field, directive):

@@ -1,0 +1,263 @@
+"""Fuzzing the role's input: every generated case is either refused with the
+field named, or rendered into a config that the host's `nginx -t` accepts and
+whose parse (ours and crossplane's) holds exactly the model's upstreams,
+servers, locations and listen, and nothing else: no injected block, no include.
+
+Seeded (derandomised) and bounded: FUZZ_EXAMPLES cases, about one in three
+accepted; each accepted one costs one `nginx -t`.
+"""
+
+import os
+import tempfile
+
+import crossplane
+import jinja2
+import pytest
+from ansible.plugins.filter.core import comment
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.edgeops.nginx_lb.plugins.filter.lb_model import lb_model
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import check_candidate
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse, walk
+
+from ansible.errors import AnsibleFilterError
+
+from localnet import NGINX, needs_nginx
+from paths import ROLES, default_site_vars
+
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5000"))
+TEMPLATE = ROLES / "load_balancer" / "templates" / "upstream.conf.j2"
+# The role variables a refused case may name.
+FIELD_PREFIXES = ("load_balancer_",)
+
+# What an attacker (or a slip of the keyboard) puts into a value.
+HOSTILE = [
+    "$request_uri; server 127.0.0.1:7001; }\nserver { listen 18088; location / { return 200 'injected'; } }\n"
+    "upstream zz { hash $request_uri",
+    "/a\n", "a;b", "x}", "{", "'", '"', "\\", "#", "$", "${", "$nonexistent", "\n", "\r", "\x00", " ", "",
+    "²", "７００１", "٣", "--5", "1e20", "0", "-1", 10 ** 20, -1, 0, 2 ** 63, "x" * 5000, "caf\u00e9",
+    "127.0.0.1:07001", "127.0.0.1:7001 backup", "include /etc/passwd", True, None, 1.5, [], {},
+]
+SAFE_CHARS = "abcxyz019_-./:~$*"
+HOSTILE_CHARS = SAFE_CHARS + ";{}'\"\\#\n\r\t ²７٣é\x00"
+
+
+HOSTILE_VALUE = st.one_of(st.sampled_from(HOSTILE), st.text(alphabet=HOSTILE_CHARS, max_size=12),
+                          st.integers(min_value=-2 ** 70, max_value=2 ** 70))
+# About one draw in forty is hostile (hypothesis favours the ends of a range,
+# so the hostile pick is a value in the middle).
+IS_HOSTILE = st.integers(0, 40).map(lambda i: i == 17)
+
+
+def pick(draw, strategy):
+    """A value of `strategy`, or now and then a hostile one."""
+    return draw(HOSTILE_VALUE) if draw(IS_HOSTILE) else draw(strategy)
+
+
+def maybe(draw, entry, key, strategy):
+    """Sets `key` in about half the cases."""
+    if draw(st.booleans()):
+        entry[key] = pick(draw, strategy)
+
+
+# Strategies are built once: building them inside a draw costs more than the case.
+HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.1.1", "[::1]", "localhost"]
+ADDRESS = st.tuples(st.sampled_from(HOSTS), st.integers(1, 65535), st.booleans()).map(
+    lambda t: "%s:%s" % (t[0], ("0%d" % t[1]) if t[2] and t[1] < 10000 else t[1]))
+SECONDS = st.tuples(st.integers(1, 999), st.sampled_from(["", "s", "m", "h"])).map(lambda t: "%d%s" % t)
+TIMES = st.tuples(st.integers(1, 9999), st.sampled_from(["", "ms", "s", "m"])).map(lambda t: "%d%s" % t)
+SERVER_FIELDS = (("weight", st.integers(1, 1000)), ("max_fails", st.integers(0, 1000)), ("fail_timeout", SECONDS),
+                 ("max_conns", st.integers(0, 10000)), ("backup", st.integers(0, 5).map(lambda i: i == 3)))
+METHOD = st.sampled_from(["round_robin", "least_conn", "ip_hash", "hash", "random"])
+HASH_KEY = st.sampled_from(["$request_uri", "$remote_addr$uri", "${host}x", "$arg_id", "$cookie_session:$http_x_user"])
+ZONE = st.sampled_from(["64k", "32k", "1m", False, True])
+NAMES = st.lists(st.text(alphabet="abcdefghij_0123", min_size=1, max_size=8).map(lambda n: "u" + n),
+                 min_size=1, max_size=4, unique=True)
+PATHS = st.lists(st.lists(st.text(alphabet="abcz09._~-", min_size=1, max_size=6), min_size=1, max_size=3).map(
+    lambda parts: "/" + "/".join(parts)), max_size=4, unique=True)
+LISTEN = st.one_of(st.integers(1024, 65535).map(str), st.integers(1024, 65535).map(lambda p: "127.0.0.1:%d" % p),
+                   st.integers(1024, 65535).map(lambda p: "[::1]:%d" % p))
+SERVER_NAME = st.sampled_from(["_", "example.com", "*.example.org www.example.*", ".example.net",
+                               "~^(?<sub>.+)\\.example\\.com$", "a.example b.example", "~^x{2}y;$"])
+HEADER_NAME = st.sampled_from(["Host", "X-A", "X-Forwarded-For", "X-Real-IP", "Via", "X-B-C"])
+HEADER_VALUE = st.sampled_from(["$host", "$remote_addr", "a b c", "x;y{z}", "q\"uo'te", "back\\slash", "",
+                                "$http_x_y", "${scheme}://$host", "#hash", "(paren)"])
+EXTRA_DIRECTIVE = st.sampled_from([
+    "add_header X-A b always", 'add_header X-B "c;d}" always', "client_max_body_size 1m",
+    "add_header X-C '$host' always", "keepalive_timeout 5s", "add_header X-D \"e\\\\f\" always;",
+])
+
+
+@st.composite
+def server(draw):
+    entry = {"address": pick(draw, ADDRESS)}
+    for key, strategy in SERVER_FIELDS:
+        maybe(draw, entry, key, strategy)
+    if draw(IS_HOSTILE):
+        entry[draw(st.sampled_from(["wieght", "port", "x;y"]))] = 1
+    return entry
+
+
+SERVERS = st.lists(server(), min_size=1, max_size=4)
+
+
+@st.composite
+def upstream(draw, name):
+    entry = {"name": pick(draw, st.just(name)), "servers": pick(draw, SERVERS), "method": pick(draw, METHOD)}
+    if entry["method"] == "hash":
+        entry["hash_key"] = pick(draw, HASH_KEY)
+        maybe(draw, entry, "consistent", st.booleans())
+    if entry["method"] == "random":
+        maybe(draw, entry, "two", st.booleans())
+    if entry["method"] in ("ip_hash", "hash", "random") and isinstance(entry["servers"], list):
+        for item in entry["servers"]:
+            if isinstance(item, dict) and not draw(IS_HOSTILE):
+                item.pop("backup", None)   # mostly valid; backup here is a named error
+    maybe(draw, entry, "keepalive", st.integers(0, 1000))
+    maybe(draw, entry, "zone", ZONE)
+    return entry
+
+
+@st.composite
+def role_input(draw):
+    names = draw(NAMES)
+    upstreams = [draw(upstream(name)) for name in names]
+    locations = [{"path": pick(draw, st.just(path)), "upstream": pick(draw, st.sampled_from(names))}
+                 for path in draw(PATHS)]
+    headers = {draw(HEADER_NAME): pick(draw, HEADER_VALUE) for dummy in range(draw(st.integers(0, 4)))}
+    extra = [pick(draw, EXTRA_DIRECTIVE) for dummy in range(draw(st.integers(0, 3)))]
+    site = default_site_vars()
+    site.update({
+        "load_balancer_listen": pick(draw, LISTEN),
+        "load_balancer_server_name": pick(draw, SERVER_NAME),
+        "load_balancer_access_log": pick(draw, st.sampled_from(["off", "/dev/null"])),
+        "load_balancer_access_log_buffer": pick(draw, st.sampled_from(["", "4k", "64k", "1m"])),
+        "load_balancer_proxy_set_headers": pick(draw, st.just(headers)),
+        "load_balancer_proxy_connect_timeout": pick(draw, TIMES),
+        "load_balancer_proxy_read_timeout": pick(draw, TIMES),
+        "load_balancer_proxy_next_upstream": pick(draw, st.sampled_from(
+            ["error timeout", "off", "error timeout http_502 http_503", "error non_idempotent"])),
+        "load_balancer_server_tokens": pick(draw, st.booleans()),
+        "load_balancer_expose_upstream_addr": pick(draw, st.booleans()),
+        "load_balancer_extra_directives": pick(draw, st.just(extra)),
+    })
+    return upstreams, locations, site
+
+
+_ENV = jinja2.Environment(trim_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+_ENV.filters["comment"] = comment
+_TEMPLATE = _ENV.from_string(TEMPLATE.read_text())
+
+
+def render(model):
+    """The role's template, rendered as Ansible renders it (trim_blocks)."""
+    return _TEMPLATE.render(ansible_managed="Ansible managed", load_balancer_model=model)
+
+
+def expected_shape(model):
+    """Every block, include and listen that the rendered config may hold."""
+    locations = []
+    for location in model["locations"]:
+        if location["strip_prefix"]:
+            locations += [("=", location["path"]), (location["path"] + "/",)]
+        else:
+            locations.append((location["path"],))
+    if "/" not in [location["path"] for location in model["locations"]]:
+        locations.append(("/",))
+    return {
+        "upstream": sorted((u["name"],) for u in model["upstreams"]),
+        "server": [()],
+        "location": sorted(locations),
+        "listen": [(model["site"]["listen"],)],
+        "include": [],
+        "servers": sorted(tuple(s["directive_args"]) for u in model["upstreams"] for s in u["servers"]),
+    }
+
+
+def shape_of_ours(text):
+    tree = parse(text, "fuzz.conf")
+    shape = {key: [] for key in ("upstream", "server", "location", "listen", "include", "servers")}
+    for directive in walk(tree):
+        if directive.name in ("upstream", "server", "location", "listen", "include") and \
+                (directive.block is not None or directive.name in ("listen", "include")):
+            shape[directive.name].append(tuple(directive.args))
+        elif directive.name == "server":
+            shape["servers"].append(tuple(directive.args))
+    return {key: sorted(value) for key, value in shape.items()}
+
+
+def shape_of_crossplanes(path):
+    payload = crossplane.parse(path, single=True, check_ctx=False, check_args=False, comments=False)
+    assert payload["status"] == "ok", payload["errors"]
+    shape = {key: [] for key in ("upstream", "server", "location", "listen", "include", "servers")}
+
+    def visit(directives):
+        for directive in directives:
+            name, args = directive["directive"], tuple(directive["args"])
+            if "block" in directive and name in ("upstream", "server", "location"):
+                shape[name].append(args)
+                visit(directive["block"])
+            elif "block" in directive:
+                shape.setdefault("other_blocks", []).append(name)
+                visit(directive["block"])
+            elif name == "server":
+                shape["servers"].append(args)
+            elif name in ("listen", "include"):
+                shape[name].append(args)
+    visit(payload["config"][0]["parsed"])
+    return {key: sorted(value) for key, value in shape.items()}
+
+
+class Tally:
+    generated = rejected = accepted = injections = nginx_refused = 0
+    samples = []
+
+
+@needs_nginx
+def test_fuzzed_input_is_refused_by_name_or_renders_exactly_the_model(figure, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("fuzz")
+    tally = Tally()
+
+    @settings(max_examples=FUZZ_EXAMPLES, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(role_input())
+    def case(data):
+        upstreams, locations, site = data
+        tally.generated += 1
+        try:
+            model = lb_model(upstreams, locations, keepalive=64, zone="64k", site=site)
+        except AnsibleFilterError as exc:
+            tally.rejected += 1
+            lines = str(exc.message).splitlines()[1:]
+            assert lines and all(line.strip().startswith("- load_balancer_") for line in lines), str(exc)
+            return
+        tally.accepted += 1
+        text = render(model)
+        result = check_candidate(text, NGINX, shown_name="fuzz.conf")
+        if not result.valid:
+            tally.nginx_refused += 1
+            tally.samples.append(("nginx -t refused", result.errors, data))
+            return
+        conf = os.path.join(str(workdir), "fuzz.conf")
+        with open(conf, "w") as handle:
+            handle.write(text)
+        expected = expected_shape(model)
+        ours, theirs = shape_of_ours(text), shape_of_crossplanes(conf)
+        read_back = model_from_config(parse(text, "fuzz.conf"))
+        same_model = [u.name for u in read_back.upstreams] == [u["name"] for u in model["upstreams"]] and \
+            [(loc.path, loc.upstream) for loc in read_back.locations] == \
+            [(loc["path"], loc["upstream"]) for loc in model["locations"]]
+        if ours != expected or theirs != expected or not same_model:
+            tally.injections += 1
+            tally.samples.append(("shape differs", {"expected": expected, "ours": ours, "crossplane": theirs}, data))
+
+    case()
+    figure("fuzz cases generated / rejected / accepted", "%d / %d / %d"
+           % (tally.generated, tally.rejected, tally.accepted))
+    figure("fuzz injections found / accepted but refused by nginx -t", "%d / %d"
+           % (tally.injections, tally.nginx_refused))
+    assert tally.generated >= min(FUZZ_EXAMPLES, 5000) * 0.9
+    assert tally.accepted > tally.generated // 10 and tally.rejected > tally.generated // 10
+    assert tally.injections == 0 and tally.nginx_refused == 0, tally.samples[:3]
