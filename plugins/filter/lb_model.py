@@ -37,8 +37,9 @@ options:
   groups:
     description:
       - The inventory's C(groups), needed when an upstream takes its servers from a C(group).
-      - Every host of the group gives C(address:port) for each of its C(app_servers_ports), at C(app_servers_bind_address)
-        when that is routable, else C(ansible_host), else its default IPv4; weight C(app_servers_weight).
+      - Every host of the group gives the servers it published in C(app_servers_endpoints) (set by the
+        C(edgeops.nginx_lb.app_servers) role, see the C(edgeops.nginx_lb.app_endpoints) filter); a host that is the
+        load balancer itself is reached on its loopback address.
     type: dict
   hostvars:
     description: The inventory's C(hostvars), with I(groups).
@@ -71,25 +72,16 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._group_servers import DEFAULT_PORTS, AppHost, expand_groups
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._group_servers import PUBLISHED, expand_groups
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError, model_to_dict
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 
 
-def _app_host(hostvars):
-    """What the inventory says of one app host, as given; expand_groups checks it."""
-    def app_host(name):
-        host = hostvars[name]
-        facts = host.get("ansible_facts") or {}
-        return AppHost(
-            name=name,
-            ports=host.get("app_servers_ports") or list(DEFAULT_PORTS),
-            bind_address=host.get("app_servers_bind_address") or "127.0.0.1",
-            ansible_host=host.get("ansible_host"),
-            default_ipv4=(facts.get("default_ipv4") or {}).get("address"),
-            weight=host.get("app_servers_weight") or 1,
-        )
-    return app_host
+def _published(hostvars):
+    """Each app host's one published value (the app_servers role sets it)."""
+    def published(name):
+        return (hostvars.get(name) or {}).get(PUBLISHED)
+    return published
 
 
 def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None, site=None):
@@ -97,7 +89,7 @@ def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=N
     if isinstance(upstreams, list) and any(isinstance(u, dict) and u.get("group") is not None for u in upstreams):
         if groups is None or hostvars is None:
             raise AnsibleFilterError("lb_model: an upstream names a group; pass groups=groups, hostvars=hostvars")
-        upstreams, group_errors = expand_groups(upstreams, groups, _app_host(hostvars), lb_host)
+        upstreams, group_errors = expand_groups(upstreams, groups, _published(hostvars), lb_host)
         errors.extend(group_errors)
     try:
         model = model_from_vars(upstreams, locations, site_vars=site, default_keepalive=keepalive or None,

@@ -1,34 +1,29 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeops engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Upstream servers from an inventory group: every host of the group gives
-`address:port` for each of its own app server ports, at the address the load
-balancer reaches it on, with its own weight."""
+"""The one value through which the two roles meet.
+
+The app_servers role publishes, per host, ``app_servers_endpoints``: one entry
+per instance, ``{address, local_address, weight}`` — the address other hosts
+reach it on (None when it listens on loopback only), the address a client on
+the same host uses (None when it does not listen on loopback), its weight.
+The load balancer turns an upstream's ``group`` into servers from those
+entries alone; it knows nothing else of the app_servers role.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
-from typing import Optional
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import parse_port
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import format_address, parse_host, parse_port
 
-DEFAULT_PORTS = (7001, 7002, 7003)
-
-
-@dataclass
-class AppHost:
-    """What the inventory says about one app host."""
-    name: str
-    ports: list = field(default_factory=lambda: list(DEFAULT_PORTS))
-    bind_address: str = "127.0.0.1"
-    ansible_host: Optional[str] = None
-    default_ipv4: Optional[str] = None
-    weight: int = 1
+PUBLISHED = "app_servers_endpoints"
 
 
 def _kind(address):
+    if str(address).lower() == "localhost":
+        return "loopback"
     try:
         ip = ipaddress.ip_address(str(address))
     except ValueError:
@@ -40,46 +35,68 @@ def _kind(address):
     return "routable"
 
 
-def reachable_address(host, lb_host):
-    """The address `lb_host` reaches `host`'s app servers on; ValueError if none."""
-    kind = _kind(host.bind_address)
-    if kind in ("routable", "name"):
-        return host.bind_address
-    if host.name == lb_host:
-        return "127.0.0.1"
-    if kind == "loopback":
-        raise ValueError("host %s binds its app servers to %s, which %s cannot reach; set app_servers_bind_address "
-                         "to a routable address or 0.0.0.0" % (host.name, host.bind_address, lb_host))
-    for candidate in (host.ansible_host, host.default_ipv4):
-        if candidate and _kind(candidate) != "loopback":
-            return candidate
-    return host.name
+def _host_part(address):
+    """An address as the host part of host:port (IPv6 bracketed)."""
+    return parse_host("[%s]" % address if ":" in address else address)
 
 
-def _ports(host):
-    ports = host.ports if isinstance(host.ports, (list, tuple)) else [host.ports]
+def endpoints(ports, bind_address, weight, ansible_host=None, default_ipv4=None, inventory_hostname=None):
+    """What a host's app servers offer the load balancer; ValueError naming the app_servers_* variable."""
+    if not isinstance(ports, (list, tuple)) or not ports:
+        raise ValueError("app_servers_ports: must be a non-empty list of ports, got %r" % (ports,))
     try:
-        return [parse_port(port) for port in ports]
+        ports = [parse_port(port) for port in ports]
     except ValueError as exc:
-        raise ValueError("host %s: app_servers_ports: %s" % (host.name, exc)) from None
+        raise ValueError("app_servers_ports: %s" % exc) from None
+    text = str(weight)
+    if isinstance(weight, bool) or not re.match(r"\A[0-9]{1,4}\Z", text) or not 1 <= int(text) <= 1000:
+        raise ValueError("app_servers_weight: must be an integer 1-1000, got %r" % (weight,))
+    bind = str(bind_address)
+    kind = _kind(bind)
+    try:
+        if kind in ("routable", "name"):
+            remote = _host_part(bind)
+        elif kind == "any":
+            candidates = [c for c in (ansible_host, default_ipv4) if c and _kind(c) not in ("loopback", "any")]
+            remote = _host_part(str(candidates[0] if candidates else inventory_hostname))
+        else:
+            remote = None
+    except ValueError as exc:
+        raise ValueError("app_servers_bind_address: %s" % exc) from None
+    # A client on the host itself: the loopback address it listens on.
+    if kind == "loopback":
+        local = "127.0.0.1" if bind.lower() == "localhost" else _host_part(bind)
+    elif kind == "any":
+        local = "[::1]" if ":" in bind else "127.0.0.1"
+    else:
+        local = None
+    return [{"address": format_address(remote, port) if remote else None,
+             "local_address": format_address(local, port) if local else None,
+             "weight": int(text)} for port in ports]
 
 
-def _weight(host):
-    text = str(host.weight)
-    if isinstance(host.weight, bool) or not re.match(r"\A[0-9]{1,4}\Z", text) or not 1 <= int(text) <= 1000:
-        raise ValueError("host %s: app_servers_weight must be an integer 1-1000, got %r" % (host.name, host.weight))
-    return int(text)
+def servers_of(name, published, lb_host):
+    """The upstream servers `lb_host` reaches on host `name`; ValueError if none."""
+    if not isinstance(published, list) or not published:
+        raise ValueError("host %s has published no %s: run the edgeops.nginx_lb.app_servers role on it first"
+                         % (name, PUBLISHED))
+    servers = []
+    for endpoint in published:
+        address = endpoint.get("local_address") if name == lb_host else None
+        address = address or endpoint.get("address")
+        if not address:
+            raise ValueError("host %s binds its app servers to %s, which %s cannot reach; set app_servers_bind_address "
+                             "to a routable address or 0.0.0.0" % (name, endpoint.get("local_address"), lb_host))
+        servers.append({"address": address, "weight": endpoint.get("weight", 1)})
+    return servers
 
 
-def _format(address, port):
-    return "[%s]:%d" % (address, port) if ":" in address else "%s:%d" % (address, port)
-
-
-def expand_groups(upstreams, groups, app_host, lb_host, upstreams_var="load_balancer_upstreams"):
+def expand_groups(upstreams, groups, published_by_host, lb_host, upstreams_var="load_balancer_upstreams"):
     """Copies of `upstreams` whose `group` is replaced by servers.
 
-    `groups` maps group name -> host names; `app_host(name)` returns an AppHost.
-    Returns (upstreams, errors) with errors as 'field: message'.
+    `groups` maps group name -> host names; `published_by_host(name)` returns
+    that host's app_servers_endpoints (or None). Returns (upstreams, errors)
+    with errors as 'field: message'.
     """
     expanded, errors = [], []
     for index, upstream in enumerate(upstreams if isinstance(upstreams, list) else []):
@@ -95,14 +112,10 @@ def expand_groups(upstreams, groups, app_host, lb_host, upstreams_var="load_bala
         elif not groups[group]:
             errors.append("%s: inventory group %r has no hosts" % (where, group))
         for name in groups.get(group, []):
-            host = app_host(name)
             try:
-                address = reachable_address(host, lb_host)
-                ports, weight = _ports(host), _weight(host)
+                servers.extend(servers_of(name, published_by_host(name), lb_host))
             except ValueError as exc:
                 errors.append("%s: %s" % (where, exc))
-                continue
-            servers.extend({"address": _format(address, port), "weight": weight} for port in ports)
         upstream["servers"] = servers
         expanded.append(upstream)
     return expanded, errors

@@ -1,0 +1,48 @@
+"""The lb_model filter: hostvars' published endpoints in, the model out, every error at once."""
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.edgeops.nginx_lb.plugins.filter.app_endpoints import app_endpoints
+from ansible_collections.edgeops.nginx_lb.plugins.filter.lb_model import lb_model
+
+HOSTVARS = {
+    "app1": {"app_servers_endpoints": app_endpoints([7001, 7002], "0.0.0.0", 3, default_ipv4="172.20.0.2"),
+             # The role's inputs are not read: only the published value is.
+             "app_servers_ports": [9999], "app_servers_weight": 1},
+    "app2": {"app_servers_endpoints": app_endpoints([7001], "127.0.0.1", 1)},
+    "app3": {"app_servers_weight": "abc"},
+}
+
+
+def test_filter_reads_only_the_published_value():
+    model = lb_model([{"name": "pool", "group": "app"}], [{"path": "/", "upstream": "pool"}],
+                     groups={"app": ["app1"]}, hostvars=HOSTVARS, lb_host="lb")
+    assert [(s["address"], s["weight"]) for s in model["upstreams"][0]["servers"]] == \
+        [("172.20.0.2:7001", 3), ("172.20.0.2:7002", 3)]
+
+
+def test_filter_reports_all_errors_naming_each_field():
+    with pytest.raises(AnsibleFilterError) as caught:
+        lb_model([{"name": "pool", "group": "app"}], [{"path": "/", "upstream": "nope"}],
+                 groups={"app": ["app2", "app3"]}, hostvars=HOSTVARS, lb_host="lb")
+    message = str(caught.value)
+    assert "load_balancer_upstreams[0].group: host app2 binds its app servers to 127.0.0.1:7001" in message
+    assert "load_balancer_upstreams[0].group: host app3 has published no app_servers_endpoints" in message
+    assert "load_balancer_locations[0].upstream" in message
+
+
+def test_a_later_publication_changes_what_the_lb_renders():
+    """A second play on the same host with other ports republishes; the LB follows."""
+    hostvars = {"app1": {"app_servers_endpoints": app_endpoints([7001], "10.0.0.1", 1)}}
+    first = lb_model([{"name": "p", "group": "app"}], [], groups={"app": ["app1"]}, hostvars=hostvars, lb_host="lb")
+    hostvars["app1"]["app_servers_endpoints"] = app_endpoints([8001, 8002], "10.0.0.1", 1)
+    second = lb_model([{"name": "p", "group": "app"}], [], groups={"app": ["app1"]}, hostvars=hostvars, lb_host="lb")
+    assert [s["address"] for s in first["upstreams"][0]["servers"]] == ["10.0.0.1:7001"]
+    assert [s["address"] for s in second["upstreams"][0]["servers"]] == ["10.0.0.1:8001", "10.0.0.1:8002"]
+
+
+@pytest.mark.parametrize("weight", ["abc", "--5", 0, 1001])
+def test_app_endpoints_names_the_variable(weight):
+    with pytest.raises(AnsibleFilterError, match="app_servers_weight"):
+        app_endpoints([7001], "127.0.0.1", weight)
