@@ -136,7 +136,7 @@ def _check_server(findings, upstream, server, index, seen):
             findings.syntax(where + ".address", str(exc), upstream, subject)
         address = server.address
     if address in seen:
-        findings.add("warning", _field(server, "address", where), "duplicate server %s (listed twice in upstream %s)"
+        findings.add("warning", _field(server, "address", where), "duplicate server %s (listed twice in upstream %r)"
                      % (address, upstream.name), upstream, subject)
     seen.add(address)
     _in_range(findings, _field(server, "weight", where), server.weight, WEIGHT_RANGE, upstream)
@@ -214,7 +214,7 @@ def _check_location(findings, location, names, paths):
         # A config may proxy to a host or a variable: not an upstream of ours.
         if findings.from_vars or not re.search(r"[$.:]", location.upstream):
             findings.add("error", field("upstream"), "names undefined upstream %r (defined: %s)"
-                         % (location.upstream, ", ".join(sorted(names)) or "none"), location, subject)
+                         % (location.upstream, ", ".join(repr(name) for name in sorted(names)) or "none"), location, subject)
     uri = location.proxy_uri
     if location.modifier == "" and uri is not None and uri.endswith("/") and not location.path.endswith("/"):
         findings.add(
