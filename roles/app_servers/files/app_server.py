@@ -17,6 +17,10 @@ are read and discarded: the app reads none), chunked bodies are refused
 (411, or 501 for other codings), any malformed head gets 400, and a client
 that does not read its responses stops being read. Pipelined requests are
 answered in a loop, in order, however many come in one write.
+
+`GET /metrics` answers the requests this process has answered so far, by
+status, in Prometheus' text format (app_server_requests_total); the
+scrapes of /metrics themselves are not counted.
 """
 
 import argparse
@@ -51,6 +55,7 @@ REASONS = {200: b"OK", 400: b"Bad Request", 405: b"Method Not Allowed", 408: b"R
            411: b"Length Required", 413: b"Content Too Large", 431: b"Request Header Fields Too Large",
            501: b"Not Implemented"}
 TEXT = b"text/plain; charset=utf-8"
+METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 # The whole head in one pass: a request line of RFC 9110 tokens and an ASCII
 # target, then fields whose values hold no control character but tab. Any
@@ -97,9 +102,29 @@ class App:
         self.idle_timeout = idle_timeout
         self.max_body = max_body
         self.clock = Clock()
+        self.answered = {}  # status -> responses sent, for /metrics
+
+    def count(self, status):
+        self.answered[status] = self.answered.get(status, 0) + 1
+
+    def metrics(self):
+        """The request counters in Prometheus' text exposition format."""
+        lines = ["# HELP app_server_requests_total Requests this app server answered, by status "
+                 "(scrapes of /metrics not counted).",
+                 "# TYPE app_server_requests_total counter"]
+        lines += ['app_server_requests_total{port="%d",status="%d"} %d' % (self.port, status, number)
+                  for status, number in sorted(self.answered.items())]
+        return ("\n".join(lines) + "\n").encode()
 
     def respond(self, method, target, headers):
-        """(status, body, content type) of one request."""
+        """(status, body, content type) of one request, counted unless it is a scrape of /metrics."""
+        if method in (b"GET", b"HEAD") and (target == b"/metrics" or target.startswith(b"/metrics?")):
+            return 200, self.metrics(), METRICS_TYPE
+        status, body, content_type = self.answer(method, target, headers)
+        self.count(status)
+        return status, body, content_type
+
+    def answer(self, method, target, headers):
         if method not in (b"GET", b"HEAD"):
             return 405, b"method not allowed\n", TEXT
         if target == b"/healthz" or target.startswith(b"/healthz?"):
@@ -298,6 +323,7 @@ class Connection(asyncio.Protocol):
     def fail(self, status):
         """Answer an error status and close. Every caller returns right after."""
         body = b"%d %s\n" % (status, REASONS[status])
+        self.app.count(status)
         self.transport.write(self.app.head(status, len(body), TEXT, False) + body)
         self.close_gently(linger=True)
 
