@@ -8,17 +8,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 COLLECTION_LINK := .collections/ansible_collections/edgeops/nginx_lb
-SCENARIOS ?= default cluster resilience
+SCENARIOS ?= default cluster resilience edge ha
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_FORCE_COLOR := 0
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv engine images host-tools lab lab-down test unit lint sanity molecule clean bench integration
+.PHONY: help venv engine images host-tools lab lab-down test unit functional lint sanity molecule clean bench integration
 
 help:
 	@echo "make lab       local lab: systemd container, site.yml, distribution per location"
 	@echo "make lab-down  remove the lab container"
-	@echo "make test      unit tests, lint, molecule scenarios ($(SCENARIOS))"
+	@echo "make test      unit, functional, lint, sanity, molecule ($(SCENARIOS)), integration"
 
 $(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,13 +46,20 @@ lab: venv engine
 lab-down:
 	scripts/lab.sh down
 
-# The unit tests run the host's own nginx binary (nginx -t, a private nginx
-# on loopback); scripts/apt-no-start.sh keeps apt from starting its service.
+# The functional tests run the host's own nginx binary (nginx -t, a private
+# nginx on loopback); scripts/apt-no-start.sh keeps apt from starting its service.
 host-tools:
 	command -v nginx >/dev/null 2>&1 || scripts/apt-no-start.sh nginx-light
 
-unit: venv host-tools
+# Pure: no process, no socket (tests/unit/conftest.py refuses both), seconds.
+# PYTEST_ORDER=reverse or shuffle:SEED runs either tier in another order.
+unit: venv
 	$(BIN)/pytest tests/unit
+
+# Loopback: a private nginx, the app server, the modules as child processes,
+# ansible-playbook on localhost, the input fuzz test.
+functional: venv host-tools
+	$(BIN)/pytest tests/functional
 
 lint: venv
 	$(BIN)/ansible-lint
@@ -71,7 +78,7 @@ integration: venv images
 	scripts/install-chromium.sh
 	$(BIN)/pytest tests/integration
 
-test: unit lint sanity molecule integration
+test: unit functional lint sanity molecule integration
 
 # Benchmark: the collection against the tutorial in one container
 # (edgeops-bench, removed afterwards); table in benchmarks/results/latest.md.

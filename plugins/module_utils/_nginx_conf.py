@@ -236,7 +236,3 @@ def walk(tree):
         yield directive
         if directive.block:
             yield from walk(directive.block)
-
-
-def find_all(tree, name):
-    return [directive for directive in walk(tree) if directive.name == name]

@@ -15,7 +15,6 @@ Docker engine, the base image and chromium first.
 
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +22,9 @@ import pytest
 
 from support import ARTIFACTS, BIN, IMAGE, LAB, REPORT_ON_HOST, ROOT, docker, free_port, play_results, run
 
-sys.path.insert(0, str(ROOT / "tests"))
-# The figures plugin: its fixture and its hook, for this suite.
-from figures import figure, pytest_terminal_summary  # noqa: E402,F401 pylint: disable=unused-import
+# The figures plugin: its fixture and its hook, for this suite (tests/ is on
+# sys.path by pytest.ini's `pythonpath`).
+from helpers.figures import figure, pytest_terminal_summary  # noqa: F401 pylint: disable=unused-import
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ Galaxy needs."""
 
 import json
 import re
+import tarfile
 
 import pytest
 import yaml
@@ -68,8 +69,15 @@ def galaxy_yml():
 
 @pytest.mark.parametrize("field", ["namespace", "name", "version", "readme", "authors", "description", "license",
                                    "repository", "documentation", "issues", "homepage", "tags"])
-def test_galaxy_yml_has(galaxy_yml, field):
-    assert galaxy_yml.get(field), field
+def test_the_tarball_carries_galaxy_yml(galaxy, galaxy_yml, field):
+    """What Galaxy shows comes from the built tarball's MANIFEST.json, not from
+    galaxy.yml: each field must be set there, the same, and the readme packed."""
+    with tarfile.open(galaxy.tarball) as tarball:
+        info = json.load(tarball.extractfile("MANIFEST.json"))["collection_info"]
+    assert galaxy_yml.get(field), "galaxy.yml: %s is empty" % field
+    assert info[field] == galaxy_yml[field], field
+    if field == "readme":
+        assert galaxy_yml["readme"] in galaxy.members, galaxy_yml["readme"]
 
 
 def test_galaxy_yml_values_are_what_galaxy_accepts(galaxy_yml):

@@ -1,13 +1,35 @@
-"""Make `ansible_collections.edgeops.nginx_lb` importable from the checkout;
-print the figures the tests measured."""
+"""The unit tier is pure: no child process, no socket. Anything that starts
+nginx, an HTTP server, ansible-playbook or a module process belongs in
+tests/functional (loopback) or tests/integration (containers)."""
 
 import os
-import sys
+import socket
+import subprocess
 
-from paths import collections_path
+import pytest
 
-sys.path.insert(0, str(collections_path()))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from helpers.paths import COLLECTION_LINK
 
-# The figures plugin: its fixture and its hook, for this suite.
-from figures import figure, pytest_terminal_summary  # noqa: E402,F401 pylint: disable=unused-import
+if not COLLECTION_LINK.is_dir():
+    pytest.exit("%s is missing: `make venv` links the checkout there" % COLLECTION_LINK, returncode=4)
+
+
+def _forbidden(what):
+    def refuse(*args, **kwargs):
+        raise AssertionError("%s in a unit test: tests/unit starts no process and opens no socket; "
+                             "move this test to tests/functional" % what)
+    return refuse
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_process_no_socket():
+    """For every module of this tier: socket.socket, name lookups and every
+    way of starting a process raise."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "socket", _forbidden("socket.socket"))
+        patch.setattr(socket, "getaddrinfo", _forbidden("socket.getaddrinfo"))
+        patch.setattr(socket, "gethostbyname", _forbidden("socket.gethostbyname"))
+        patch.setattr(subprocess, "Popen", _forbidden("subprocess.Popen"))
+        for name in ("system", "fork", "posix_spawn", "posix_spawnp", "execv", "execve"):
+            patch.setattr(os, name, _forbidden("os." + name))
+        yield

@@ -14,7 +14,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars impor
     UPSTREAM_KEYS,
 )
 
-from paths import ROLES
+from helpers.paths import ROLES
 
 ROLE = ROLES / "load_balancer"
 

@@ -7,7 +7,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config imp
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
 
-from paths import SEED_UPSTREAM_CONF
+from helpers.paths import SEED_UPSTREAM_CONF
 
 
 def test_tutorial_config_lints_its_prefix_stripping():

@@ -5,7 +5,7 @@ import pytest
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 
-from paths import default_site_vars, tutorial_vars
+from helpers.paths import default_site_vars, tutorial_vars
 
 INJECTION = "$request_uri; server 127.0.0.1:7001; }\nserver { listen 18088; location / { return 200 'injected'; } }" \
             "\nupstream zz { hash $request_uri"

@@ -13,14 +13,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from ansible import constants as C
+from ansible.plugins.filter.core import comment
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import check_candidate
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
 
-from localnet import NGINX, free_port, needs_nginx, wait_for_port
-from paths import ROOT, SEED_UPSTREAM_CONF, collections_path, tutorial_vars
+from helpers.localnet import NGINX, free_port, needs_nginx, wait_for_port
+from helpers.paths import COLLECTIONS, ROOT, SEED_UPSTREAM_CONF, tutorial_vars
 
 BIN = Path(sys.executable).parent
 
@@ -29,9 +31,9 @@ def render(tmp_path, **role_vars):
     out = tmp_path / "upstream.conf"
     varfile = tmp_path / "vars.json"
     varfile.write_text(json.dumps(role_vars))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_path()), ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", str(ROOT / "tests/unit/data/render_load_balancer.yml"),
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", str(Path(__file__).with_name("render_load_balancer.yml")),
          "-e", "out=%s" % out, "-e", "@%s" % varfile],
         check=False, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     return proc, (out.read_text() if out.exists() else None)
@@ -54,8 +56,12 @@ def test_rendered_defaults_read_back_as_the_same_model(default_config):
 
 
 def test_rendered_config_starts_with_ansible_managed(default_config):
-    assert default_config.splitlines()[0].startswith("#")
-    assert "Ansible managed" in default_config.splitlines()[0] or "Ansible managed" in default_config[:200]
+    """Exactly `{{ ansible_managed | comment }}` first: Ansible's managed string
+    (this checkout's ansible.cfg keeps the default) in the comment filter's box."""
+    managed = C.config.get_config_value("DEFAULT_MANAGED_STR")
+    assert managed == "Ansible managed"
+    assert default_config.startswith(comment(managed) + "\n"), default_config[:200]
+    assert default_config.splitlines()[:3] == ["#", "# Ansible managed", "#"]
 
 
 def test_method_line_precedes_servers_and_false_renders_nothing(tmp_path):

@@ -1,4 +1,4 @@
-"""Loopback helpers shared by the unit tests that start servers."""
+"""Loopback helpers of the functional tier (tests/functional): nginx, free ports."""
 
 import os
 import shutil

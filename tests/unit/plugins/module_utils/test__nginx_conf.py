@@ -6,13 +6,17 @@ import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import (
     ParseError,
-    find_all,
     parse,
     parse_file,
     walk,
 )
 
-from paths import SEED_UPSTREAM_CONF
+from helpers.paths import SEED_UPSTREAM_CONF
+
+
+def find_all(tree, name):
+    """Every directive called `name`, depth first (the tests' way to pick directives)."""
+    return [directive for directive in walk(tree) if directive.name == name]
 
 
 def test_tutorial_config_parses_with_lines():

@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from localnet import free_port, wait_for_port
-from paths import ROLES
+from helpers.localnet import free_port, wait_for_port
+from helpers.paths import ROLES
 
 PROGRAM = os.environ.get("APP_SERVER_PROGRAM") or str(ROLES / "app_servers" / "files" / "app_server.py")
 RSS_LIMIT_KB = 64 * 1024

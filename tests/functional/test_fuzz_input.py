@@ -24,8 +24,8 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf impor
 
 from ansible.errors import AnsibleFilterError
 
-from localnet import NGINX, needs_nginx
-from paths import ROLES, default_site_vars
+from helpers.localnet import NGINX, needs_nginx
+from helpers.paths import ROLES, default_site_vars
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5000"))
 TEMPLATE = ROLES / "load_balancer" / "templates" / "upstream.conf.j2"

@@ -1,36 +1,21 @@
-"""nginx_validate: the target's nginx -t on a candidate or the live config, as data."""
+"""nginx_validate: the host's own nginx -t on a candidate or the live config, as data;
+the modules run as Ansible runs them (a child process each)."""
 
 import json
 import os
 
 import pytest
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import (
-    _subprocess_runner,
-    parse_messages,
-    run_nginx_test,
-)
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import _subprocess_runner
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
 
-from localnet import NGINX, free_port, needs_nginx
-from paths import SEED_UPSTREAM_CONF, run_module
+from helpers.localnet import NGINX, free_port, needs_nginx
+from helpers.paths import SEED_UPSTREAM_CONF
+from helpers.processes import run_module
 
 
 GOOD = "upstream a { zone a 64k; server 127.0.0.1:7001; server 127.0.0.1:7002; }\n" \
        "server { listen 127.0.0.1:18099; location /a/ { rewrite ^/a(/.*)$ $1 break; proxy_pass http://a; } }\n"
-
-
-@pytest.mark.parametrize("line, expected", [
-    ('nginx: [emerg] unknown directive "foo" in /etc/nginx/conf.d/x.conf:3',
-     {"level": "emerg", "message": 'unknown directive "foo"', "file": "/etc/nginx/conf.d/x.conf", "line": 3}),
-    ('2026/11/25 05:25:13 [emerg] 13408#13408: host not found in upstream "nope.invalid:80" in /tmp/c.conf:1',
-     {"level": "emerg", "message": 'host not found in upstream "nope.invalid:80"', "file": "/tmp/c.conf", "line": 1}),
-    ('nginx: [warn] conflicting server name "_" on 0.0.0.0:80, ignored',
-     {"level": "warn", "message": 'conflicting server name "_" on 0.0.0.0:80, ignored', "file": None, "line": None}),
-    ("nginx: configuration file /etc/nginx/nginx.conf test is successful", None),
-])
-def test_parse_messages(line, expected):
-    assert parse_messages(line) == ([expected] if expected else [])
 
 
 @needs_nginx
@@ -164,26 +149,13 @@ def test_module_reports_a_directory_in_an_include_glob(tmp_path):
     assert "old.conf" in result["msg"], result["msg"]
 
 
-def test_validate_reports_an_include_loop_as_a_finding(tmp_path):
-    """nginx -t said yes (a runner that says so), the parser meets a loop: a finding, no traceback."""
-    main = tmp_path / "nginx.conf"
-    main.write_text("http { include nginx.conf; }\n")
-    report = validate("nginx", lambda argv: (0, "", ""), path=str(main), lint_model=False)
-    assert report.valid is True
-    assert [f["severity"] for f in report.findings] == ["warning"]
-    assert "include loop" in report.findings[0]["message"]
-
-
 def test_nginx_output_with_latin1_bytes_is_decoded_leniently(tmp_path):
     script = tmp_path / "fake-nginx"
     script.write_bytes(b"#!/bin/sh\nprintf 'nginx: [emerg] unknown directive \"caf\\351\" in /x/caf\\351.conf:3\\n' >&2\nexit 1\n")
     script.chmod(0o755)
     rc, out, err = _subprocess_runner([str(script), "-t"])
     assert rc == 1 and err == 'nginx: [emerg] unknown directive "caf\\xe9" in /x/caf\\xe9.conf:3\n'
-    # A runner that hands back surrogate-escaped text (AnsibleModule.run_command does).
-    result = run_nginx_test("x.conf", runner=lambda argv: (1, "", b"nginx: [emerg] bad \xe9 in /x/a.conf:3".decode("utf-8", "surrogateescape")))
-    assert result.errors == [{"level": "emerg", "message": "bad \\xe9", "file": "/x/a.conf", "line": 3}]
-    assert _all_text(result.output)
+    # A runner that hands back surrogate-escaped text: tests/unit/plugins/module_utils/test__nginx_check.py
 
 
 def test_lb_verify_reads_locations_from_a_config_with_a_latin1_include(tmp_path):

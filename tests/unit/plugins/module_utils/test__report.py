@@ -10,9 +10,6 @@ import pytest
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _report
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import LocationResult
 
-from localnet import free_port
-from paths import run_module
-
 SVG = "{http://www.w3.org/2000/svg}"
 XHTML = "{http://www.w3.org/1999/xhtml}"
 
@@ -134,17 +131,3 @@ def test_write_is_atomic_and_honours_the_umask(tmp_path):
     with pytest.raises(OSError):
         _report.write(str(tmp_path / "missing" / "report.html"), "x")
 
-
-def test_module_writes_the_report_even_when_a_location_fails(tmp_path):
-    """No backend listens: the location fails, the picture says so."""
-    report = tmp_path / "r.html"
-    args = {"url": "http://127.0.0.1:%d" % free_port(), "requests": 3, "timeout": 1, "report": str(report),
-            "locations": [{"path": "/x", "servers": ["127.0.0.1:7001"]}]}
-    result = run_module("lb_verify", args)
-    assert result["failed"] and result["report"] == str(report) and result["changed"]
-    svg, = charts(report.read_text())
-    assert seen_bars(svg) == []
-    text = "".join(parse(report.read_text()).itertext())
-    assert "FAIL" in text and "no responses" in text and "3 of 3 requests failed" in text
-    checked = run_module("lb_verify", dict(args, report=str(tmp_path / "check.html"), _ansible_check_mode=True))
-    assert "report" not in checked and not (tmp_path / "check.html").exists()

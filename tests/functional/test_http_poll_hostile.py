@@ -1,0 +1,218 @@
+"""lb_verify's poller against hostile loopback servers (issue 10): huge
+bodies, backends that drip their answer past the deadline, exceptions that
+killed a worker silently. Loopback only; every server started here is
+stopped by its fixture, every poll is bounded in count and time."""
+
+import socket
+import threading
+import time
+import tracemalloc
+
+import pytest
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._http_poll import poll
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import verify
+
+from helpers.localnet import free_port
+
+
+# ------------------------------------------------------------ loopback servers
+
+class RawServer:
+    """A loopback HTTP server whose every connection runs `handler(conn,
+    stopping)`; counts connections; stop() ends it (the fixture calls it)."""
+
+    def __init__(self, handler):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.connections = 0
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+        self.handler = handler
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                conn, dummy = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+        self.listener.close()
+
+    def _serve(self, conn):
+        with conn:
+            conn.settimeout(0.2)
+            try:
+                self.handler(conn, self.stopping)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.stopping.set()
+        for thread in list(self.threads):
+            thread.join(5)
+
+
+def read_request(conn, stopping):
+    """The next request's bytes (headers only), b'' at EOF or stop."""
+    data = b""
+    while b"\r\n\r\n" not in data and not stopping.is_set():
+        try:
+            chunk = conn.recv(4096)
+        except socket.timeout:
+            continue
+        if not chunk:
+            return b""
+        data += chunk
+    return data
+
+
+@pytest.fixture
+def raw_server():
+    started = []
+
+    def start(handler):
+        server = RawServer(handler)
+        started.append(server)
+        return server
+    yield start
+    for server in started:
+        server.stop()
+
+
+MB = 1024 * 1024
+
+
+LABEL_PAGE = b"<html><h1>7001</h1>"
+
+
+def big_body(size, chunked=False):
+    """A handler answering every request with a `size` byte body, sent in
+    64 KiB pieces until the client goes away."""
+    def handler(conn, stopping):
+        while read_request(conn, stopping):
+            filler = b"x" * (64 * 1024)
+            if chunked:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Backend: big:1\r\n\r\n")
+            else:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Backend: big:1\r\n\r\n" % size)
+            sent = 0
+            pieces = [LABEL_PAGE + filler[len(LABEL_PAGE):]]
+            while sent < size and not stopping.is_set():
+                piece = pieces[0] if sent == 0 else filler
+                piece = piece[:size - sent]
+                conn.settimeout(5)
+                conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                sent += len(piece)
+            if chunked:
+                conn.sendall(b"0\r\n\r\n")
+    return handler
+
+
+@pytest.mark.parametrize("size, chunked, truncated", [
+    (32 * MB, False, True),
+    (32 * MB, True, True),
+    (64 * 1024, False, False),       # exactly the limit: read whole, connection kept
+    (64 * 1024, True, False),
+    (1000, False, False),
+])
+def test_bodies_are_read_up_to_64_kib(raw_server, size, chunked, truncated, figure):
+    server = raw_server(big_body(size, chunked))
+    tracemalloc.start()
+    try:
+        started = time.perf_counter()
+        polled = poll(server.url, "/", 4, timeout=5, deadline_s=20, backend_regex=r"<h1>(\d+)</h1>")
+        elapsed = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    figure("%d byte body%s, 4 requests" % (size, " chunked" if chunked else ""),
+           "peak %.1f MB traced, %.2f s, %d connections" % (peak / MB, elapsed, server.connections))
+    assert polled.counts == {"7001": 4} and polled.failed == 0, polled.errors
+    assert peak < 2 * MB
+    if truncated:
+        assert polled.truncated == 4 and server.connections == 4       # each long body: its connection closed
+    else:
+        assert polled.truncated == 0 and server.connections == 1       # keep-alive as before
+
+
+# ------------------------------------------------------------ the deadline
+
+def dripping(conn, stopping):
+    """Headers at once, then one body byte every 0.4 s: each read is within
+    any timeout, the response never ends."""
+    if not read_request(conn, stopping):
+        return
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nX-Backend: slow:1\r\n\r\n")
+    while not stopping.wait(0.4):
+        conn.sendall(b"x")
+
+
+def silent(conn, stopping):
+    """Reads the request, never answers."""
+    read_request(conn, stopping)
+    stopping.wait(30)
+
+
+@pytest.mark.parametrize("handler, timeout, deadline, concurrency", [
+    (dripping, 1.0, 3.0, 8),        # the issue's case: 19 s before
+    (dripping, 1.0, 1.0, 1),
+    (silent, 5.0, 1.0, 4),          # socket timeout longer than the deadline
+], ids=["drip-c8", "drip-c1", "silent"])
+def test_the_deadline_is_honoured_within_a_second(raw_server, handler, timeout, deadline, concurrency, figure):
+    server = raw_server(handler)
+    started = time.perf_counter()
+    polled = poll(server.url, "/", 100, concurrency=concurrency, timeout=timeout, deadline_s=deadline)
+    elapsed = time.perf_counter() - started
+    figure("deadline %g s, timeout %g s, concurrency %d" % (deadline, timeout, concurrency), "%.2f s" % elapsed)
+    assert elapsed < deadline + 1.0
+    assert polled.deadline_hit
+    # Cut off at the deadline: neither answered nor failed.
+    assert polled.requests == 0 and polled.abandoned == concurrency
+
+
+def test_verify_says_the_deadline_cut_requests_off(raw_server):
+    server = raw_server(dripping)
+    started = time.perf_counter()
+    result, = verify(Model(), server.url, [{"path": "/", "servers": ["127.0.0.1:1"]}], 10, concurrency=2,
+                     timeout=1, deadline_s=1)
+    assert time.perf_counter() - started < 2.0
+    assert result.problems == ["/: no successful response",
+                               "/: deadline reached after 0 of 10 requests (2 cut off in flight)"]
+
+
+# ------------------------------------------------------------ a worker's exception
+
+def test_a_worker_exception_is_counted_with_its_message():
+    """http.client cannot encode a non-ASCII path: a UnicodeEncodeError,
+    which killed the worker silently (shown as "deadline reached")."""
+    started = time.perf_counter()
+    polled = poll("http://127.0.0.1:%d" % free_port(), "/caf\u00e9", 5, timeout=1, deadline_s=10)
+    assert time.perf_counter() - started < 5
+    assert polled.requests == 5 and not polled.deadline_hit
+    (kind, number), = polled.errors.items()
+    assert number == 5 and kind.startswith("error: UnicodeEncodeError: 'ascii' codec can't encode character")
+
+
+def test_verify_reports_an_unexpected_exception(monkeypatch, raw_server):
+    server = raw_server(big_body(10))
+
+    def explode(self):
+        raise RuntimeError("parser exploded")
+    monkeypatch.setattr(_http_poll.http.client.HTTPConnection, "getresponse", explode)
+    result, = verify(Model(), server.url, [{"path": "/", "servers": ["127.0.0.1:1"]}], 3, timeout=1, deadline_s=10)
+    assert result.errors == {"error: RuntimeError: parser exploded": 3}
+    assert "/: 3 of 3 requests failed (error: RuntimeError: parser exploded: 3)" in result.problems
+    assert not any("deadline" in p for p in result.problems)

@@ -1,0 +1,220 @@
+"""lb_verify's logic without a socket: backends matched to servers, the
+verdict per method, parameters named before any request, a location's
+weights never leaking into the shared model, one result type. The poller is
+replaced by one that returns nginx's counts."""
+
+import json
+
+import pytest
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll, _report, _verify
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._balance import expected_counts
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Location, Model, Server, Upstream
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import judge, match_backend, table, verify
+
+P1, P2, P3 = "127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"
+
+
+SERVERS = [Server("127.0.0.1:7001", weight=2), Server("127.0.0.1:7002"), Server("127.0.0.1:7003")]
+
+
+def no_dns(host):
+    return {"127.0.0.1"} if host in ("lab", "localhost") else set()
+
+
+@pytest.mark.parametrize("label, expected", [
+    ("127.0.0.1:7002", "127.0.0.1:7002"),
+    ("lab:7003", "127.0.0.1:7003"),           # X-Backend hostname:port, the name resolves
+    ("7001", "127.0.0.1:7001"),               # a bare port from a body regex
+    ("elsewhere:7001", "127.0.0.1:7001"),     # port unique among the servers
+    ("lab:9999", None),
+])
+def test_match_backend(label, expected):
+    assert match_backend(label, SERVERS, no_dns) == expected
+
+
+def test_port_shared_by_several_hosts_needs_the_host():
+    servers = [Server("10.0.0.1:7001"), Server("10.0.0.2:7001")]
+    assert match_backend("app:7001", servers, lambda h: {"10.0.0.2"}) == "10.0.0.2:7001"
+    assert match_backend("7001", servers, no_dns) is None
+
+
+def weighted(method="round_robin", **extra):
+    return Upstream("weighted", servers=[Server(s.address, weight=s.weight) for s in SERVERS], method=method, **extra)
+
+
+@pytest.mark.parametrize("upstream, counts, concurrency, problem", [
+    (weighted(), {"lab:7001": 60, "lab:7002": 30, "lab:7003": 30}, 1, None),
+    (weighted(), {"lab:7001": 61, "lab:7002": 29, "lab:7003": 30}, 1, None),   # within tolerance 1
+    (weighted(), {"lab:7001": 75, "lab:7002": 45, "lab:7003": 0}, 1,
+     "/w: expected 7001:60 7002:30 7003:30, got 7001:75 7002:45 7003:0"),
+    (weighted("least_conn"), {"lab:7001": 60, "lab:7002": 30, "lab:7003": 30}, 1, None),
+    (weighted("least_conn"), {"lab:7001": 60, "lab:7002": 60}, 8, "least_conn never chose 127.0.0.1:7003"),
+    (weighted(), {"lab:7001": 60, "lab:7002": 30, "lab:7003": 29, "other:8000": 1}, 1,
+     "answers from backends not in upstream weighted: other:8000"),
+    (weighted("random"), {"lab:7001": 2000, "lab:7002": 1000, "lab:7003": 1000}, 1, None),
+    (weighted("random"), {"lab:7001": 1000, "lab:7002": 1000, "lab:7003": 1000}, 1, "do not fit weights"),
+    (weighted("random", two=True), {"lab:7001": 1000, "lab:7002": 1500, "lab:7003": 1500}, 1, None),
+    (weighted("hash", hash_key="$request_uri"), {"lab:7002": 120}, 1, None),
+    (weighted("hash", hash_key="$request_uri"), {"lab:7002": 60, "lab:7003": 60}, 1, "was not sticky"),
+])
+def test_judge(upstream, counts, concurrency, problem):
+    verdict = judge("/w", upstream, {"default": counts}, "auto", concurrency, resolve=no_dns)
+    if problem is None:
+        assert verdict.passed, verdict.problems
+    else:
+        assert not verdict.passed and any(problem in p for p in verdict.problems), verdict.problems
+
+
+def test_backup_and_down_must_stay_idle():
+    upstream = Upstream("u", servers=[Server("127.0.0.1:7001"), Server("127.0.0.1:7002", backup=True),
+                                      Server("127.0.0.1:7003", down=True)])
+    assert judge("/u", upstream, {"default": {"7001": 10}}, "auto", resolve=no_dns).passed
+    verdict = judge("/u", upstream, {"default": {"7001": 9, "7002": 1}}, "auto", resolve=no_dns)
+    assert "backup/down servers answered while primaries are up: 127.0.0.1:7002" in verdict.problems[0]
+
+
+def test_ip_hash_checks_each_client_against_the_formula():
+    upstream = Upstream("iphash", method="ip_hash", servers=[Server(s.address) for s in SERVERS])
+    # (4340 + N) % 3: 127.0.1.1 -> 0, 127.0.2.1 -> 1, 127.0.3.1 -> 2
+    good = {"127.0.1.1": {"7001": 5}, "127.0.2.1": {"7002": 5}, "127.0.3.1": {"7003": 5}}
+    assert judge("/iphash", upstream, good, "auto", resolve=no_dns).passed
+    wrong = dict(good, **{"127.0.3.1": {"7001": 5}})
+    verdict = judge("/iphash", upstream, wrong, "auto", resolve=no_dns)
+    assert verdict.problems == ["/iphash: client 127.0.3.1 should hash to 127.0.0.1:7003, got 7001:5 7002:0 7003:0"]
+
+
+def test_slow_backend_under_least_conn():
+    upstream = Upstream("lc", method="least_conn", servers=[Server(s.address) for s in SERVERS])
+    fair = judge("/lc", upstream, {"default": {"7001": 40, "7002": 40, "7003": 40}}, "auto", 8, slow_backend="7003",
+                 resolve=no_dns)
+    assert "clearly less than its round-robin share 40, got 40" in fair.problems[0]
+    avoided = judge("/lc", upstream, {"default": {"7001": 55, "7002": 55, "7003": 10}}, "auto", 8,
+                    slow_backend="7003", resolve=no_dns)
+    assert avoided.passed
+
+
+# ------------------------------------------------------------ the model is never changed
+
+def weighted_model():
+    """One upstream weighted 2:1:1 behind /a and /b."""
+    upstream = Upstream("weighted", servers=[Server(P1, weight=2), Server(P2), Server(P3)])
+    return Model(upstreams=[upstream], locations=[Location("/a", "weighted"), Location("/b", "weighted")])
+
+
+def nginx_like_poll(weights):
+    """A stand-in for the poller: the counts nginx gives with `weights`."""
+    def fake(url, path, requests, **kwargs):
+        counts = dict(zip((P1, P2, P3), expected_counts(weights, requests)))
+        return _http_poll.PollResult(requests=requests, counts=counts, latencies_ms=[1.0] * requests,
+                                     elapsed_s=0.1)
+    return fake
+
+
+def test_weights_of_one_location_do_not_leak_into_the_next():
+    model = weighted_model()
+    results = verify(model, "http://127.0.0.1", [{"path": "/a", "weights": [1, 1, 1]}, {"path": "/b"}], 120,
+                     poll=nginx_like_poll([2, 1, 1]))
+    first, second = results
+    assert first.problems == ["/a: expected 7001:40 7002:40 7003:40, got 7001:60 7002:30 7003:30"]
+    assert second.passed, second.problems
+    assert second.expected == {P1: 60, P2: 30, P3: 30}
+    assert [s.weight for s in model.upstreams[0].servers] == [2, 1, 1]
+
+
+def test_weights_override_is_judged_for_its_own_location():
+    results = verify(weighted_model(), "http://127.0.0.1", [{"path": "/b"}, {"path": "/a", "weights": [1, 1, 1]}],
+                     120, poll=nginx_like_poll([1, 1, 1]))
+    assert not results[0].passed and results[1].passed, [r.problems for r in results]
+
+
+def test_a_server_without_a_port_does_not_crash_the_verdict():
+    """A config may say `server app.example;` (port 80 implied)."""
+    upstream = Upstream("u", servers=[Server("app.example"), Server(P1)])
+    verdict = judge("/u", upstream, {"default": {"7001": 3, "9999": 1}}, "round_robin", resolve=lambda host: set())
+    assert "/u: answers from backends not in upstream u: 9999" in verdict.problems
+
+
+def test_regex_locations_of_a_config_are_named_not_polled():
+    model = Model(upstreams=weighted_model().upstreams,
+                  locations=[Location("/a", "weighted", modifier=""), Location(r"\.php$", "weighted", modifier="~"),
+                             Location("/exact", "weighted", modifier="=")])
+    specs, skipped = _verify.locations_from_model(model)
+    assert specs == [{"path": "/a", "upstream": "weighted"}, {"path": "/exact", "upstream": "weighted"}]
+    assert skipped == [r"location ~ \.php$ (upstream weighted)"]
+
+
+# ------------------------------------------------------------ parameters, named
+
+GOOD = dict(requests=120, concurrency=1, timeout=5.0, deadline_s=120.0, clients=1, tolerance=1, max_errors=0,
+            backend_header="X-Backend", backend_regex=None)
+
+
+@pytest.mark.parametrize("locations, changed, message", [
+    ([{"path": "/x", "servers": [P1, P2, P3], "weights": [2, 1]}], {}, "locations[0].weights: 2 weights for 3 servers"),
+    ([{"path": "/b"}, {"path": "/a", "weights": [2, 1]}], {}, "locations[1].weights: 2 weights for 3 servers"),
+    ([{"path": "/a", "weights": [1, 1, 1, 1]}], {}, "locations[0].weights: 4 weights for 3 servers"),
+    ([{"path": "/a", "weights": [1, 0, 1]}], {}, "locations[0].weights[1]: must be 1-1000, got 0"),
+    ([{"path": "/a", "weights": [1, -3, 1]}], {}, "locations[0].weights[1]: must be 1-1000, got -3"),
+    ([{"path": "/x", "servers": [P1, "no-port"]}], {}, "locations[0].servers[1]: must be 'host:port'"),
+    ([{"path": "no-slash"}], {}, "locations[0].path: must start with /"),
+    ([{"path": "/a b"}], {}, "locations[0].path"),
+    ([{"path": "/\u00e9"}], {}, "locations[0].path"),
+    ([{"path": "/a", "expect": "fastest"}], {}, "locations[0].expect: must be one of"),
+    ([{"path": "/a"}], {"timeout": 0}, "timeout: must be more than 0"),
+    ([{"path": "/a"}], {"timeout": -1.0}, "timeout: must be more than 0"),
+    ([{"path": "/a"}], {"timeout": float("nan")}, "timeout: must be a number of seconds"),
+    ([{"path": "/a"}], {"deadline_s": 0}, "deadline: must be more than 0"),
+    ([{"path": "/a"}], {"backend_regex": "<h1>(\\d+</h1>"}, "backend_regex: '<h1>(\\\\d+</h1>' does not compile"),
+    ([{"path": "/a"}], {"backend_regex": "<h1>\\d+</h1>"}, "backend_regex: needs exactly one group"),
+    ([{"path": "/a"}], {"backend_regex": "(a)(b)"}, "backend_regex: needs exactly one group (the backend), '(a)(b)' has 2"),
+    ([{"path": "/a"}], {"requests": 0}, "requests: must be 1-1000000, got 0"),
+    ([{"path": "/a"}], {"requests": 10 ** 9}, "requests: must be 1-1000000"),
+    ([{"path": "/a"}], {"concurrency": 0}, "concurrency: must be 1-256, got 0"),
+    ([{"path": "/a"}], {"concurrency": 100000}, "concurrency: must be 1-256, got 100000"),
+    ([{"path": "/a"}], {"clients": 300}, "clients: must be 1-254, got 300"),
+    ([{"path": "/a"}], {"tolerance": -1}, "tolerance: must be 0-"),
+    ([{"path": "/a"}], {"max_errors": -1}, "max_errors: must be 0-"),
+    ([{"path": "/a"}], {"backend_header": ""}, "backend_header: must be an HTTP header name"),
+    ([{"path": "/a"}], {"backend_header": "X-Backend: x"}, "backend_header: must be an HTTP header name"),
+], ids=lambda value: None if not isinstance(value, str) else value.split(":")[0])
+def test_bad_parameters_are_named_before_any_request(locations, changed, message):
+    sent = []
+
+    def never(*args, **kwargs):
+        sent.append(args)
+        raise AssertionError("nothing may be sent")
+    with pytest.raises(ValueError) as caught:
+        verify(weighted_model(), "http://127.0.0.1", locations, poll=never, **dict(GOOD, **changed))
+    assert message in str(caught.value)
+    assert sent == []
+
+
+@pytest.mark.parametrize("url, message", [
+    ("ftp://127.0.0.1", "url must be http:// or https://"),
+    ("http://127.0.0.1:99999", "is not a valid URL"),
+    ("http://", "url has no host"),
+    ("http://u:hunter2@127.0.0.1:99999", "http://127.0.0.1:99999 is not a valid URL"),
+    ("ftp://u:hunter2@127.0.0.1", "url must be http:// or https://, got 'ftp://127.0.0.1'"),
+])
+def test_bad_urls_are_named_without_their_credentials(url, message):
+    with pytest.raises(ValueError) as caught:
+        verify(weighted_model(), url, [{"path": "/a"}], 10, poll=nginx_like_poll([2, 1, 1]))
+    assert message in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+# ------------------------------------------------------------ one result type
+
+def test_one_result_type_for_the_table_the_report_and_the_module():
+    result, = verify(weighted_model(), "http://127.0.0.1", [{"path": "/a"}], 120, poll=nginx_like_poll([2, 1, 1]))
+    assert isinstance(result, _verify.LocationResult)
+    data = result.to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert data["counts"] == data["expected"] == {P1: 60, P2: 30, P3: 30}
+    assert data["passed"] is True and data["failed"] == 0 and data["polled"] is True
+    assert table([result])[0].startswith("/a           round_robin ok   7001:60 7002:30 7003:30 (exact)")
+    assert "/a" in _report.render([result])
+    missing, = verify(Model(), "http://127.0.0.1", [{"path": "/nowhere"}], 10, poll=nginx_like_poll([1, 1, 1]))
+    assert missing.to_dict()["polled"] is False and missing.to_dict()["passed"] is False
+    assert table([missing]) == ["/nowhere     FAIL /nowhere: no upstream known for this location (give upstream or "
+                                "servers, or check config_path)"]
