@@ -59,12 +59,12 @@ def _subprocess_runner(argv):
     return proc.returncode, to_text(proc.stdout), to_text(proc.stderr)
 
 
-def parse_messages(text, rename=None):
+def parse_messages(text):
     """nginx's `[level] message in file:line` lines -> list of dicts.
 
-    `rename` maps temporary file names back to the names a user knows.
+    (run_nginx_test has already put the names a user knows in place of
+    temporary file names.)
     """
-    rename = rename or {}
     messages = []
     for raw in text.splitlines():
         match = _MESSAGE_RE.match(raw.strip())
@@ -74,7 +74,7 @@ def parse_messages(text, rename=None):
         messages.append({
             "level": match.group("level"),
             "message": match.group("message"),
-            "file": rename.get(file_name, file_name),
+            "file": file_name,
             "line": int(match.group("line")) if match.group("line") else None,
         })
     return messages
