@@ -7,6 +7,8 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from lbcheck import ROOT, count_backends, default_upstreams, run_playbook
 
 MIN_SECONDS, MAX_SECONDS = 20, 240
@@ -50,7 +52,18 @@ CHANGED = {
 }
 
 
-def test_reload_under_load_fails_no_request(host, figure):
+@pytest.fixture
+def defaults_put_back(host):
+    """After the test, pass or fail: the tutorial's defaults back (7004
+    removed), so every other test finds the scenario as converged."""
+    yield
+    run = run_playbook("playbooks/site.yml")
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert not host.service("app-server@7004").is_running
+    assert count_backends(host, "/roundrobin", 30) == {"7001": 10, "7002": 10, "7003": 10}
+
+
+def test_reload_under_load_fails_no_request(host, figure, defaults_put_back):
     name = host.backend.get_hostname()
     subprocess.run(["docker", "cp", POLLER, "%s:/var/tmp/_http_poll.py" % name], check=True, timeout=30)
     host.run_expect([0], "rm -f %s" % STOP_FILE)
@@ -81,10 +94,3 @@ def test_reload_under_load_fails_no_request(host, figure):
     # After the reload: 7002 is out, weights 1:3:2.
     assert count_backends(host, "/roundrobin", 60) == {"7001": 10, "7003": 30, "7004": 20}
 
-
-def test_defaults_restored(host):
-    """Back to the tutorial's defaults for the other tests (7004 removed)."""
-    run = run_playbook("playbooks/site.yml")
-    assert run.returncode == 0, run.stdout[-3000:]
-    assert not host.service("app-server@7004").is_running
-    assert count_backends(host, "/roundrobin", 30) == {"7001": 10, "7002": 10, "7003": 10}
