@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _nginx_conf
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import to_text
 
 # Before the error log is open nginx writes
@@ -125,22 +126,76 @@ def run_nginx_test(config_path, nginx_binary="nginx", prefix=None, runner=None, 
     )
 
 
-def check_candidate(content, nginx_binary="nginx", shown_name="candidate.conf", runner=None):
+# Log directives whose file nginx -t opens (and creates when it is missing).
+_LOG_DIRECTIVES = ("access_log", "error_log")
+
+
+def _log_files(tree):
+    """(directive, path) of every absolute log file the config opens at
+    `nginx -t`: not `off`, stderr, syslog: or memory:, no variables (nginx
+    opens those per request)."""
+    for directive in _nginx_conf.walk(tree):
+        if directive.name not in _LOG_DIRECTIVES or not directive.args:
+            continue
+        path = directive.args[0]
+        if path.startswith("/") and "$" not in path:
+            yield directive, path
+
+
+def redirect_new_logs(content, workdir):
+    """Check mode: `nginx -t` creates a log file that does not exist yet, so
+    each such access_log/error_log file of the candidate whose directory
+    exists is pointed at a file in `workdir` instead (same line, same other
+    arguments). A log in a directory that does not exist is kept: nginx -t
+    then fails on it as a real run would, and creates nothing.
+
+    Returns (content, {temporary path: original path}); content is None when
+    a path could not be found on its directive's line (a quoted path with
+    escapes, a directive over several lines): the caller must not run nginx -t."""
+    try:
+        tree = _nginx_conf.parse(content, "candidate")
+    except _nginx_conf.ParseError:
+        return content, {}  # nginx -t reports it; it opens no file of a config it cannot parse
+    lines = content.split(b"\n")
+    renamed = {}
+    for number, (directive, path) in enumerate(_log_files(tree)):
+        if os.path.lexists(path) or not os.path.isdir(os.path.dirname(path)):
+            continue
+        temporary = os.path.join(workdir, "log%d-%s" % (number, os.path.basename(path)))
+        index = directive.line - 1
+        line = lines[index] if index < len(lines) else b""
+        start = line.find(directive.name.encode("utf-8"))
+        at = line.find(path.encode("utf-8", "surrogateescape"), start + len(directive.name)) if start >= 0 else -1
+        if at < 0:
+            return None, renamed
+        lines[index] = line[:at] + temporary.encode("utf-8") + line[at + len(path.encode("utf-8", "surrogateescape")):]
+        renamed[temporary] = path
+    return b"\n".join(lines), renamed
+
+
+def check_candidate(content, nginx_binary="nginx", shown_name="candidate.conf", runner=None, check_mode=False):
     """Validate a conf.d snippet (http context) without touching the live config.
 
-    `content` is str or bytes (a file read as it is, any byte in it)."""
+    `content` is str or bytes (a file read as it is, any byte in it). With
+    `check_mode`, log files that do not exist yet are not created (see
+    `redirect_new_logs`); returns None when that cannot be ensured."""
     workdir = tempfile.mkdtemp(prefix="nginx_validate_")
     try:
         candidate = os.path.join(workdir, "candidate.conf")
         if not isinstance(content, (bytes, bytearray)):
             content = content.encode("utf-8", "surrogateescape")
+        rename = {candidate: shown_name}
+        if check_mode:
+            content, logs = redirect_new_logs(bytes(content), workdir)
+            if content is None:
+                return None
+            rename.update(logs)
         with open(candidate, "wb") as handle:
             handle.write(content)
         wrapper = os.path.join(workdir, "wrapper.conf")
         with open(wrapper, "w") as handle:
             handle.write(WRAPPER_TEMPLATE.format(workdir=workdir, candidate=candidate))
-        return run_nginx_test(wrapper, nginx_binary, prefix=workdir + "/", runner=runner,
-                              rename={candidate: shown_name})
+        return run_nginx_test(wrapper, nginx_binary, prefix=workdir + "/", runner=runner, rename=rename)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -64,10 +64,15 @@ def _read_model(report, parse):
 
 
 def validate(nginx_binary, runner, path="/etc/nginx/nginx.conf", content=None, shown_name="candidate",
-             lint_model=True):
-    """Validate `content` (a conf.d candidate, str or bytes) if given, else the config at `path`."""
+             lint_model=True, check_mode=False):
+    """Validate `content` (a conf.d candidate, str or bytes) if given, else the config at `path`.
+    `check_mode`: a conf.d candidate's new log files are not created (valid is
+    None when nginx -t could not run without creating one)."""
     if content is not None:
-        result = _nginx_check.check_candidate(content, nginx_binary, shown_name=shown_name, runner=runner)
+        result = _nginx_check.check_candidate(content, nginx_binary, shown_name=shown_name, runner=runner,
+                                              check_mode=check_mode)
+        if result is None:
+            result = _nginx_check.NginxTestResult(valid=None, rc=None)
         report = ValidationReport(valid=result.valid, subject=shown_name)
 
         def parse():

@@ -52,7 +52,12 @@ options:
     default: error
 attributes:
   check_mode:
-    description: Runs in check mode as in normal mode; it never changes the target (it only writes temporary files).
+    description:
+      - Runs C(nginx -t) in check mode as in normal mode, with one difference for a conf.d candidate
+        (I(src) or I(content)) - a log file of its C(access_log)/C(error_log) that does not exist yet is
+        pointed at a temporary file, because C(nginx -t) would create it.
+      - When nginx is not installed yet the task is skipped with a message saying what a real run would test.
+      - It only writes temporary files and removes them again.
     support: full
   diff_mode:
     description: Nothing is changed, so there is no diff.
@@ -65,7 +70,10 @@ notes:
   - C(nginx -t) binds the listen ports (an address in use is tolerated), opens log files and resolves
     upstream host names, so an unresolvable server name is an error here as it would be on reload.
   - In check mode on a host where nginx is not installed yet, the candidate cannot be tested;
-    the module then returns C(valid=null) with a warning instead of failing.
+    the task is then skipped (C(valid=null)) with a message instead of failing.
+  - In check mode, when a new log file's path cannot be pointed at a temporary file (a quoted path with
+    escapes, or a directive over several lines), C(nginx -t) is not run so that it creates nothing;
+    C(valid=null) and a warning say so.
 seealso:
   - module: edgeops.nginx_lb.lb_verify
 """
@@ -155,9 +163,10 @@ def main():
     binary = module.get_bin_path(params["nginx_binary"], opt_dirs=["/usr/sbin", "/usr/local/sbin"])
     if binary is None:
         if module.check_mode:
-            module.warn("nginx is not installed yet: the configuration was not tested (check mode)")
-            module.exit_json(changed=False, valid=None, errors=[], warnings_nginx=[], findings=[],
-                             upstreams=[], locations=[])
+            module.exit_json(changed=False, skipped=True, valid=None, errors=[], warnings_nginx=[], findings=[],
+                             upstreams=[], locations=[],
+                             msg="would test %s with nginx -t once nginx is installed (check mode: %r not found)"
+                             % (params["name"] or params["src"] or params["path"], params["nginx_binary"]))
         module.fail_json(msg="nginx binary %r not found on the target" % params["nginx_binary"])
 
     if params["src"]:
@@ -173,7 +182,10 @@ def main():
 
     report = validate(binary, runner, path=params["path"], content=params["content"],
                       shown_name=params["name"] or params["src"] or "candidate",
-                      lint_model=params["lint"])
+                      lint_model=params["lint"], check_mode=module.check_mode)
+    if report.valid is None:
+        module.warn("check mode: a new log file of the candidate could not be pointed at a temporary file,"
+                    " so nginx -t was not run (it would create the file)")
     failure = report.failure(params["fail_on"])
     if failure:
         module.fail_json(msg=failure, **report.as_result())
