@@ -64,11 +64,21 @@ def _read_model(report, parse):
 
 
 def validate(nginx_binary, runner, path="/etc/nginx/nginx.conf", content=None, shown_name="candidate",
-             lint_model=True, check_mode=False):
-    """Validate `content` (a conf.d candidate, str or bytes) if given, else the config at `path`.
+             lint_model=True, kind="conf.d", check_mode=False):
+    """Validate `content` (a conf.d candidate, str or bytes; with kind="main" a
+    whole main config meant for `path`) if given, else the config at `path`.
     `check_mode`: a conf.d candidate's new log files are not created (valid is
     None when nginx -t could not run without creating one)."""
-    if content is not None:
+    if content is not None and kind == "main":
+        result, tree, error = _nginx_check.check_main_candidate(content, path, nginx_binary, shown_name=shown_name,
+                                                                runner=runner)
+        report = ValidationReport(valid=result.valid, subject=shown_name)
+
+        def parse():
+            if error is not None:
+                raise error
+            return tree
+    elif content is not None:
         result = _nginx_check.check_candidate(content, nginx_binary, shown_name=shown_name, runner=runner,
                                               check_mode=check_mode)
         if result is None:

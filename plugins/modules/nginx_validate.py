@@ -35,6 +35,16 @@ options:
   name:
     description: Name shown for the candidate in messages (for example the path it is meant for).
     type: str
+  kind:
+    description:
+      - What a candidate (I(src) or I(content)) is. C(conf.d) - a snippet of the http context, wrapped in a
+        throwaway main config. C(main) - a whole main configuration meant to replace I(path); it is written
+        next to I(path) under a hidden temporary name (so relative includes resolve as they will live), tested
+        with C(nginx -t -c) and removed again; the live file is not touched.
+    type: str
+    choices: [conf.d, main]
+    default: conf.d
+    version_added: 0.3.0
   nginx_binary:
     description: The nginx executable.
     type: str
@@ -86,6 +96,12 @@ EXAMPLES = r"""
   edgeops.nginx_lb.nginx_validate:
     content: "{{ lookup('ansible.builtin.template', 'upstream.conf.j2') }}"
     name: /etc/nginx/conf.d/upstream.conf
+
+- name: Validate a whole nginx.conf candidate with the includes of the live one
+  edgeops.nginx_lb.nginx_validate:
+    content: "{{ lookup('ansible.builtin.template', 'nginx.conf.j2') }}"
+    kind: main
+    path: /etc/nginx/nginx.conf
 
 - name: Report everything, fail on nothing
   edgeops.nginx_lb.nginx_validate:
@@ -152,6 +168,7 @@ def main():
             src=dict(type="path"),
             content=dict(type="str"),
             name=dict(type="str"),
+            kind=dict(type="str", choices=["conf.d", "main"], default="conf.d"),
             nginx_binary=dict(type="str", default="nginx"),
             lint=dict(type="bool", default=True),
             fail_on=dict(type="str", choices=["error", "warning", "never"], default="error"),
@@ -182,7 +199,7 @@ def main():
 
     report = validate(binary, runner, path=params["path"], content=params["content"],
                       shown_name=params["name"] or params["src"] or "candidate",
-                      lint_model=params["lint"], check_mode=module.check_mode)
+                      lint_model=params["lint"], kind=params["kind"], check_mode=module.check_mode)
     if report.valid is None:
         module.warn("check mode: a new log file of the candidate could not be pointed at a temporary file,"
                     " so nginx -t was not run (it would create the file)")

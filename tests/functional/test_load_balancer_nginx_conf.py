@@ -1,0 +1,155 @@
+"""The load_balancer role's nginx.conf, rendered on the controller the way
+the role renders it (its defaults, the Debian layout): the host's nginx -t
+accepts it as a main file, gixy-ng finds nothing in it together with the
+role's upstream.conf, and Debian's stock nginx.conf has the findings of the
+issue. Bad variables stop the render with the variable named."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import _subprocess_runner
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
+
+from helpers.localnet import NGINX, free_port, needs_nginx
+from helpers.paths import COLLECTIONS, ROOT
+
+BIN = Path(sys.executable).parent
+
+PLAYBOOK = """
+- name: Render the role's nginx.conf and upstream.conf
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+    role_dir: "%(role)s"
+  tasks:
+    - name: Defaults and the Debian layout, as the role loads them
+      ansible.builtin.include_vars: "{{ item }}"
+      loop: ["{{ role_dir }}/defaults/main.yml", "{{ role_dir }}/vars/Debian.yml"]
+    - name: The role's own preflights
+      ansible.builtin.include_role:
+        name: edgeops.nginx_lb.load_balancer
+        tasks_from: "{{ item }}"
+      loop: [preflight, nginx_conf_preflight]
+      vars:
+        ansible_facts: {os_family: Debian}
+    - name: Write both files
+      ansible.builtin.copy:
+        content: "{{ lookup('ansible.builtin.template', role_dir ~ '/templates/' ~ item.src) }}"
+        dest: "{{ out }}/{{ item.dest }}"
+        mode: "0644"
+      loop:
+        - {src: nginx.conf.j2, dest: nginx.conf}
+        - {src: upstream.conf.j2, dest: conf.d/upstream.conf}
+"""
+
+
+def render(tmp_path, **extra_vars):
+    """Render into tmp_path/out; extra vars (they win over role vars) move the layout into tmp_path."""
+    out = tmp_path / "out"
+    (out / "conf.d").mkdir(parents=True)
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(PLAYBOOK % {"role": ROOT / "roles" / "load_balancer"})
+    layout = {
+        "out": str(out),
+        "load_balancer_nginx_pid": str(tmp_path / "nginx.pid"),
+        "load_balancer_nginx_error_log": str(tmp_path / "error.log"),
+        "load_balancer_nginx_access_log": str(tmp_path / "access.log"),
+        "load_balancer_access_log": str(tmp_path / "edgeops_lb.access.log"),
+        "load_balancer_nginx_main_includes": [],
+        "load_balancer_nginx_http_includes": [str(out / "conf.d" / "*.conf")],
+        "load_balancer_listen": "127.0.0.1:%d" % free_port(),
+    }
+    layout.update(extra_vars)
+    varfile = tmp_path / "vars.json"
+    varfile.write_text(json.dumps(layout))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook), "-e", "@%s" % varfile],
+                          check=False, capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+    return proc, out
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("nginx_conf")
+    proc, out = render(tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def directives(text):
+    return [line.strip().rstrip(";") for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def test_rendered_nginx_conf_carries_the_defaults(rendered):
+    text = (rendered / "nginx.conf").read_text()
+    assert text.startswith("#") and "Ansible managed" in text[:200]
+    lines = directives(text)
+    for expected in ("worker_processes auto", "worker_rlimit_nofile 40960", "worker_connections 20480",
+                     "worker_shutdown_timeout 30s", "server_tokens off", "ssl_protocols TLSv1.2 TLSv1.3",
+                     "ssl_prefer_server_ciphers off", "ssl_session_cache shared:SSL:10m", "ssl_session_timeout 1d",
+                     "user www-data", "include /etc/nginx/mime.types"):
+        assert expected in lines, expected
+
+
+def test_the_debian_layout_keeps_modules_enabled_and_conf_d(tmp_path):
+    """Without the test's layout overrides: Debian's includes are there."""
+    proc, out = render(tmp_path, load_balancer_nginx_main_includes=["/etc/nginx/modules-enabled/*.conf"],
+                       load_balancer_nginx_http_includes=["/etc/nginx/conf.d/*.conf", "/etc/nginx/sites-enabled/*"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = directives((out / "nginx.conf").read_text())
+    assert "include /etc/nginx/modules-enabled/*.conf" in lines
+    assert lines.index("include /etc/nginx/conf.d/*.conf") > lines.index("http {")
+
+
+@needs_nginx
+def test_host_nginx_accepts_it_as_a_main_file(rendered):
+    report = validate(NGINX, _subprocess_runner, path=str(rendered / "nginx.conf"),
+                      content=(rendered / "nginx.conf").read_text(), kind="main", shown_name="nginx.conf")
+    assert report.valid is True, report.errors
+    assert "roundrobin" in [u.name for u in report.model.upstreams]
+
+
+def gixy_findings(path):
+    proc = subprocess.run([str(BIN / "gixy"), "-f", "json", str(path)], check=False, capture_output=True, text=True,
+                          timeout=120)
+    return [(issue["plugin"], issue["severity"]) for issue in json.loads(proc.stdout or "[]")]
+
+
+@pytest.mark.skipif(not (BIN / "gixy").exists(), reason="gixy-ng is not installed")
+def test_gixy_finds_nothing_in_the_whole_rendered_config(rendered):
+    found = gixy_findings(rendered / "nginx.conf")
+    assert found == [], "gixy-ng findings in the role's nginx.conf + upstream.conf: %s" % found
+
+
+@pytest.mark.skipif(not (BIN / "gixy").exists(), reason="gixy-ng is not installed")
+def test_gixy_finds_the_issues_findings_in_the_old_main_settings(tmp_path, rendered):
+    """The same files with Debian's stock main settings put back: gixy sees them (the check can fail)."""
+    text = (rendered / "nginx.conf").read_text()
+    text = text.replace("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;")
+    text = text.replace("ssl_prefer_server_ciphers off;", "ssl_prefer_server_ciphers on;")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("worker_rlimit_nofile"))
+    stock = tmp_path / "nginx.conf"
+    stock.write_text(text)
+    found = gixy_findings(stock)
+    assert ("weak_ssl_tls", "HIGH") in found and ("weak_ssl_tls", "LOW") in found
+    assert "worker_rlimit_nofile_vs_connections" in [plugin for plugin, dummy in found]
+
+
+@pytest.mark.parametrize("var, value", [
+    ("load_balancer_worker_rlimit_nofile", 1024),
+    ("load_balancer_ssl_protocols", ["TLSv1", "TLSv1.2"]),
+    ("load_balancer_worker_shutdown_timeout", "30s; user root"),
+])
+def test_bad_variables_stop_the_render_naming_the_variable(tmp_path, var, value):
+    proc, out = render(tmp_path, **{var: value})
+    assert proc.returncode != 0
+    assert "invalid nginx.conf input" in proc.stdout and var + ":" in proc.stdout
+    assert not (out / "nginx.conf").exists()
+
