@@ -22,6 +22,7 @@ from typing import Optional
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _syntax as syntax
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import METHODS, METHODS_WITHOUT_BACKUP
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import check_tls
 
 WEIGHT_RANGE = (1, 1000)
 MAX_FAILS_RANGE = (0, 1000)
@@ -293,6 +294,12 @@ def _check_site(findings, site):
     if not tokens or wrong or ("off" in tokens and len(tokens) > 1) or len(set(tokens)) != len(tokens):
         findings.syntax(field("proxy_next_upstream"), "must be 'off' or distinct words of %s, got %r"
                         % (", ".join(NEXT_UPSTREAM[:-1]), " ".join(tokens)))
+    if site.tls is not None:
+        try:
+            listen_port = syntax.parse_listen(site.listen)[1]
+        except ValueError:
+            listen_port = None
+        check_tls(site.tls, listen_port, findings.syntax)
     names = set()
     for index, directive in enumerate(site.extra_directives):
         where = "%s[%d]" % (field("extra_directives"), index)

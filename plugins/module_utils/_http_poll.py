@@ -27,6 +27,7 @@ from __future__ import annotations
 import http.client
 import re
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -107,10 +108,23 @@ def _describe(exc):
     return "%s: %s" % (exc.__class__.__name__, message) if message else exc.__class__.__name__
 
 
+def tls_context(ca_file=None, validate_certs=True):
+    """The client TLS context of an https URL: the system's trust store, or
+    only `ca_file`'s certificates; with validate_certs=False no check of the
+    chain or the name. SNI is the URL's host (http.client sends it for a
+    name, not for an IP address, as browsers do)."""
+    context = ssl.create_default_context(cafile=ca_file)
+    if not validate_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, source_address=None,
-         backend_header="X-Backend", backend_regex=None, headers=None):
+         backend_header="X-Backend", backend_regex=None, headers=None, ca_file=None, validate_certs=True):
     """GET `url` + `path` `requests` times from `concurrency` workers, for
-    at most `deadline_s` seconds (returns within GRACE_S of that)."""
+    at most `deadline_s` seconds (returns within GRACE_S of that).
+    For https, `ca_file` and `validate_certs` as in tls_context()."""
     scheme, host, port, base = split_url(url)
     target = base + path
     pattern = re.compile(backend_regex) if backend_regex else None
@@ -122,7 +136,13 @@ def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, sour
     stop = threading.Event()
     in_use = set()          # connections a worker is using now
     deadline = time.monotonic() + deadline_s
-    connection_class = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+    if scheme == "https":
+        context = tls_context(ca_file, validate_certs)
+
+        def connection_class(*args, **kwargs):
+            return http.client.HTTPSConnection(*args, context=context, **kwargs)
+    else:
+        connection_class = http.client.HTTPConnection
     source = (source_address, 0) if source_address else None
 
     def time_left():

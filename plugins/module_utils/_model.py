@@ -118,6 +118,24 @@ class Location:
 
 
 @dataclass
+class Tls:
+    """TLS termination of the server block (load_balancer_tls); see _tls."""
+    mode: str = "none"
+    port: int = 443
+    redirect: bool = True
+    http2: bool = True
+    hsts: bool = False
+    cert: Optional[str] = None      # provided: files on the controller
+    key: Optional[str] = None
+    domains: list = field(default_factory=list)
+    where: Optional[str] = field(default=None, compare=False)
+
+    @property
+    def on(self) -> bool:
+        return self.mode != "none"
+
+
+@dataclass
 class Site:
     """The server block around the locations."""
     listen: str = "80"
@@ -131,6 +149,7 @@ class Site:
     proxy_next_upstream: list = field(default_factory=lambda: ["error", "timeout"])
     expose_upstream_addr: bool = False
     extra_directives: list = field(default_factory=list)    # [name, arg, ...] each
+    tls: Optional[Tls] = None
     # Where each field came from (role variable names), for messages.
     where: dict = field(default_factory=dict, compare=False)
 
@@ -141,6 +160,8 @@ class Site:
             host = "127.0.0.1"
         elif host == "[::]":
             host = "[::1]"
+        if self.tls is not None and self.tls.on:
+            return "https://%s:%d" % (host, self.tls.port)
         return "http://%s:%d" % (host, port)
 
 
@@ -186,6 +207,30 @@ def _site_to_dict(site):
         "expose_upstream_addr": site.expose_upstream_addr,
         "extra_directives": [" ".join([d[0]] + [quote(arg) for arg in d[1:]]) for d in site.extra_directives],
         "verify_url": site.verify_url(),
+        "tls": _tls_words(site),
+    }
+
+
+def _tls_words(site):
+    """TLS words of the template (None when off): the listen of the https
+    server on the plain listen's address, the redirect target, HSTS."""
+    tls = site.tls
+    if tls is None or not tls.on:
+        return None
+    host, dummy = _listen_parts(site.listen)
+    return {
+        "mode": tls.mode,
+        "port": tls.port,
+        "listen": "%s:%d" % (host, tls.port) if host else str(tls.port),
+        "redirect": tls.redirect,
+        "http2": tls.http2,
+        "hsts": "max-age=31536000" if tls.hsts else None,
+        # The self-signed certificate's names: the domains, else the server names that are plain DNS names.
+        "domains": list(tls.domains) or [name for name in site.server_names
+                                         if "." in name and not name.startswith(("~", "*", "."))
+                                         and not name.endswith((".", "*"))],
+        "redirect_target": "https://$host$request_uri" if tls.port == 443
+        else "https://$host:%d$request_uri" % tls.port,
     }
 
 

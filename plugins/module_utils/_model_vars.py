@@ -14,6 +14,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._check import che
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import ParseError, parse
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Location, Model, ModelError, Server, Site, Upstream
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import INT_RE, format_address, parse_address
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import tls_from_var
 
 UPSTREAM_KEYS = ("name", "method", "hash_key", "consistent", "two", "keepalive", "zone", "servers")
 SERVER_KEYS = ("address", "weight", "max_fails", "fail_timeout", "max_conns", "backup", "down")
@@ -32,6 +33,7 @@ SITE_VARS = {
     "load_balancer_proxy_next_upstream": "proxy_next_upstream",
     "load_balancer_expose_upstream_addr": "expose_upstream_addr",
     "load_balancer_extra_directives": "extra_directives",
+    "load_balancer_tls": "tls",
 }
 
 _TRUE = ("true", "yes", "on", "1", "y", "t")
@@ -199,6 +201,8 @@ def _site(site_vars, errors):
                 continue
             directives = [_directive(item, "%s[%d]" % (var, index), errors) for index, item in enumerate(value)]
             site.extra_directives = [directive for directive in directives if directive]
+        elif attr == "tls":
+            site.tls = tls_from_var(value, var, errors)
         elif attr == "access_log_buffer":
             text = to_text(value, var, errors)
             site.access_log_buffer = text or None

@@ -37,6 +37,18 @@ options:
         report (the URL as given is masked in the task's echoed arguments).
     type: str
     default: http://127.0.0.1
+  ca_file:
+    description:
+      - For an C(https) I(url), trust only the certificates in this PEM file (on the host the module runs on),
+        for example a private or self-signed CA; default - the system's trust store.
+      - The name checked and sent as SNI is the host of I(url).
+    type: path
+    version_added: 0.3.0
+  validate_certs:
+    description: For an C(https) I(url), check the certificate chain and name; C(false) accepts any certificate.
+    type: bool
+    default: true
+    version_added: 0.3.0
   locations:
     description: Locations to check. Default - every proxied location of I(config_path).
     type: list
@@ -172,6 +184,11 @@ EXAMPLES = r"""
     concurrency: 8
     requests: 600
 
+- name: Through https, trusting the balancer's own CA (the name checked is the URL's host)
+  edgeops.nginx_lb.lb_verify:
+    url: https://lb.example.test
+    ca_file: /etc/ssl/edgeops/ca.crt
+
 - name: Report without failing
   edgeops.nginx_lb.lb_verify:
     fail_on_mismatch: false
@@ -229,6 +246,7 @@ report:
   sample: /tmp/lb-distribution.html
 """
 
+import functools
 import socket
 import time
 import traceback
@@ -243,6 +261,8 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import (
 
 ARGUMENT_SPEC = dict(
     url=dict(type="str", default="http://127.0.0.1"),
+    ca_file=dict(type="path"),
+    validate_certs=dict(type="bool", default=True),
     locations=dict(type="list", elements="dict", options=dict(
         path=dict(type="str", required=True),
         upstream=dict(type="str"),
@@ -308,14 +328,20 @@ def run(module):
     errors = check_parameters(p["url"], p["locations"], p["requests"], p["concurrency"], p["timeout"],
                               p["deadline"], p["clients"], p["tolerance"], p["max_errors"], p["backend_header"],
                               p["backend_regex"])
+    if p["ca_file"]:
+        try:
+            _http_poll.tls_context(p["ca_file"])
+        except (OSError, ValueError) as exc:   # ssl.SSLError is an OSError
+            errors.append("ca_file: cannot load certificates from %s: %s" % (p["ca_file"], exc))
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors)
     model, locations = locations_to_check(module)
+    poll = functools.partial(_http_poll.poll, ca_file=p["ca_file"], validate_certs=p["validate_certs"])
     try:
         results = verify(model, p["url"], locations, p["requests"], concurrency=p["concurrency"], timeout=p["timeout"],
                          deadline_s=p["deadline"], clients=p["clients"], tolerance=p["tolerance"],
                          max_errors=p["max_errors"], backend_header=p["backend_header"],
-                         backend_regex=p["backend_regex"])
+                         backend_regex=p["backend_regex"], poll=poll)
     except ParameterError as exc:
         module.fail_json(msg=str(exc), errors=exc.errors)
     outcome = module_outcome(results)

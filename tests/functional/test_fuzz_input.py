@@ -146,7 +146,9 @@ def role_input(draw):
     return upstreams, locations, site
 
 
-_ENV = jinja2.Environment(trim_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+# The loader finds the templates upstream.conf.j2 includes (TLS).
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)), trim_blocks=True,
+                          keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 _ENV.filters["comment"] = comment
 _TEMPLATE = _ENV.from_string(TEMPLATE.read_text())
 

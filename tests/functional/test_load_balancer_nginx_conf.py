@@ -153,3 +153,83 @@ def test_bad_variables_stop_the_render_naming_the_variable(tmp_path, var, value)
     assert "invalid nginx.conf input" in proc.stdout and var + ":" in proc.stdout
     assert not (out / "nginx.conf").exists()
 
+
+# ------------------------------------------------------------------ TLS
+
+def make_selfsigned(tmp_path):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "1", "-subj", "/CN=lb.example.test", "-keyout", str(tmp_path / "lb.key"),
+                    "-out", str(tmp_path / "lb.crt")], check=True, capture_output=True, timeout=60)
+    return {"load_balancer_tls_cert_path": str(tmp_path / "lb.crt"), "load_balancer_tls_key_path": str(tmp_path / "lb.key")}
+
+
+@pytest.fixture(scope="module")
+def rendered_tls(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("nginx_conf_tls")
+    proc, out = render(tmp_path, load_balancer_tls={"mode": "selfsigned", "port": free_port(), "hsts": True,
+                                                    "domains": ["lb.example.test"]},
+                       **make_selfsigned(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def server_blocks(text):
+    """The server blocks of a rendered upstream.conf, as lists of directive lines."""
+    blocks, current, depth = [], None, 0
+    for line in directives(text):
+        if line == "server {" and depth == 0:
+            current, depth = [], 1
+            continue
+        if current is not None:
+            depth += line.count("{") - line.count("}")
+            if depth == 0:
+                blocks.append(current)
+                current = None
+            else:
+                current.append(line)
+    return blocks
+
+
+def test_tls_gives_a_redirecting_http_server_and_an_https_one(rendered_tls):
+    plain, balancer = server_blocks((rendered_tls / "conf.d" / "upstream.conf").read_text())
+    assert "return 301 https://$host:" in " ".join(plain) and "$request_uri" in " ".join(plain)
+    assert not any(line.startswith("proxy_pass") for line in plain)
+    listens = [line for line in balancer if line.startswith("listen ")]
+    # nginx before 1.25.1 (the default when the version is unknown): http2 is a listen parameter.
+    assert len(listens) == 1 and listens[0].endswith(" ssl http2")
+    assert 'add_header Strict-Transport-Security "max-age=31536000" always' in balancer
+    assert "proxy_set_header X-Forwarded-Proto $scheme" in balancer
+
+
+@needs_nginx
+def test_host_nginx_accepts_the_tls_config(rendered_tls):
+    report = validate(NGINX, _subprocess_runner, path=str(rendered_tls / "nginx.conf"),
+                      content=(rendered_tls / "nginx.conf").read_text(), kind="main", shown_name="nginx.conf")
+    assert report.valid is True, report.errors
+
+
+@pytest.mark.skipif(not (BIN / "gixy").exists(), reason="gixy-ng is not installed")
+def test_gixy_finds_nothing_with_tls_on(rendered_tls):
+    found = gixy_findings(rendered_tls / "nginx.conf")
+    assert found == [], "gixy-ng findings with TLS: %s" % found
+
+
+def test_nginx_from_1_25_1_gets_http2_on(tmp_path):
+    proc, out = render(tmp_path, load_balancer_tls={"mode": "selfsigned", "redirect": False},
+                       load_balancer_http2_in_listen=False, **make_selfsigned(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (balancer,) = server_blocks((out / "conf.d" / "upstream.conf").read_text())
+    assert [line for line in balancer if line.startswith("listen ")][1] == "listen 127.0.0.1:443 ssl"
+    assert "http2 on" in balancer
+    # No redirect: plain HTTP proxies too.
+    assert len([line for line in balancer if line.startswith("listen ")]) == 2
+
+
+@pytest.mark.parametrize("tls, words", [
+    ({"mode": "acme-ish"}, "load_balancer_tls.mode: must be one of none, selfsigned, provided"),
+    ({"mode": "provided"}, "load_balancer_tls.cert: is required with mode provided"),
+])
+def test_bad_tls_input_stops_the_render_naming_the_field(tmp_path, tls, words):
+    proc, out = render(tmp_path, load_balancer_tls=tls)
+    assert proc.returncode != 0 and words in proc.stdout
+    assert not (out / "conf.d" / "upstream.conf").exists()

@@ -1,7 +1,7 @@
 """The production edge, measured on the converged host: nginx.conf is the
 role's, gixy-ng finds nothing in the host's whole configuration (its
-`nginx -T`), the descriptor limits are raised, every location still balances
-exactly, and a main config nginx refuses never goes live."""
+`nginx -T`, TLS on), the descriptor limits are raised, every location still
+balances exactly (through https), and bad main input changes nothing."""
 
 import json
 import os
@@ -9,7 +9,8 @@ import subprocess
 import sys
 import tempfile
 
-from lbcheck import count_backends, lb_verify, run_playbook
+from edgecheck import CERT, count_tls
+from lbcheck import lb_verify, run_playbook
 
 N = 20
 GIXY = os.path.join(os.path.dirname(sys.executable), "gixy")
@@ -67,16 +68,17 @@ def test_descriptor_limits_are_raised(host):
 
 
 def test_every_location_still_balances_exactly(host):
-    assert count_backends(host, "/roundrobin", 3 * N) == {"7001": N, "7002": N, "7003": N}
-    assert count_backends(host, "/weighted", 4 * N) == {"7001": 2 * N, "7002": N, "7003": N}
-    result = lb_verify(host, {"url": "http://127.0.0.1", "requests": 60, "clients": 4})
+    assert count_tls(host, "/roundrobin", 3 * N) == {"7001": N, "7002": N, "7003": N}
+    assert count_tls(host, "/weighted", 4 * N) == {"7001": 2 * N, "7002": N, "7003": N}
+    result = lb_verify(host, {"url": "https://127.0.0.1", "ca_file": CERT, "requests": 60, "clients": 4})
     assert result.get("passed") is True, result.get("msg")
 
 
 def test_bad_main_input_is_named_and_changes_nothing(host):
     before = host.file("/etc/nginx/nginx.conf").sha256sum
-    run = run_playbook("playbooks/site.yml", {"load_balancer_worker_rlimit_nofile": 1024, "nginx_lb_verify": False})
+    run = run_playbook("playbooks/site.yml", {"load_balancer_worker_rlimit_nofile": 1024, "nginx_lb_verify": False,
+                                              "nginx_lb_app_group": "no_such_group"})
     assert run.returncode != 0
     assert "load_balancer_worker_rlimit_nofile: must be at least twice load_balancer_worker_connections" in run.stdout
     assert host.file("/etc/nginx/nginx.conf").sha256sum == before
-    assert count_backends(host, "/roundrobin", 3) == {"7001": 1, "7002": 1, "7003": 1}
+    assert count_tls(host, "/roundrobin", 3) == {"7001": 1, "7002": 1, "7003": 1}
