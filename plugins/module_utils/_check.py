@@ -244,9 +244,9 @@ def _check_server_names(findings, field, names):
     for name in names:
         if name.startswith("~"):
             _check_regex_name(findings, field, name)
-        elif not syntax.SERVER_NAME_RE.match(name):
-            findings.syntax(field, "%r is not a server name (letters, digits, '-', '_', dots; '*.' or '.*' "
-                            "wildcards; '_'; or a ~regex)" % (name,))
+        elif len(name) > 253 or not syntax.SERVER_NAME_RE.match(name):
+            findings.syntax(field, "%r is not a server name (at most 253 letters, digits, '-', '_', dots; '*.' "
+                            "or '.*' wildcards; '_'; or a ~regex)" % (name[:300],))
 
 
 def _check_regex_name(findings, field, name):
