@@ -1,0 +1,314 @@
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ha role's input -> the plan its templates render (keepalived.conf, the
+nginx status server, the exporter's arguments).
+
+Every value that reaches a file or a command line is checked here against an
+anchored allow-list (\\A...\\Z) or parsed into a number or an IP address and
+written back from that; every problem is collected and named by its variable
+(`ha_vip: ...`), so the role fails before anything on the host changes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import PATH_RE
+
+# Linux interface names: at most 15 bytes (IFNAMSIZ - 1).
+INTERFACE_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,15}\Z")
+VIP_RE = re.compile(r"\A[0-9]{1,3}(?:\.[0-9]{1,3}){3}/[0-9]{1,2}\Z")
+IPV4_RE = re.compile(r"\A[0-9]{1,3}(?:\.[0-9]{1,3}){3}\Z")
+CIDR_RE = re.compile(r"\A[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:/[0-9]{1,2})?\Z")
+LISTEN_RE = re.compile(r"\A(?P<host>[0-9]{1,3}(?:\.[0-9]{1,3}){3}):(?P<port>[0-9]{1,5})\Z")
+# VRRP PASS authentication: 1-8 printable ASCII characters; not the ones
+# keepalived's config reader treats specially (space, quotes, backslash,
+# the comment starters # and !, the braces).
+AUTH_PASS_RE = re.compile(r"\A[A-Za-z0-9$%&()*+,./:;<=>?@\[\]^_`|~-]{1,8}\Z")
+HOST_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,253}\Z")
+INT_RE = re.compile(r"\A[0-9]{1,6}\Z")
+
+DEFAULT_TOP_PRIORITY = 200
+PRIORITY_STEP = 10
+
+
+class HaError(ValueError):
+    """Invalid input; ``errors`` lists every problem as 'field: message'."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super().__init__("; ".join(self.errors))
+
+
+def _int(value, field, low, high, errors):
+    """An int from an int or ASCII digits, within [low, high]; None (and an error) otherwise."""
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and INT_RE.match(value))):
+        errors.append("%s: must be a whole number %d-%d, got %r" % (field, low, high, value))
+        return None
+    number = int(value)
+    if not low <= number <= high:
+        errors.append("%s: must be %d-%d, got %d" % (field, low, high, number))
+        return None
+    return number
+
+
+def _ipv4(text):
+    """IPv4Address from dotted-quad ASCII only (no '0x', no fullwidth digits); ValueError otherwise."""
+    if not isinstance(text, str) or not IPV4_RE.match(text):
+        raise ValueError("not an IPv4 address: %r" % (text,))
+    return ipaddress.IPv4Address(text)
+
+
+def _vip(value, field, errors):
+    if not isinstance(value, str) or not VIP_RE.match(value):
+        errors.append("%s: must be an IPv4 address with a prefix length, like 192.0.2.10/24, got %r" % (field, value))
+        return None
+    try:
+        return ipaddress.IPv4Interface(value)
+    except ValueError as exc:
+        errors.append("%s: %s" % (field, exc))
+        return None
+
+
+def host_networks(facts, secondaries=True):
+    """[(interface, IPv4Interface)] of every IPv4 address in a host's facts (the
+    primary one of each interface first), loopback excluded."""
+    found = []
+    for name in (facts or {}).get("interfaces", []) or []:
+        data = (facts or {}).get(str(name).replace("-", "_")) or {}
+        if not isinstance(data, dict):
+            continue
+        for entry in [data.get("ipv4")] + (list(data.get("ipv4_secondaries") or []) if secondaries else []):
+            if not isinstance(entry, dict) or not entry.get("address") or not entry.get("netmask"):
+                continue
+            try:
+                address = ipaddress.IPv4Interface("%s/%s" % (entry["address"], entry["netmask"]))
+            except ValueError:
+                continue
+            if not address.ip.is_loopback:
+                found.append((str(name), address))
+    return found
+
+
+def _describe(networks):
+    return ", ".join("%s %s" % (name, address.network) for name, address in networks) or "none"
+
+
+def _instance_vips(role_vars, errors):
+    """[(field, IPv4Interface, virtual_router_id)] of ha_vip and ha_extra_instances."""
+    instances = []
+    vip = _vip(role_vars.get("ha_vip"), "ha_vip", errors)
+    vrid = _int(role_vars.get("ha_virtual_router_id"), "ha_virtual_router_id", 1, 255, errors)
+    instances.append(("ha_vip", "ha_virtual_router_id", vip, vrid))
+    extra = role_vars.get("ha_extra_instances") or []
+    if not isinstance(extra, list):
+        errors.append("ha_extra_instances: must be a list of {vip, virtual_router_id}, got %r" % (extra,))
+        extra = []
+    for index, item in enumerate(extra):
+        where = "ha_extra_instances[%d]" % index
+        if not isinstance(item, dict) or set(item) - {"vip", "virtual_router_id"}:
+            errors.append("%s: must be a dict with vip and virtual_router_id only, got %r" % (where, item))
+            continue
+        instances.append((where + ".vip", where + ".virtual_router_id",
+                          _vip(item.get("vip"), where + ".vip", errors),
+                          _int(item.get("virtual_router_id"), where + ".virtual_router_id", 1, 255, errors)))
+    seen_vrid, seen_vip = {}, {}
+    for vip_field, vrid_field, vip, vrid in instances:
+        if vrid is not None:
+            if vrid in seen_vrid:
+                errors.append("%s: virtual router id %d is already used by %s; each VRRP instance needs its own"
+                              % (vrid_field, vrid, seen_vrid[vrid]))
+            seen_vrid.setdefault(vrid, vrid_field)
+        if vip is not None:
+            if vip.ip in seen_vip:
+                errors.append("%s: %s is already the address of %s" % (vip_field, vip.ip, seen_vip[vip.ip]))
+            seen_vip.setdefault(vip.ip, vip_field)
+    return instances
+
+
+def _priorities(role_vars, group_hosts, hostvars, errors):
+    """{host: priority}: each host's ha_priority, or from its place in the group (200, 190, ...)."""
+    priorities = {}
+    for index, name in enumerate(group_hosts):
+        given = (hostvars.get(name) or {}).get("ha_priority")
+        if given is None:
+            number = DEFAULT_TOP_PRIORITY - PRIORITY_STEP * index
+            if number < 1:
+                errors.append("ha_priority: no default for %s, host %d of the group; set ha_priority (1-254) "
+                              "on each host" % (name, index + 1))
+                continue
+        else:
+            number = _int(given, "ha_priority (host %s)" % name, 1, 254, errors)
+            if number is None:
+                continue
+        priorities[name] = number
+    by_priority = {}
+    for name, number in priorities.items():
+        by_priority.setdefault(number, []).append(name)
+    for number, names in sorted(by_priority.items()):
+        if len(names) > 1:
+            errors.append("ha_priority: %s all have priority %d; each load balancer needs its own, or the "
+                          "election falls to the highest address" % (", ".join(names), number))
+    return priorities
+
+
+def _status(role_vars, errors):
+    address = role_vars.get("ha_status_address")
+    try:
+        _ipv4(address)
+    except ValueError:
+        errors.append("ha_status_address: must be an IPv4 address, got %r" % (address,))
+    port = _int(role_vars.get("ha_status_port"), "ha_status_port", 1, 65535, errors)
+    path = role_vars.get("ha_status_path")
+    if not isinstance(path, str) or not PATH_RE.match(path):
+        errors.append("ha_status_path: must be a path like /nginx_status (letters, digits, ._~/-), got %r" % (path,))
+    allow = role_vars.get("ha_status_allow")
+    if not isinstance(allow, list) or not allow:
+        errors.append("ha_status_allow: must be a non-empty list of IPv4 addresses or networks, got %r" % (allow,))
+        allow = []
+    networks = []
+    for index, item in enumerate(allow):
+        try:
+            if not isinstance(item, str) or not CIDR_RE.match(item):
+                raise ValueError("not an IPv4 address or network")
+            networks.append(str(ipaddress.IPv4Network(item, strict=True)) if "/" in item else str(_ipv4(item)))
+        except ValueError as exc:
+            errors.append("ha_status_allow[%d]: must be an IPv4 address or network, got %r (%s)" % (index, item, exc))
+    url = "http://%s:%s%s" % (address, port, path)
+    return {"address": address, "port": port, "path": path, "allow": networks, "listen": "%s:%s" % (address, port),
+            "url": url}
+
+
+def _check(role_vars, errors):
+    return {
+        "interval": _int(role_vars.get("ha_check_interval"), "ha_check_interval", 1, 3600, errors),
+        "timeout": _int(role_vars.get("ha_check_timeout"), "ha_check_timeout", 1, 3600, errors),
+        "fall": _int(role_vars.get("ha_check_fall"), "ha_check_fall", 1, 255, errors),
+        "rise": _int(role_vars.get("ha_check_rise"), "ha_check_rise", 1, 255, errors),
+    }
+
+
+def _exporter(role_vars, errors):
+    listen = role_vars.get("ha_exporter_listen")
+    match = LISTEN_RE.match(listen) if isinstance(listen, str) else None
+    if match is None:
+        errors.append("ha_exporter_listen: must be IPv4-address:port, like 127.0.0.1:9113, got %r" % (listen,))
+    else:
+        try:
+            _ipv4(match["host"])
+        except ValueError:
+            errors.append("ha_exporter_listen: %r is not an IPv4 address" % match["host"])
+        _int(match["port"], "ha_exporter_listen (port)", 1, 65535, errors)
+    return {"enabled": bool(role_vars.get("ha_exporter_enabled")), "listen": listen}
+
+
+def _flag(role_vars, name, errors):
+    value = role_vars.get(name)
+    if not isinstance(value, bool):
+        errors.append("%s: must be true or false, got %r" % (name, value))
+        return False
+    return value
+
+
+def ha_plan(role_vars, host, group, group_hosts, hostvars):
+    """The plan for `host`, one of `group_hosts` (the hosts of the inventory
+    group `group`); `hostvars` gives every host's ha_priority and facts.
+    Raises HaError naming every wrong field."""
+    errors = []
+    hostvars = hostvars or {}
+    group_hosts = list(group_hosts or [])
+    if host not in group_hosts:
+        errors.append("ha_lb_group: %s is not a host of group %r" % (host, group))
+    if len(group_hosts) < 2:
+        errors.append("ha_lb_group: group %r has %d host(s) (%s); a floating address needs at least two load "
+                      "balancers" % (group, len(group_hosts), ", ".join(group_hosts) or "none"))
+    for name in group_hosts:
+        if not isinstance(name, str) or not HOST_RE.match(name):
+            errors.append("ha_lb_group: host name %r cannot be written into keepalived.conf" % (name,))
+    instances = _instance_vips(role_vars, errors)
+    priorities = _priorities(role_vars, group_hosts, hostvars, errors)
+    advert_int = _int(role_vars.get("ha_advert_int"), "ha_advert_int", 1, 255, errors)
+    nopreempt = _flag(role_vars, "ha_nopreempt", errors)
+    unicast = _flag(role_vars, "ha_unicast", errors)
+    auth_pass = role_vars.get("ha_auth_pass")
+    if auth_pass is None or auth_pass == "":
+        auth_pass = ""
+    elif not isinstance(auth_pass, str) or not AUTH_PASS_RE.match(auth_pass):
+        errors.append("ha_auth_pass: must be 1-8 printable ASCII characters without space, quotes, backslash, "
+                      "# ! { } (VRRP PASS authentication), got %d characters" % len(str(auth_pass)))
+    interface = role_vars.get("ha_interface") or ""
+    if interface and (not isinstance(interface, str) or not INTERFACE_RE.match(interface)):
+        errors.append("ha_interface: must be an interface name (1-15 of A-Z a-z 0-9 _ . -), got %r" % (interface,))
+        interface = ""
+    # A floating address held right now is a secondary address of its
+    # interface: never an interface's own address, never a peer's.
+    floating = {vip.ip for dummy, dummy, vip, dummy in instances if vip is not None}
+    own = [(name, address) for name, address in host_networks((hostvars.get(host) or {}).get("ansible_facts"))
+           if address.ip not in floating]
+    planned = []
+    for vip_field, vrid_field, vip, vrid in instances:
+        if vip is None:
+            continue
+        holders = [(name, address) for name, address in own if vip.ip in address.network]
+        if interface:
+            on_interface = [(name, address) for name, address in own if name == interface]
+            holders = [(name, address) for name, address in holders if name == interface]
+            if not holders:
+                errors.append("%s: %s is outside the network of ha_interface %s on %s (%s)"
+                              % (vip_field, vip, interface, host, _describe(on_interface)))
+                continue
+        elif not holders:
+            errors.append("%s: %s is outside every network of %s's interfaces (%s); give an address in one of "
+                          "them, or set ha_interface" % (vip_field, vip, host, _describe(own)))
+            continue
+        name, address = holders[0]
+        if vip.ip in (address.network.network_address, address.network.broadcast_address):
+            errors.append("%s: %s is the network or broadcast address of %s" % (vip_field, vip.ip, address.network))
+        peers = []
+        for other in group_hosts:
+            other_facts = (hostvars.get(other) or {}).get("ansible_facts")
+            # Primary addresses only: a secondary one equal to it is the floating address, held.
+            if any(a.ip == vip.ip for dummy, a in host_networks(other_facts, secondaries=False)):
+                errors.append("%s: %s is already an address of %s; the floating address must be free"
+                              % (vip_field, vip.ip, other))
+                continue
+            networks = [(name, a) for name, a in host_networks(other_facts) if a.ip not in floating]
+            if not networks and other != host:
+                if unicast:
+                    errors.append("ha_unicast: no facts of %s to find its address in %s; gather facts on every "
+                                  "host of %r" % (other, address.network, group))
+                continue
+            if other != host:
+                in_network = [a for dummy, a in networks if a.ip in address.network]
+                if unicast and not in_network:
+                    errors.append("ha_unicast: %s has no address in %s (%s)" % (other, address.network, _describe(networks)))
+                elif in_network:
+                    peers.append(str(in_network[0].ip))
+        planned.append({
+            "name": "edgeops_vrid_%d" % vrid if vrid is not None else "",
+            "vip": "%s/%d" % (vip.ip, vip.network.prefixlen),
+            "address": str(vip.ip),
+            "interface": name,
+            "virtual_router_id": vrid,
+            "unicast_src_ip": str(address.ip) if unicast else "",
+            "unicast_peers": peers if unicast else [],
+        })
+    status = _status(role_vars, errors)
+    check = _check(role_vars, errors)
+    exporter = _exporter(role_vars, errors)
+    if errors:
+        raise HaError(errors)
+    return {
+        "instances": planned,
+        "priority": priorities[host],
+        "advert_int": advert_int,
+        "nopreempt": nopreempt,
+        # The password itself stays in ha_auth_pass (checked above), out of the plan that -v shows.
+        "auth": bool(auth_pass),
+        "status": status,
+        "check": check,
+        "exporter": exporter,
+        "router_id": host,
+    }

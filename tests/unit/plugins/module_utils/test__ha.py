@@ -1,0 +1,179 @@
+"""The ha role's input -> plan (plugins/module_utils/_ha.py): named errors for
+every wrong field, interfaces and unicast peers from facts, priorities."""
+
+import copy
+
+import pytest
+import yaml
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._ha import HaError, ha_plan, host_networks
+from helpers.paths import ROLES
+
+
+def facts(address, netmask="255.255.0.0", name="eth0", secondaries=()):
+    return {"interfaces": ["lo", name],
+            "lo": {"ipv4": {"address": "127.0.0.1", "netmask": "255.0.0.0"}},
+            name: {"ipv4": {"address": address, "netmask": netmask},
+                   "ipv4_secondaries": [{"address": a, "netmask": netmask} for a in secondaries]}}
+
+
+HOSTVARS = {"lb1": {"ansible_facts": facts("172.30.0.2")}, "lb2": {"ansible_facts": facts("172.30.0.3")}}
+
+
+def role_vars(**changed):
+    with open(ROLES / "ha" / "defaults" / "main.yml") as handle:
+        values = yaml.safe_load(handle)
+    values.pop("ha_lb_group")
+    values["ha_vip"] = "172.30.255.10/16"
+    values.update(changed)
+    return values
+
+
+def plan(host="lb1", hosts=("lb1", "lb2"), hostvars=None, **changed):
+    return ha_plan(role_vars(**changed), host, "lb", list(hosts), HOSTVARS if hostvars is None else hostvars)
+
+
+def errors(**kwargs):
+    with pytest.raises(HaError) as caught:
+        plan(**kwargs)
+    return caught.value.errors
+
+
+def test_defaults_give_one_instance_on_the_interface_of_the_vip_network():
+    result = plan()
+    assert result["instances"] == [{
+        "name": "edgeops_vrid_51", "vip": "172.30.255.10/16", "address": "172.30.255.10", "interface": "eth0",
+        "virtual_router_id": 51, "unicast_src_ip": "", "unicast_peers": []}]
+    assert (result["priority"], result["advert_int"], result["nopreempt"], result["auth"]) == (200, 1, False, False)
+    assert result["status"]["url"] == "http://127.0.0.1:8081/nginx_status"
+    assert result["status"]["allow"] == ["127.0.0.1"]
+    assert result["check"] == {"interval": 1, "timeout": 1, "fall": 2, "rise": 2}
+
+
+def test_priorities_follow_the_group_order_unless_set_per_host():
+    assert plan(host="lb2")["priority"] == 190
+    hostvars = copy.deepcopy(HOSTVARS)
+    hostvars["lb2"]["ha_priority"] = 250
+    assert plan(host="lb2", hostvars=hostvars)["priority"] == 250
+
+
+def test_unicast_peers_are_the_other_hosts_addresses_in_the_vip_network():
+    hostvars = copy.deepcopy(HOSTVARS)
+    hostvars["lb3"] = {"ansible_facts": facts("172.30.0.4")}
+    instance = plan(hosts=("lb1", "lb2", "lb3"), hostvars=hostvars, ha_unicast=True)["instances"][0]
+    assert (instance["unicast_src_ip"], instance["unicast_peers"]) == ("172.30.0.2", ["172.30.0.3", "172.30.0.4"])
+
+
+def test_the_interface_is_found_among_several():
+    hostvars = copy.deepcopy(HOSTVARS)
+    hostvars["lb1"]["ansible_facts"] = facts("10.1.0.2", "255.255.255.0", name="ens4")
+    hostvars["lb1"]["ansible_facts"]["interfaces"].append("eth0")
+    hostvars["lb1"]["ansible_facts"]["eth0"] = {"ipv4": {"address": "172.30.0.2", "netmask": "255.255.0.0"}}
+    assert plan(hostvars=hostvars)["instances"][0]["interface"] == "eth0"
+    assert plan(hostvars=hostvars, ha_vip="10.1.0.9/24")["instances"][0]["interface"] == "ens4"
+
+
+def test_a_single_load_balancer_is_refused_by_name():
+    assert errors(hosts=("lb1",)) == [
+        "ha_lb_group: group 'lb' has 1 host(s) (lb1); a floating address needs at least two load balancers"]
+
+
+def test_a_vip_outside_every_network_is_named():
+    assert errors(ha_vip="10.9.0.10/24") == [
+        "ha_vip: 10.9.0.10/24 is outside every network of lb1's interfaces (eth0 172.30.0.0/16); give an address "
+        "in one of them, or set ha_interface"]
+
+
+def test_a_vip_outside_the_given_interface_is_named():
+    assert errors(ha_interface="eth1") == [
+        "ha_vip: 172.30.255.10/16 is outside the network of ha_interface eth1 on lb1 (none)"]
+
+
+def test_a_vip_that_is_a_host_address_is_named():
+    assert errors(ha_vip="172.30.0.3/16") == [
+        "ha_vip: 172.30.0.3 is already an address of lb2; the floating address must be free"]
+
+
+def test_duplicate_router_ids_are_named():
+    assert errors(ha_extra_instances=[{"vip": "172.30.255.11/16", "virtual_router_id": 51}]) == [
+        "ha_extra_instances[0].virtual_router_id: virtual router id 51 is already used by ha_virtual_router_id; "
+        "each VRRP instance needs its own"]
+
+
+def test_two_instances_with_their_own_ids():
+    instances = plan(ha_extra_instances=[{"vip": "172.30.255.11/16", "virtual_router_id": 52}])["instances"]
+    assert [(i["name"], i["vip"]) for i in instances] == [("edgeops_vrid_51", "172.30.255.10/16"),
+                                                          ("edgeops_vrid_52", "172.30.255.11/16")]
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "ha_priority (host lb2): must be 1-254, got 0"),
+    (255, "ha_priority (host lb2): must be 1-254, got 255"),
+    ("high", "ha_priority (host lb2): must be a whole number 1-254, got 'high'"),
+    (True, "ha_priority (host lb2): must be a whole number 1-254, got True"),
+    (200, "ha_priority: lb1, lb2 all have priority 200; each load balancer needs its own, or the election falls "
+          "to the highest address"),
+])
+def test_bad_priorities_are_named(value, message):
+    hostvars = copy.deepcopy(HOSTVARS)
+    hostvars["lb2"]["ha_priority"] = value
+    assert errors(hostvars=hostvars) == [message]
+
+
+@pytest.mark.parametrize("password", ["", "s3cret", "12345678", "a+b=c.d~"])
+def test_good_passwords(password):
+    assert plan(ha_auth_pass=password)["auth"] is bool(password)
+
+
+@pytest.mark.parametrize("password", ["123456789", "two words", "pa\"ss", "a#b", "é", "x\n", "{x}", "a!b", "\\"])
+def test_bad_passwords_are_named_without_showing_them(password):
+    found = errors(ha_auth_pass=password)
+    assert len(found) == 1 and found[0].startswith("ha_auth_pass: must be 1-8 printable ASCII characters")
+    assert password not in found[0]
+
+
+@pytest.mark.parametrize("field, value, start", [
+    ("ha_vip", "172.30.255.10", "ha_vip: must be an IPv4 address with a prefix length"),
+    ("ha_vip", "172.30.255.10/16\n", "ha_vip: must be an IPv4 address with a prefix length"),
+    ("ha_vip", "172.30.255.10/40", "ha_vip: "),
+    ("ha_vip", "172.30.255.255/16", "ha_vip: 172.30.255.255 is the network or broadcast address"),
+    ("ha_vip", "１72.30.0.9/16", "ha_vip: must be an IPv4 address with a prefix length"),
+    ("ha_virtual_router_id", 0, "ha_virtual_router_id: must be 1-255, got 0"),
+    ("ha_virtual_router_id", 256, "ha_virtual_router_id: must be 1-255, got 256"),
+    ("ha_interface", "eth0; rm", "ha_interface: must be an interface name"),
+    ("ha_advert_int", 0, "ha_advert_int: must be 1-255, got 0"),
+    ("ha_check_fall", 0, "ha_check_fall: must be 1-255, got 0"),
+    ("ha_status_address", "127.0.0.1;", "ha_status_address: must be an IPv4 address"),
+    ("ha_status_port", 70000, "ha_status_port: must be 1-65535, got 70000"),
+    ("ha_status_path", "/a b", "ha_status_path: must be a path"),
+    ("ha_status_path", "/s;allow all", "ha_status_path: must be a path"),
+    ("ha_status_allow", ["all"], "ha_status_allow[0]: must be an IPv4 address or network"),
+    ("ha_status_allow", [], "ha_status_allow: must be a non-empty list"),
+    ("ha_exporter_listen", ":9113", "ha_exporter_listen: must be IPv4-address:port"),
+    ("ha_exporter_listen", "127.0.0.1:9113 -x", "ha_exporter_listen: must be IPv4-address:port"),
+    ("ha_nopreempt", "yes", "ha_nopreempt: must be true or false"),
+])
+def test_bad_values_are_named(field, value, start):
+    found = errors(**{field: value})
+    assert len(found) == 1 and found[0].startswith(start), found
+
+
+def test_unicast_needs_the_peers_facts():
+    hostvars = {"lb1": HOSTVARS["lb1"], "lb2": {}}
+    assert errors(hostvars=hostvars, ha_unicast=True) == [
+        "ha_unicast: no facts of lb2 to find its address in 172.30.0.0/16; gather facts on every host of 'lb'"]
+
+
+def test_host_networks_reads_primary_and_secondary_addresses_but_not_loopback():
+    found = host_networks(facts("10.0.0.5", "255.255.255.0", secondaries=["10.0.0.6"]))
+    assert [(name, str(address)) for name, address in found] == [("eth0", "10.0.0.5/24"), ("eth0", "10.0.0.6/24")]
+
+
+def test_the_floating_address_held_right_now_is_neither_a_conflict_nor_a_peer():
+    """On a re-run the master's facts show the address as a secondary one of eth0."""
+    hostvars = copy.deepcopy(HOSTVARS)
+    hostvars["lb1"]["ansible_facts"] = facts("172.30.0.2", secondaries=["172.30.255.10"])
+    for host in ("lb1", "lb2"):
+        instance = plan(host=host, hostvars=hostvars, ha_unicast=True)["instances"][0]
+        assert instance["unicast_src_ip"] == {"lb1": "172.30.0.2", "lb2": "172.30.0.3"}[host]
+        assert instance["unicast_peers"] == [{"lb1": "172.30.0.3", "lb2": "172.30.0.2"}[host]]
