@@ -182,8 +182,9 @@ def _parse_file(path, follow_includes, conf_dir, chain, included_from):
     `included_from`: (file, line) of the include directive, or None."""
     shown_from = "%s:%s" % included_from if included_from else None
     real = os.path.realpath(path)
-    if any(real == seen for seen, _ in chain):
-        loop = [shown for _, shown in chain[[seen for seen, _ in chain].index(real):]] + [to_text(path)]
+    seen_paths = [seen for seen, dummy in chain]
+    if real in seen_paths:
+        loop = [shown for dummy, shown in chain[seen_paths.index(real):]] + [to_text(path)]
         # Said where the include that closes the loop is.
         raise ParseError("include loop: %s" % " -> ".join(loop), *included_from)
     if len(chain) >= MAX_INCLUDE_DEPTH:

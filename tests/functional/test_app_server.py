@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from helpers.localnet import free_port, wait_for_port
 from helpers.paths import COLLECTIONS, ROLES, ROOT

@@ -112,7 +112,7 @@ class Reader:
             self._more()
         head, self.data = self.data.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
-        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        headers = {k.lower(): v.strip() for k, dummy, v in (line.partition(":") for line in lines[1:])}
         length = 0 if head_only else int(headers.get("content-length", 0))
         while len(self.data) < length:
             self._more()
@@ -373,7 +373,7 @@ def test_input_while_a_response_is_delayed_stays_bounded(server, figure):
 
 # ---------------------------------------------------------- malformed heads
 
-GARBAGE = bytes(random.Random(10).randrange(256) for _ in range(3000))
+GARBAGE = bytes(random.Random(10).randrange(256) for dummy in range(3000))
 MALFORMED = {
     "content-length of 5000 digits": b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
     "content-length of 19 digits": b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000000000000\r\n\r\n",

@@ -72,7 +72,7 @@ def test_nothing_answered_yet(app):
 
 
 def test_counts_each_answered_request_by_status_and_not_the_scrapes(app):
-    for _ in range(7):
+    for dummy in range(7):
         assert request(app, "/roundrobin")[0].status == 200
     assert request(app, "/healthz")[0].status == 200
     assert request(app, "/", method="POST")[0].status == 405
@@ -88,9 +88,9 @@ def test_error_responses_before_the_app_are_counted(app):
 
 
 def test_many_concurrent_clients_are_counted_exactly(app):
-    conns = [http.client.HTTPConnection("127.0.0.1", app, timeout=5) for _ in range(8)]
+    conns = [http.client.HTTPConnection("127.0.0.1", app, timeout=5) for dummy in range(8)]
     try:
-        for _ in range(25):
+        for dummy in range(25):
             for conn in conns:
                 conn.request("GET", "/")
             for conn in conns:

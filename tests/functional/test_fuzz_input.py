@@ -8,11 +8,9 @@ accepted; each accepted one costs one `nginx -t`.
 """
 
 import os
-import tempfile
 
 import crossplane
 import jinja2
-import pytest
 from ansible.plugins.filter.core import comment
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st

@@ -202,7 +202,8 @@ def test_a_worker_exception_is_counted_with_its_message():
     polled = poll("http://127.0.0.1:%d" % free_port(), "/caf\u00e9", 5, timeout=1, deadline_s=10)
     assert time.perf_counter() - started < 5
     assert polled.requests == 5 and not polled.deadline_hit
-    (kind, number), = polled.errors.items()
+    assert len(polled.errors) == 1, polled.errors
+    kind, number = next(iter(polled.errors.items()))
     assert number == 5 and kind.startswith("error: UnicodeEncodeError: 'ascii' codec can't encode character")
 
 

@@ -51,7 +51,9 @@ def test_a_weight_change_dry_run_shows_the_server_line_and_reloads_nothing(host,
                 {"address": "127.0.0.1:7003"}]
     run = dry_run({"load_balancer_upstreams": default_upstreams(weighted=weighted)})
     assert run.returncode == 0, run.stdout[-4000:]
-    (counts,) = recap(run).values()
+    counts = list(recap(run).values())
+    assert len(counts) == 1, counts
+    counts = counts[0]
     assert counts["failed"] == 0
 
     # Exactly the changed server line, in the live file's diff.

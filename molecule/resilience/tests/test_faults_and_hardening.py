@@ -70,8 +70,8 @@ def test_app_server_gets_each_setting_as_one_argument(host):
     # ${VAR} in ExecStart: one argument per setting, whatever the settings file holds.
     argv = host.check_output("tr '\\0' '\\n' < /proc/%d/cmdline" % main_pid(host, "app-server@7001")).splitlines()
     assert argv[2:5] == ["--port", "7001", "--bind=127.0.0.1"], argv
-    assert [arg.split("=")[0] for arg in argv[5:]] == ["--latency-ms", "--access-log", "--header-timeout",
-                                                      "--idle-timeout", "--max-body"], argv
+    assert [arg.split("=")[0] for arg in argv[5:]] == [
+        "--latency-ms", "--access-log", "--header-timeout", "--idle-timeout", "--max-body"], argv
 
 
 def test_app_server_has_no_write_access_outside_its_state(host):

@@ -93,4 +93,3 @@ def test_reload_under_load_fails_no_request(host, figure, defaults_put_back):
     assert any(label.endswith(":7004") for label in result["counts"]), result["counts"]
     # After the reload: 7002 is out, weights 1:3:2.
     assert count_backends(host, "/roundrobin", 60) == {"7001": 10, "7003": 30, "7004": 20}
-

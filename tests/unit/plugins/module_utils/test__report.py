@@ -130,4 +130,3 @@ def test_write_is_atomic_and_honours_the_umask(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
     with pytest.raises(OSError):
         _report.write(str(tmp_path / "missing" / "report.html"), "x")
-
