@@ -10,7 +10,8 @@ import pytest
 
 
 @pytest.mark.parametrize("attempt", [
-    socket.socket,
+    # A lambda, so the patched socket.socket is looked up when it runs.
+    lambda: socket.socket(),  # pylint: disable=unnecessary-lambda
     lambda: socket.create_connection(("127.0.0.1", 9), timeout=1),
     lambda: socket.getaddrinfo("localhost", 80),
     lambda: subprocess.run([sys.executable, "-c", "pass"], check=False),
