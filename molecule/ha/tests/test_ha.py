@@ -40,7 +40,7 @@ def failover(fault, figure, label):
     """Load on the address, `fault` on LB1 two seconds in; the client's counts
     and the switch time (from the fault to the first answer of a request begun
     after the last failed one), recorded as figures."""
-    proc = start_load(seconds=12.0)
+    proc = start_load(seconds=10.0)
     time.sleep(2.0)
     fault_at = time.time()
     fault()

@@ -1,7 +1,6 @@
-#!/usr/bin/python3
 """keepalived's track script: nginx is healthy when URL answers 200 within
 TIMEOUT seconds, as a client would see it (not only "the process exists").
-Usage: check_nginx URL TIMEOUT. Exit 0 healthy, 1 not."""
+Usage: python3 check_nginx.py URL TIMEOUT. Exit 0 healthy, 1 not."""
 
 import sys
 import urllib.request
