@@ -128,6 +128,12 @@ class Tls:
     cert: Optional[str] = None      # provided: files on the controller
     key: Optional[str] = None
     domains: list = field(default_factory=list)
+    # acme: the CA's directory, the account's contact, a CA file (on the
+    # controller) for a private ACME server, renewal below this many days.
+    acme_directory: str = "https://acme-v02.api.letsencrypt.org/directory"
+    acme_email: str = ""
+    acme_ca_file: str = ""
+    renew_days: int = 30
     where: Optional[str] = field(default=None, compare=False)
 
     @property
@@ -231,6 +237,12 @@ def _tls_words(site):
                                          and not name.endswith((".", "*"))],
         "redirect_target": "https://$host$request_uri" if tls.port == 443
         else "https://$host:%d$request_uri" % tls.port,
+        # HTTP-01 challenges are served from the plain HTTP server, never redirected.
+        "acme": tls.mode == "acme",
+        "acme_directory": tls.acme_directory,
+        "acme_email": tls.acme_email,
+        "acme_ca_file": tls.acme_ca_file,
+        "renew_days": tls.renew_days,
     }
 
 

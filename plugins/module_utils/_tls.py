@@ -20,8 +20,15 @@ import re
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _syntax as syntax
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Tls
 
-MODES = ("none", "selfsigned", "provided")
-TLS_KEYS = ("mode", "port", "redirect", "http2", "hsts", "cert", "key", "domains")
+MODES = ("none", "selfsigned", "provided", "acme")
+TLS_KEYS = ("mode", "port", "redirect", "http2", "hsts", "cert", "key", "domains", "acme_directory", "acme_email",
+            "acme_ca_file", "renew_days")
+RENEW_DAYS_RANGE = (1, 36500)
+# The ACME directory: an https URL of a host name or address, a port, a path (no query, no credentials).
+ACME_DIRECTORY_RE = re.compile(r"\Ahttps://[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]{0,512})?\Z")
+EMAIL_RE = re.compile(r"\A[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+\Z")
+# A file on the controller: no character that needs quoting anywhere.
+CONTROLLER_PATH_RE = re.compile(r"\A[A-Za-z0-9._/-]{1,1024}\Z")
 MAX_DOMAINS = 100
 # A DNS name for a certificate (no wildcard in the self-signed one, no trailing dot).
 DOMAIN_RE = re.compile(r"\A(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -65,6 +72,17 @@ def tls_from_var(value, var, errors):
             errors.append("%s.%s: must be a path (a string), got %r" % (var, key, text))
         elif text:
             setattr(tls, key, text)
+    for key in ("acme_directory", "acme_email", "acme_ca_file"):
+        if key in value and value[key] is not None:
+            if not isinstance(value[key], str):
+                errors.append("%s.%s: must be a string, got %r" % (var, key, value[key]))
+            else:
+                setattr(tls, key, value[key])
+    renew = value.get("renew_days", 30)
+    if isinstance(renew, bool) or not isinstance(renew, (int, str)) or not syntax.INT_RE.match(str(renew)):
+        errors.append("%s.renew_days: must be an integer, got %r" % (var, renew))
+    else:
+        tls.renew_days = int(renew)
     domains = value.get("domains", [])
     if isinstance(domains, str) or not isinstance(domains, list):
         errors.append("%s.domains: must be a list of DNS names, got %r" % (var, domains))
@@ -97,6 +115,22 @@ def check_tls(tls, listen_port, add):
                 add("%s.%s" % (var, key), "is required with mode provided (a PEM file on the controller)")
     elif tls.cert or tls.key:
         add("%s.%s" % (var, "cert" if tls.cert else "key"), "is only used with mode provided, not %s" % tls.mode)
+    if tls.mode == "acme":
+        _check_acme(tls, var, add)
+
+
+def _check_acme(tls, var, add):
+    if not tls.domains:
+        add("%s.domains" % var, "must name at least one DNS name with mode acme (the certificate's names)")
+    if not ACME_DIRECTORY_RE.match(tls.acme_directory):
+        add("%s.acme_directory" % var, "must be an https URL (host, port, path; no query), got %r"
+            % (tls.acme_directory,))
+    if tls.acme_email and not EMAIL_RE.match(tls.acme_email):
+        add("%s.acme_email" % var, "must be an e-mail address, got %r" % (tls.acme_email,))
+    if tls.acme_ca_file and not CONTROLLER_PATH_RE.match(tls.acme_ca_file):
+        add("%s.acme_ca_file" % var, "must be a path of letters, digits and . _ - /, got %r" % (tls.acme_ca_file,))
+    if not RENEW_DAYS_RANGE[0] <= tls.renew_days <= RENEW_DAYS_RANGE[1]:
+        add("%s.renew_days" % var, "must be %d-%d, got %d" % (RENEW_DAYS_RANGE + (tls.renew_days,)))
 
 
 def key_matches_cert(cert_pem, key_pem):

@@ -233,3 +233,15 @@ def test_bad_tls_input_stops_the_render_naming_the_field(tmp_path, tls, words):
     proc, out = render(tmp_path, load_balancer_tls=tls)
     assert proc.returncode != 0 and words in proc.stdout
     assert not (out / "conf.d" / "upstream.conf").exists()
+
+
+def test_acme_serves_the_challenge_unredirected_and_gixy_finds_nothing(tmp_path):
+    proc, out = render(tmp_path, load_balancer_tls={"mode": "acme", "hsts": True, "domains": ["lb.example.test"]},
+                       load_balancer_acme_webroot=str(tmp_path / "acme"), **make_selfsigned(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    plain, balancer = server_blocks((out / "conf.d" / "upstream.conf").read_text())
+    challenge = plain.index("location ^~ /.well-known/acme-challenge/ {")
+    assert plain[challenge + 1] == "root %s" % (tmp_path / "acme")
+    assert plain.index("return 301 https://$host$request_uri") > challenge
+    assert not any("acme-challenge" in line for line in balancer)
+    assert gixy_findings(out / "nginx.conf") == []

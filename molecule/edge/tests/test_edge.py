@@ -12,6 +12,8 @@ import tempfile
 from edgecheck import CERT, count_tls
 from lbcheck import lb_verify, run_playbook
 
+testinfra_hosts = ["lb"]
+
 N = 20
 GIXY = os.path.join(os.path.dirname(sys.executable), "gixy")
 

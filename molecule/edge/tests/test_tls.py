@@ -11,6 +11,8 @@ import pytest
 from edgecheck import CERT, NAME, _REDIRECT, count_tls, handshake
 from lbcheck import _quote, lb_verify, run_playbook
 
+testinfra_hosts = ["lb"]
+
 N = 20
 
 

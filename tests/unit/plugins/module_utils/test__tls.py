@@ -35,7 +35,21 @@ def test_selfsigned_gives_the_templates_words_and_an_https_verify_url():
     assert words["verify_url"] == "https://127.0.0.1:443"
     assert words["tls"] == {"mode": "selfsigned", "port": 443, "listen": "443", "redirect": True, "http2": True,
                             "hsts": None, "domains": ["lb.example.test"],
-                            "redirect_target": "https://$host$request_uri"}
+                            "redirect_target": "https://$host$request_uri", "acme": False,
+                            "acme_directory": "https://acme-v02.api.letsencrypt.org/directory", "acme_email": "",
+                            "acme_ca_file": "", "renew_days": 30}
+
+
+def test_acme_gives_the_challenge_location_and_its_settings_reach_the_model():
+    tls = {"mode": "acme", "domains": ["lb.example.test"], "acme_directory": "https://pebble:14000/dir",
+           "acme_email": "ops@example.test", "acme_ca_file": "/tmp/pebble-ca.pem", "renew_days": 36500}
+    model = build(tls)
+    assert (model.site.tls.acme_directory, model.site.tls.renew_days) == ("https://pebble:14000/dir", 36500)
+    words = model_to_dict(model)["site"]["tls"]
+    assert words["acme"] is True and words["domains"] == ["lb.example.test"]
+    assert (words["acme_directory"], words["acme_email"], words["acme_ca_file"], words["renew_days"]) == \
+        ("https://pebble:14000/dir", "ops@example.test", "/tmp/pebble-ca.pem", 36500)
+    assert model_to_dict(build({"mode": "selfsigned"}))["site"]["tls"]["acme"] is False
 
 
 def test_another_port_address_and_hsts():
@@ -52,7 +66,7 @@ def test_another_port_address_and_hsts():
 
 
 @pytest.mark.parametrize("tls, field, words", [
-    ({"mode": "letsencrypt"}, "load_balancer_tls.mode", "must be one of none, selfsigned, provided"),
+    ({"mode": "letsencrypt"}, "load_balancer_tls.mode", "must be one of none, selfsigned, provided, acme"),
     ({"mode": ["selfsigned"]}, "load_balancer_tls.mode", "must be one of"),
     ("selfsigned", "load_balancer_tls", "must be a dict"),
     ({"mode": "provided"}, "load_balancer_tls.cert", "required with mode provided"),
@@ -67,7 +81,23 @@ def test_another_port_address_and_hsts():
     ({"mode": "selfsigned", "domains": ["lb.example.test,IP:10.0.0.1"]}, "load_balancer_tls.domains[0]", "not a DNS name"),
     ({"mode": "selfsigned", "domains": ["a b"]}, "load_balancer_tls.domains[0]", "not a DNS name"),
     ({"mode": "selfsigned", "domains": ["lb.test\n"]}, "load_balancer_tls.domains[0]", "not a DNS name"),
-    ({"mode": "selfsigned", "acme_email": "x@y"}, "load_balancer_tls.acme_email", "unknown key"),
+    ({"mode": "selfsigned", "acme_mail": "x@y"}, "load_balancer_tls.acme_mail", "unknown key"),
+    ({"mode": "acme"}, "load_balancer_tls.domains", "at least one DNS name with mode acme"),
+    ({"mode": "acme", "domains": ["lb.example.test"], "acme_directory": "http://ca.test/dir"},
+     "load_balancer_tls.acme_directory", "must be an https URL"),
+    ({"mode": "acme", "domains": ["lb.example.test"], "acme_directory": "https://ca.test/dir?x=1"},
+     "load_balancer_tls.acme_directory", "must be an https URL"),
+    ({"mode": "acme", "domains": ["lb.example.test"], "acme_directory": "https://user:pw@ca.test/dir"},
+     "load_balancer_tls.acme_directory", "must be an https URL"),
+    ({"mode": "acme", "domains": ["lb.example.test"], "acme_email": "ops"}, "load_balancer_tls.acme_email",
+     "e-mail address"),
+    ({"mode": "acme", "domains": ["lb.example.test"], "acme_email": "ops@example.test\n"},
+     "load_balancer_tls.acme_email", "e-mail address"),
+    ({"mode": "acme", "domains": ["lb.example.test"], "acme_ca_file": "ca file.pem"},
+     "load_balancer_tls.acme_ca_file", "letters, digits"),
+    ({"mode": "acme", "domains": ["lb.example.test"], "renew_days": 0}, "load_balancer_tls.renew_days", "1-36500"),
+    ({"mode": "acme", "domains": ["lb.example.test"], "renew_days": "soon"}, "load_balancer_tls.renew_days",
+     "integer"),
 ])
 def test_a_wrong_tls_field_is_named(tls, field, words):
     errors = errors_of(tls)
