@@ -140,7 +140,7 @@ def _value_text(findings, field, value, obj=None):
             "$" + name for name in syntax.unknown_variables(value)), obj)
 
 
-def _check_server(findings, upstream, server, index, seen):
+def _check_server(findings, upstream, server, seen):
     where = server.where or "upstream %s server %s" % (upstream.name, server.address)
     subject = upstream.name
     try:
@@ -202,8 +202,8 @@ def _check_upstream(findings, upstream, names):
         findings.add("error", field("servers"), "has no server", upstream, subject)
         return
     seen = set()
-    for index, server in enumerate(upstream.servers):
-        _check_server(findings, upstream, server, index, seen)
+    for server in upstream.servers:
+        _check_server(findings, upstream, server, seen)
     if not upstream.usable_servers:
         findings.add("error", field("servers"), "has no usable server (all are backup or down)", upstream, subject)
     if upstream.zone is None and len(upstream.servers) > 1:
