@@ -16,25 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers.localnet import free_port, wait_for_port
-from helpers.paths import COLLECTIONS, ROLES, ROOT
-
-PROGRAM = ROLES / "app_servers" / "files" / "app_server.py"
-
-
-def start(*extra):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(PROGRAM), "--port", str(port), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if not wait_for_port(port):
-        proc.kill()
-        raise AssertionError("app server did not listen on %d" % port)
-    return proc, port
+from helpers.paths import COLLECTIONS, ROOT
+from helpers.processes import start_app_server
 
 
 @pytest.fixture(scope="module")
 def app():
-    proc, port = start()
+    proc, port = start_app_server()
     yield port
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=10)
@@ -90,7 +78,7 @@ def test_concurrent_requests_all_succeed(app):
 
 
 def test_latency_option_delays_responses():
-    proc, port = start("--latency-ms", "150")
+    proc, port = start_app_server("--latency-ms", "150")
     try:
         started = time.perf_counter()
         get(port)
@@ -101,7 +89,7 @@ def test_latency_option_delays_responses():
 
 
 def test_sigterm_stops_cleanly():
-    proc, port = start()
+    proc, port = start_app_server()
     get(port)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
@@ -194,7 +182,7 @@ def test_every_setting_is_one_argument(default_unit):
     assert all(re.fullmatch(r"\w+=[0-9A-Za-z.:-]+", line) for line in lines), lines
     values = dict(line.split("=", 1) for line in lines)
     args = [re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], word) for word in exec_start.split()[2:]]
-    proc, port = start(*args[2:])  # the program takes what the unit gives it
+    proc, port = start_app_server(*args[2:])  # the program takes what the unit gives it
     try:
         assert get(port, "/healthz")[0].status == 200
     finally:

@@ -5,33 +5,19 @@ import http.client
 import re
 import signal
 import socket
-import subprocess
-import sys
 
 import pytest
 
-from helpers.localnet import free_port, wait_for_port
-from helpers.paths import ROLES
+from helpers.processes import start_app_server
 
-PROGRAM = ROLES / "app_servers" / "files" / "app_server.py"
 SAMPLE = re.compile(r'\Aapp_server_requests_total\{port="(?P<port>[0-9]+)",status="(?P<status>[0-9]{3})"\} '
                     r'(?P<value>[0-9]+)\Z')
-
-
-def start(*extra):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(PROGRAM), "--port", str(port), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if not wait_for_port(port):
-        proc.kill()
-        raise AssertionError("app server did not listen on %d" % port)
-    return proc, port
 
 
 @pytest.fixture()
 def app():
     """A fresh process per test: the counters start at zero."""
-    proc, port = start()
+    proc, port = start_app_server()
     yield port
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=10)

@@ -4,28 +4,15 @@ its picture even when a location fails. Nothing listens at the URLs used
 here (a free loopback port), so every request fails fast."""
 
 import json
-import xml.etree.ElementTree as ET
 
 import pytest
 
 from helpers.localnet import free_port
 from helpers.processes import run_module
+from helpers.report_page import charts, parse, seen_bars
 
 P1, P2, P3 = "127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"
-SVG = "{http://www.w3.org/2000/svg}"
 SERVERS3 = [P1, P2, P3]
-
-
-def parse(page):
-    return ET.fromstring(page.split("\n", 1)[1])   # past <!DOCTYPE html>
-
-
-def charts(page):
-    return parse(page).findall(".//%ssvg" % SVG)
-
-
-def seen_bars(svg):
-    return [r for r in svg.iter(SVG + "rect") if "seen" in r.get("class", "").split()]
 
 
 @pytest.mark.parametrize("args, field", [

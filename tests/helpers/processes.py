@@ -6,7 +6,10 @@ import os
 import subprocess
 import sys
 
-from helpers.paths import COLLECTION_LINK, COLLECTIONS
+from helpers.localnet import free_port, wait_for_port
+from helpers.paths import COLLECTION_LINK, COLLECTIONS, ROLES
+
+APP_SERVER = ROLES / "app_servers" / "files" / "app_server.py"
 
 
 def run_module(name, args, timeout=60):
@@ -16,3 +19,14 @@ def run_module(name, args, timeout=60):
     proc = subprocess.run([sys.executable, str(path)], input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
                           check=False, capture_output=True, text=True, env=env, timeout=timeout)
     return json.loads(proc.stdout)
+
+
+def start_app_server(*extra):
+    """The app server program on a free loopback port, as the unit runs it: (process, port)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(APP_SERVER), "--port", str(port), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not wait_for_port(port):
+        proc.kill()
+        raise AssertionError("app server did not listen on %d" % port)
+    return proc, port

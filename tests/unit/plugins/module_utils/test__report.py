@@ -3,14 +3,14 @@ location, one bar per backend, the expected outline, labels escaped."""
 
 import os
 import stat
-import xml.etree.ElementTree as ET
 
 import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _report
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import LocationResult
 
-SVG = "{http://www.w3.org/2000/svg}"
+from helpers.report_page import SVG, charts, parse, seen_bars
+
 XHTML = "{http://www.w3.org/1999/xhtml}"
 
 P1, P2, P3 = "127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"
@@ -36,18 +36,6 @@ ONE = location("/proxy", {P1: 120}, {P1: 120})
 NOTHING = LocationResult("/nowhere", problems=["/nowhere: no upstream known for this location"])
 HOSTILE = location('/a"<b>&c', {'<script>alert("x")</script>:1': 3, "bell\x07:2": 1, P1: 2},
                    {P1: 2}, passed=False)
-
-
-def parse(page):
-    return ET.fromstring(page.split("\n", 1)[1])   # past <!DOCTYPE html>
-
-
-def charts(page):
-    return parse(page).findall(".//%ssvg" % SVG)
-
-
-def seen_bars(svg):
-    return [r for r in svg.iter(SVG + "rect") if "seen" in r.get("class", "").split()]
 
 
 @pytest.mark.parametrize("results", [
