@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import PATH_RE
 
 # Linux interface names: at most 15 bytes (IFNAMSIZ - 1).
@@ -34,12 +35,8 @@ DEFAULT_TOP_PRIORITY = 200
 PRIORITY_STEP = 10
 
 
-class HaError(ValueError):
-    """Invalid input; ``errors`` lists every problem as 'field: message'."""
-
-    def __init__(self, errors):
-        self.errors = list(errors)
-        super().__init__("; ".join(self.errors))
+class HaError(ModelError):
+    """Invalid HA input; ``errors`` lists every problem as 'field: message'."""
 
 
 def _int(value, field, low, high, errors):

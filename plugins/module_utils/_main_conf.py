@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _syntax as syntax
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
 
 # Role variable -> key of the result.
 MAIN_VARS = {
@@ -46,10 +47,8 @@ SSL_SESSION_CACHE_RE = re.compile(r"\A(?:off|none|shared:[A-Za-z][A-Za-z0-9_]{0,
 WEAK_CIPHER_RE = re.compile(r"(?:\A|[-_])(?:RC4|NULL|EXP|EXPORT|ADH|AECDH|MD5|DES|3DES|DES-CBC3|anon)(?:[-_]|\Z)")
 
 
-class MainConfError(ValueError):
-    def __init__(self, errors):
-        self.errors = list(errors)
-        super().__init__("; ".join(self.errors))
+class MainConfError(ModelError):
+    """Invalid nginx.conf settings, every problem as 'field: message'."""
 
 
 def _int(value, var, bounds, errors):

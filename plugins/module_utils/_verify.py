@@ -14,7 +14,7 @@ from typing import Optional
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._balance import chi_square, expected_counts, ip_hash_index
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Server, Upstream
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError, Server, Upstream
 
 # What lb_verify can expect; `auto` derives it from the upstream's method.
 EXPECTATIONS = ("auto", "round_robin", "least_conn", "ip_hash", "sticky", "random", "any")
@@ -190,16 +190,13 @@ FLOAT_LIMITS = {
     "deadline": 86400.0,
 }
 WEIGHT_LIMITS = (1, 1000)           # as the collection's model allows
-_PATH_RE = re.compile(r"^/[\x21-\x7e]*$")
-_HEADER_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# \A...\Z: '$' would let a trailing newline through into the request line.
+_PATH_RE = re.compile(r"\A/[\x21-\x7e]*\Z")
+_HEADER_RE = re.compile(r"\A[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 
 
-class ParameterError(ValueError):
+class ParameterError(ModelError):
     """Invalid parameters; `errors` lists every problem as 'field: message'."""
-
-    def __init__(self, errors):
-        self.errors = list(errors)
-        super().__init__("; ".join(self.errors))
 
 
 def _is_int(value):

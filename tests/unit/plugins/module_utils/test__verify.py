@@ -160,6 +160,7 @@ GOOD = dict(requests=120, concurrency=1, timeout=5.0, deadline_s=120.0, clients=
     ([{"path": "no-slash"}], {}, "locations[0].path: must start with /"),
     ([{"path": "/a b"}], {}, "locations[0].path"),
     ([{"path": "/\u00e9"}], {}, "locations[0].path"),
+    ([{"path": "/a\n"}], {}, "locations[0].path"),
     ([{"path": "/a", "expect": "fastest"}], {}, "locations[0].expect: must be one of"),
     ([{"path": "/a"}], {"timeout": 0}, "timeout: must be more than 0"),
     ([{"path": "/a"}], {"timeout": -1.0}, "timeout: must be more than 0"),
@@ -177,6 +178,7 @@ GOOD = dict(requests=120, concurrency=1, timeout=5.0, deadline_s=120.0, clients=
     ([{"path": "/a"}], {"max_errors": -1}, "max_errors: must be 0-"),
     ([{"path": "/a"}], {"backend_header": ""}, "backend_header: must be an HTTP header name"),
     ([{"path": "/a"}], {"backend_header": "X-Backend: x"}, "backend_header: must be an HTTP header name"),
+    ([{"path": "/a"}], {"backend_header": "X-Backend\n"}, "backend_header: must be an HTTP header name"),
 ], ids=lambda value: None if not isinstance(value, str) else value.split(":")[0])
 def test_bad_parameters_are_named_before_any_request(locations, changed, message):
     sent = []
