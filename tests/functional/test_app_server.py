@@ -54,6 +54,33 @@ def test_healthz(app):
     assert (response.status, body) == (200, "ok\n")
 
 
+def test_no_version_header_without_a_label(app):
+    assert get(app)[0].getheader("X-App-Version") is None
+
+
+def test_version_label_and_health_path():
+    proc, port = start_app_server("--app-version=2.1-rc1", "--health-path=/ready/now")
+    try:
+        response, body = get(port, "/ready/now")
+        assert (response.status, body, response.getheader("X-App-Version")) == (200, "ok\n", "2.1-rc1")
+        response, body = get(port, "/healthz")
+        assert response.status == 200 and "<h1>%d</h1>" % port in body  # the page now, not the health answer
+        assert get(port, "/ready/now?probe=1")[0].status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("argument", ["--app-version=v 2", "--app-version=v2\nX-Evil: 1", "--app-version=-v",
+                                      "--health-path=healthz", "--health-path=/a b", "--health-path=/a\n",
+                                      "--health-path=/a?b"])
+def test_version_and_health_path_outside_the_allow_list_are_refused(argument):
+    done = subprocess.run([sys.executable, str(ROOT / "roles/app_servers/files/app_server.py"), "--port", "1",
+                           argument], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert argument.split("=")[0] + " must match" in done.stderr
+
+
 @pytest.mark.parametrize("host_header", ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>'])
 def test_reflected_host_is_escaped(app, host_header):
     dummy, body = get(app, headers={"Host": host_header})
