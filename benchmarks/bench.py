@@ -323,10 +323,10 @@ def start_extra_servers():
         inside("chmod 755 %s %s/before" % (WORK, WORK))
         unit = inside("cat /etc/systemd/system/app-server@.service")
         unit = re.sub(r"(?m)^EnvironmentFile=.*\n", "", unit)
-        unit, replaced = re.subn(r"(?m)^ExecStart=(\S+) \S+ --port %i .*$",
+        unit, replaced = re.subn(r"(?m)^ExecStart=(\S+) \S+ (?:--port )?%i .*$",
                                  r"ExecStart=\1 %s/before/app_server.py --port %%i --bind 127.0.0.1" % WORK, unit)
         if replaced != 1:
-            raise ValueError("unexpected app-server@.service: no single ExecStart ... --port %i")
+            raise ValueError("unexpected app-server@.service: no single ExecStart ... %i")
         put(unit, "/etc/systemd/system/bench-before@.service")
         inside("systemctl daemon-reload && systemctl start %s" % " ".join("bench-before@%d" % p
                                                                          for p in OLD_BACKENDS))

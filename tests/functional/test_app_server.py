@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers.paths import COLLECTIONS, ROOT
-from helpers.processes import start_app_server
+from helpers.processes import free_port, start_app_server, wait_for_port
 
 
 @pytest.fixture(scope="module")
@@ -203,13 +204,15 @@ def test_every_setting_is_one_argument(default_unit):
     exec_start = directive(unit, "ExecStart")[0]
     # systemd splits $VAR on whitespace; ${VAR} is always exactly one argument.
     assert not re.search(r"\$(?!\{)", exec_start), exec_start
-    used = set(re.findall(r"\$\{(\w+)\}", exec_start))
+    # launch.py reads these two from its environment (the settings file) for the command line.
+    used = set(re.findall(r"\$\{(\w+)\}", exec_start)) | {"APP_SERVER_BIND", "APP_SERVER_HEALTH_PATH"}
     lines = [line for line in settings.splitlines() if line and not line.startswith("#")]
     assert {line.split("=", 1)[0] for line in lines} == used
-    assert all(re.fullmatch(r"\w+=[0-9A-Za-z.:-]+", line) for line in lines), lines
+    assert all(re.fullmatch(r"\w+=[0-9A-Za-z.:/-]+", line) for line in lines), lines
     values = dict(line.split("=", 1) for line in lines)
-    args = [re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], word) for word in exec_start.split()[2:]]
-    proc, port = start_app_server(*args[2:])  # the program takes what the unit gives it
+    assert exec_start.split()[1:3] == ["/opt/edgeops/current/launch.py", "%i"], exec_start
+    args = [re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], word) for word in exec_start.split()[3:]]
+    proc, port = start_app_server(*args)  # the program takes what the unit gives it
     try:
         assert get(port, "/healthz")[0].status == 200
     finally:
@@ -243,6 +246,16 @@ def test_explicit_allowed_networks_replace_the_load_balancers(tmp_path):
     ({"app_servers_bind_address": "0.0.0.0", "app_servers_lb_group": "nowhere"}, "has no hosts"),
     ({"app_servers_memory_max": "128M\nMemoryMax=infinity"}, "app_servers_memory_max"),
     ({"app_servers_header_timeout": 0}, "app_servers_header_timeout"),
+    ({"app_servers_version": "2\nX-Evil: 1"}, "app_servers_version"),
+    ({"app_servers_version": "../../etc"}, "app_servers_version"),
+    ({"app_servers_health_path": "/healthz x"}, "app_servers_health_path"),
+    ({"app_servers_command": ["/bin/sh", "-c", "id;id"]}, "app_servers_command"),
+    ({"app_servers_command": ["/usr/bin/env", "$HOME"]}, "app_servers_command"),
+    ({"app_servers_command": ["/usr/bin/app", "%i"]}, "app_servers_command"),
+    ({"app_servers_command": ["relative/app", "{port}"]}, "app_servers_command"),
+    ({"app_servers_command": ["/usr/bin/app", "{unknown}"]}, "app_servers_command"),
+    ({"app_servers_program": "/nonexistent/app.py", "app_servers_command": ["{release}/app.py"]},
+     "app_servers_program"),
 ])
 def test_input_that_would_inject_is_refused(tmp_path, role_vars, message):
     proc, unit, settings = render_unit(tmp_path, **role_vars)
@@ -264,3 +277,39 @@ def test_unit_sandbox_exposure_offline(default_unit, tmp_path, figure):
         pytest.skip("systemd-analyze cannot score a unit offline here: %s" % (proc.stdout + proc.stderr)[-300:])
     figure("systemd-analyze security --offline app-server@7001 exposure", float(found.group(1)))
     assert float(found.group(1)) <= 1.5, proc.stdout
+
+
+def test_launch_runs_the_release_command_without_a_shell(tmp_path):
+    """launch.py in a release directory, as the unit starts it: the tutorial
+    command of vars/main.yml, the settings appended, the version served."""
+    role = ROOT / "roles" / "app_servers"
+    release = tmp_path / "releases" / "2.0"
+    release.mkdir(parents=True)
+    shutil.copy(role / "files" / "app_server.py", release)
+    shutil.copy(role / "files" / "launch.py", release)
+    (tmp_path / "current").symlink_to("releases/2.0")
+    command = yaml.safe_load((role / "vars" / "main.yml").read_text())["app_servers_tutorial_command"]
+    (release / "release.json").write_text(json.dumps({"version": "2.0", "command": command, "settings": True}))
+    port = free_port()
+    env = dict(os.environ, APP_SERVER_BIND="127.0.0.1", APP_SERVER_HEALTH_PATH="/up")
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "current" / "launch.py"), str(port), "--latency-ms=0",
+                             "--max-body=10"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for_port(port), proc.stdout.read() if proc.poll() is not None else "not listening"
+        response, body = get(port, "/up")
+        assert (response.status, body, response.getheader("X-App-Version")) == (200, "ok\n", "2.0")
+        with open("/proc/%d/cmdline" % proc.pid) as handle:  # exec'd: the app itself, no launcher in between
+            argv = handle.read().split("\0")[:-1]
+        assert argv[1:] == [str(release / "app_server.py"), "--port=%d" % port, "--bind=127.0.0.1",
+                            "--app-version=2.0", "--health-path=/up", "--latency-ms=0", "--max-body=10"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def test_launch_refuses_a_release_command_outside_the_allow_list(tmp_path):
+    shutil.copy(ROOT / "roles" / "app_servers" / "files" / "launch.py", tmp_path)
+    (tmp_path / "release.json").write_text(json.dumps({"version": "1", "command": ["/bin/sh", "-c", "id; id"]}))
+    done = subprocess.run([sys.executable, str(tmp_path / "launch.py"), "7001"], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 2 and "command item 'id; id' is not allowed" in done.stderr, done.stderr

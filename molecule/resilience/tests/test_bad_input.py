@@ -100,7 +100,8 @@ def outcomes(tmp_path_factory):
 
 # What the roles write on this host (the scenario's defaults), each of which
 # the digest must hold: "changes nothing" means nothing only if it does.
-WRITTEN = ["/etc/nginx/conf.d/upstream.conf", "/etc/systemd/system/app-server@.service", "/opt/edgeops/app_server.py"] \
+WRITTEN = ["/etc/nginx/conf.d/upstream.conf", "/etc/systemd/system/app-server@.service", "/opt/edgeops/releases/1/app_server.py",
+           "/opt/edgeops/releases/1/release.json"] \
     + ["/etc/edgeops/app-server/%d.env" % port for port in (7001, 7002, 7003)]
 
 

@@ -69,8 +69,10 @@ def test_app_server_unit_has_ceilings_and_an_ip_allow_list(host):
 def test_app_server_gets_each_setting_as_one_argument(host):
     # ${VAR} in ExecStart: one argument per setting, whatever the settings file holds.
     argv = host.check_output("tr '\\0' '\\n' < /proc/%d/cmdline" % main_pid(host, "app-server@7001")).splitlines()
-    assert argv[2:5] == ["--port", "7001", "--bind=127.0.0.1"], argv
-    assert [arg.split("=")[0] for arg in argv[5:]] == [
+    # launch.py exec'd the release's command (no shell, no launcher left in between).
+    assert argv[1] == "/opt/edgeops/releases/1/app_server.py", argv
+    assert argv[2:6] == ["--port=7001", "--bind=127.0.0.1", "--app-version=1", "--health-path=/healthz"], argv
+    assert [arg.split("=")[0] for arg in argv[6:]] == [
         "--latency-ms", "--access-log", "--header-timeout", "--idle-timeout", "--max-body"], argv
 
 
