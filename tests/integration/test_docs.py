@@ -18,7 +18,9 @@ PAGES = [
                                       "fail_on_mismatch", "EXAMPLES", "RETURN"]),
     (["-t", "role", "edgeops.nginx_lb.load_balancer"], ["load_balancer_upstreams", "load_balancer_locations",
                                                         "load_balancer_listen", "load_balancer_conf_path"]),
-    (["-t", "role", "edgeops.nginx_lb.app_servers"], ["app_servers_ports", "app_servers_bind_address"]),
+    (["-t", "role", "edgeops.nginx_lb.app_servers"], ["app_servers_ports", "app_servers_bind_address", "app_servers_program",
+                                                      "app_servers_command", "app_servers_version",
+                                                      "app_servers_health_path"]),
     (["-t", "filter", "edgeops.nginx_lb.lb_model"], ["locations", "keepalive", "zone", "EXAMPLES"]),
 ]
 
