@@ -54,6 +54,14 @@ options:
   lb_host:
     description: The load balancer host (C(inventory_hostname)); an app host that is the LB itself is reached on 127.0.0.1.
     type: str
+  overrides:
+    description:
+      - "The upstream state file that C(edgeops.nginx_lb.upstream_server) writes on the load balancer
+        (C({\"upstreams\": {NAME: {ADDRESS: {\"state\": \"drained\", \"weight\": 5}}}})); C(drained) and C(disabled)
+        servers get C(down), a C(weight) replaces the variables' weight. Checked like the variables, named by their
+        place in the file. The file's text is read as JSON."
+      - An entry for an upstream or server the variables no longer have is ignored with a warning.
+    type: raw
 """
 
 EXAMPLES = r"""
@@ -67,14 +75,19 @@ _value:
   description:
     - The model, C(upstreams) (with C(method_args) and per server C(directive_args)), C(locations) and C(site)
       (the server block's directives with every argument in nginx's words, and C(verify_url)).
+    - C(record) - the filter's inputs with the groups expanded (and C(hosts), each app host's server addresses),
+      what the role records on the load balancer so that C(edgeops.nginx_lb.upstream_server) builds the same model.
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
+import json
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._group_servers import PUBLISHED, expand_groups
+from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._group_servers import PUBLISHED, expand_groups, servers_of
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError, model_to_dict
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import STATE_FILE, model_from_record, record_from_vars
 
 
 def _published(hostvars):
@@ -84,21 +97,48 @@ def _published(hostvars):
     return published
 
 
-def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None, site=None):
-    errors = []
+def _hosts(upstreams, groups, published, lb_host):
+    """Each app host of a group an upstream names -> the server addresses it gives (for upstream_server's host)."""
+    hosts = {}
+    for upstream in upstreams if isinstance(upstreams, list) else []:
+        if isinstance(upstream, dict) and upstream.get("group") in groups:
+            for name in groups[upstream["group"]]:
+                try:
+                    hosts[name] = [server["address"] for server in servers_of(name, published(name), lb_host)]
+                except ValueError:
+                    pass  # expand_groups names it
+    return hosts
+
+
+def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None, site=None,
+             overrides=None):
+    errors, hosts = [], {}
     if isinstance(upstreams, list) and any(isinstance(u, dict) and u.get("group") is not None for u in upstreams):
         if groups is None or hostvars is None:
             raise AnsibleFilterError("lb_model: an upstream names a group; pass groups=groups, hostvars=hostvars")
+        hosts = _hosts(upstreams, groups, _published(hostvars), lb_host)
         upstreams, group_errors = expand_groups(upstreams, groups, _published(hostvars), lb_host)
         errors.extend(group_errors)
+    record = record_from_vars(upstreams, locations, site_vars=site, default_keepalive=keepalive or None,
+                              default_zone=zone or None, hosts=hosts)
+    warnings = []
+    if isinstance(overrides, str):  # the state file's text
+        try:
+            overrides = json.loads(overrides) if overrides.strip() else None
+        except ValueError as exc:
+            errors.append("%s: not JSON (%s)" % (STATE_FILE, exc))
+            overrides = None
     try:
-        model = model_from_vars(upstreams, locations, site_vars=site, default_keepalive=keepalive or None,
-                                default_zone=zone or None)
+        model = model_from_record(record, overrides=overrides, warnings=warnings)
     except ModelError as exc:
         errors.extend(exc.errors)
     if errors:
         raise AnsibleFilterError("invalid load balancer input:\n  - " + "\n  - ".join(errors))
-    return model_to_dict(model)
+    for warning in warnings:
+        Display().warning(warning)
+    data = model_to_dict(model)
+    data["record"] = record
+    return data
 
 
 class FilterModule:

@@ -214,11 +214,14 @@ def _site(site_vars, errors):
 
 
 def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_balancer_upstreams",
-                    locations_var="load_balancer_locations", default_keepalive=None, default_zone=None):
+                    locations_var="load_balancer_locations", default_keepalive=None, default_zone=None,
+                    overrides=None, warnings=None):
     """Validate and normalise role input; raise ModelError naming each field.
 
     `site_vars` maps role variable names (SITE_VARS) to values; None builds
-    a model of upstreams and locations only.
+    a model of upstreams and locations only. `overrides`: the upstream
+    state file's content (apply_overrides), applied before the one check;
+    `warnings` (a list) receives what apply_overrides ignored.
     """
     errors = _Errors()
     model = Model(origin="vars")
@@ -238,7 +241,81 @@ def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_ba
             model.locations.append(location)
     if site_vars is not None:
         model.site = _site(site_vars, errors)
+    apply_overrides(model, overrides, errors, warnings if warnings is not None else [])
     errors.extend(finding.text() for finding in check(model) if finding.severity != "info")
     if errors:
         raise ModelError(errors)
     return model
+
+
+# The upstream state file (edgeops.nginx_lb.upstream_server writes it on the
+# load balancer; the role reads it): per upstream, per server address, the
+# state set there and/or a weight, which outrank the role's variables.
+STATE_FILE = "upstream_state.json"
+OVERRIDE_STATES = ("drained", "disabled")
+OVERRIDE_KEYS = ("state", "weight")
+
+
+def apply_overrides(model, overrides, errors, warnings, where=STATE_FILE):
+    """Mark drained/disabled servers `down` and set overridden weights.
+
+    `overrides` is ``{"upstreams": {name: {address: {"state": ..., "weight": ...}}}}``
+    (None or {} for none). A wrong shape or value is an error naming its
+    place in the file; an entry for an upstream or server the variables no
+    longer have is ignored and named in `warnings` (the server is gone, so
+    there is nothing to keep down).
+    """
+    if overrides in (None, {}):
+        return
+    if not isinstance(overrides, dict) or not isinstance(overrides.get("upstreams", {}), dict):
+        errors.add(where, "must be a dict with an 'upstreams' dict, got %r" % (overrides,))
+        return
+    for name, entries in sorted(overrides.get("upstreams", {}).items()):
+        field = "%s: upstreams.%s" % (where, name)
+        upstream = model.upstream(name)
+        if not isinstance(entries, dict):
+            errors.add(field, "must be a dict of server address: override, got %r" % (entries,))
+            continue
+        if upstream is None:
+            warnings.append("%s: no upstream %s in the role's variables; its overrides are ignored" % (field, name))
+            continue
+        servers = {server.address: server for server in upstream.servers}
+        for address, entry in sorted(entries.items()):
+            _override_server(servers.get(address), entry, "%s[%s]" % (field, address), errors, warnings)
+
+
+def _override_server(server, entry, field, errors, warnings):
+    if not isinstance(entry, dict):
+        errors.add(field, "must be a dict with state and/or weight, got %r" % (entry,))
+        return
+    _unknown_keys(entry, OVERRIDE_KEYS, field, errors)
+    state = entry.get("state")
+    if state is not None and state not in OVERRIDE_STATES:
+        errors.add(field + ".state", "must be one of %s, got %r" % (", ".join(OVERRIDE_STATES), state))
+    weight = entry.get("weight")
+    if weight is not None:
+        weight = to_int(weight, field + ".weight", errors)
+    if server is None:
+        warnings.append("%s: no such server in the upstream's variables; its override is ignored" % field)
+        return
+    if state in OVERRIDE_STATES:
+        server.down = True
+    if weight is not None:
+        server.weight = weight  # the range is _check's, like any weight
+
+
+def record_from_vars(upstreams, locations, site_vars=None, default_keepalive=None, default_zone=None, hosts=None):
+    """The inputs of model_from_vars as plain data (groups already expanded):
+    what the role records on the load balancer so that upstream_server
+    builds the same model again (model_from_record)."""
+    return {"upstreams": upstreams, "locations": locations, "site": site_vars, "keepalive": default_keepalive,
+            "zone": default_zone, "hosts": hosts or {}}
+
+
+def model_from_record(record, overrides=None, warnings=None):
+    """model_from_vars on a record (record_from_vars); ModelError naming each field."""
+    if not isinstance(record, dict):
+        raise ModelError(["model record: must be a dict, got %s" % type(record).__name__])
+    return model_from_vars(record.get("upstreams"), record.get("locations"), site_vars=record.get("site"),
+                           default_keepalive=record.get("keepalive"), default_zone=record.get("zone"),
+                           overrides=overrides, warnings=warnings)

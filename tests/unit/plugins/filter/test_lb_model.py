@@ -46,3 +46,21 @@ def test_a_later_publication_changes_what_the_lb_renders():
 def test_app_endpoints_names_the_variable(weight):
     with pytest.raises(AnsibleFilterError, match="app_servers_weight"):
         app_endpoints([7001], "127.0.0.1", weight)
+
+
+def test_filter_applies_the_state_file_and_records_its_inputs():
+    model = lb_model([{"name": "pool", "group": "app"}], [{"path": "/", "upstream": "pool"}],
+                     groups={"app": ["app1"]}, hostvars=HOSTVARS, lb_host="lb", keepalive=16,
+                     overrides='{"upstreams": {"pool": {"172.20.0.2:7002": {"state": "drained", "weight": 9}}}}')
+    assert [(s["address"], s["weight"], s["down"]) for s in model["upstreams"][0]["servers"]] == \
+        [("172.20.0.2:7001", 3, False), ("172.20.0.2:7002", 9, True)]
+    record = model["record"]
+    assert record["hosts"] == {"app1": ["172.20.0.2:7001", "172.20.0.2:7002"]}
+    assert record["upstreams"] == [{"name": "pool", "servers": [{"address": "172.20.0.2:7001", "weight": 3},
+                                                                {"address": "172.20.0.2:7002", "weight": 3}]}]
+    assert record["keepalive"] == 16 and record["zone"] is None
+
+
+def test_filter_names_a_state_file_that_is_not_json():
+    with pytest.raises(AnsibleFilterError, match="upstream_state.json: not JSON"):
+        lb_model([{"name": "pool", "servers": [{"address": "10.0.0.1:1"}]}], [], overrides="{nope")

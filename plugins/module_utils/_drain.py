@@ -1,0 +1,348 @@
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What edgeops.nginx_lb.upstream_server decides and waits for, free of
+Ansible so it can be unit-tested.
+
+The controller side (the action plugin) checks the request, reads the model
+record and the state file the load balancer keeps, and computes the new
+state (``check_request``, ``resolve_targets``, ``next_state``); the model,
+its check and the role's template then make the new config. The host side
+(the module) reloads nginx and, for ``drained``, waits (``wait_drained``)
+until the workers that ran the old configuration have exited and no nginx
+process holds an established connection to the drained servers.
+
+Why the old workers are the signal: after the reload, the new workers run a
+config in which the server is ``down``, so they never open a connection to
+it. Every connection to it is held by an old worker, either carrying a
+request or idle in the upstream keep-alive cache. An old worker in graceful
+shutdown closes its idle connections (keep-alive cache included) at once
+and exits when its last request has been answered, so "old workers gone and
+no connection left" is exactly "every in-flight request answered"; an idle
+keep-alive connection never holds the drain up. nginx's
+``worker_shutdown_timeout`` (the role's ``load_balancer_worker_shutdown_timeout``)
+ends old workers after that time even with requests in flight.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import os
+import re
+import socket
+import time
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import OVERRIDE_STATES, STATE_FILE
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (HOST_NAME_RE, NAME_RE, format_address,
+                                                                               parse_address, parse_host)
+
+STATES = ("enabled",) + OVERRIDE_STATES
+RECORD_FILE = "model_record.json"
+# What the record names besides the model's inputs (the role writes them).
+RECORD_PATHS = ("conf_path", "nginx_conf", "nginx_pid")
+WEIGHT_RANGE = (1, 1000)
+TIMEOUT_RANGE = (0, 86400)
+# /proc/net/tcp's state column: 01 is ESTABLISHED.
+TCP_ESTABLISHED = "01"
+
+
+class DrainError(ModelError):
+    """A request upstream_server refuses; ``errors`` name the field."""
+
+
+def _int(value, field, bounds, errors):
+    if value is None:
+        return None
+    text = str(value)
+    if isinstance(value, bool) or not re.match(r"\A[0-9]{1,6}\Z", text) or not bounds[0] <= int(text) <= bounds[1]:
+        errors.append("%s: must be an integer %d-%d, got %r" % (field, bounds[0], bounds[1], value))
+        return None
+    return int(text)
+
+
+def check_request(upstream, server=None, host=None, state="enabled", weight=None, timeout=60):
+    """The module's parameters, normalised; DrainError naming each wrong one."""
+    errors = []
+    if not isinstance(upstream, str) or not NAME_RE.match(upstream):
+        errors.append("upstream: must be an upstream name (letters, digits, _ . -), got %r" % (upstream,))
+    if (server is None) == (host is None):
+        errors.append("server, host: give exactly one of them, got %s"
+                      % ("both" if server is not None else "neither"))
+    if server is not None:
+        try:
+            server = format_address(*parse_address(server))
+        except ValueError as exc:
+            errors.append("server: %s" % exc)
+    if host is not None and (not isinstance(host, str) or not HOST_NAME_RE.match(host)):
+        errors.append("host: must be an inventory host name or an address, got %r" % (host,))
+    if state not in STATES:
+        errors.append("state: must be one of %s, got %r" % (", ".join(STATES), state))
+    weight = _int(weight, "weight", WEIGHT_RANGE, errors)
+    timeout = _int(60 if timeout is None else timeout, "timeout", TIMEOUT_RANGE, errors)
+    if errors:
+        raise DrainError(errors)
+    return {"upstream": upstream, "server": server, "host": host, "state": state, "weight": weight,
+            "timeout": timeout}
+
+
+def parse_state(text, where=STATE_FILE):
+    """The state file's text -> its dict ({} when there is none yet)."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        state = json.loads(text)
+    except ValueError as exc:
+        raise DrainError(["%s: not JSON (%s)" % (where, exc)]) from None
+    if not isinstance(state, dict) or not isinstance(state.get("upstreams", {}), dict):
+        raise DrainError(["%s: must be a dict with an 'upstreams' dict" % where])
+    return state
+
+
+def dump_state(state):
+    """The state file's text: stable, so an unchanged state is an unchanged file."""
+    return json.dumps(state, indent=2, sort_keys=True) + "\n"
+
+
+def _host_of(address):
+    return parse_address(address)[0]
+
+
+def resolve_targets(record, upstream, server=None, host=None):
+    """The addresses of `upstream` the request acts on; DrainError naming the field.
+
+    `host` is an inventory host the role expanded a group from (the record's
+    ``hosts``) or the host part of server addresses (an IP or a name).
+    """
+    upstreams = [u for u in record.get("upstreams") or [] if isinstance(u, dict)]
+    found = [u for u in upstreams if u.get("name") == upstream]
+    if not found:
+        names = ", ".join(sorted(str(u.get("name")) for u in upstreams)) or "none"
+        raise DrainError(["upstream: no upstream %r on this load balancer (it has: %s)" % (upstream, names)])
+    addresses = []
+    for raw in found[0].get("servers") or []:
+        try:
+            addresses.append(format_address(*parse_address(raw.get("address"))))
+        except (ValueError, AttributeError):
+            continue  # the model's check names it
+    if server is not None:
+        if server not in addresses:
+            raise DrainError(["server: %s is not a server of upstream %s (it has: %s)"
+                              % (server, upstream, ", ".join(addresses) or "none")])
+        return [server]
+    hosts = record.get("hosts") or {}
+    if host in hosts:
+        wanted = set(hosts[host])
+        chosen = [address for address in addresses if address in wanted]
+    else:
+        try:
+            wanted_host = parse_host("[%s]" % host if ":" in host else host)
+        except ValueError:
+            wanted_host = host
+        chosen = [address for address in addresses if _host_of(address) == wanted_host]
+    if not chosen:
+        raise DrainError(["host: %s has no server in upstream %s (it has: %s)"
+                          % (host, upstream, ", ".join(addresses) or "none")])
+    return chosen
+
+
+def next_state(state, upstream, addresses, new_state, weight=None):
+    """The state file's content after the request (a copy; `state` is unchanged).
+
+    ``drained``/``disabled`` mark the servers (a weight given is set, an
+    earlier one kept); ``enabled`` with a weight keeps only that weight;
+    ``enabled`` without one removes the servers' entries: the role's
+    variables rule again.
+    """
+    result = copy.deepcopy(state) if state else {}
+    entries = result.setdefault("upstreams", {}).setdefault(upstream, {})
+    for address in addresses:
+        entry = dict(entries.get(address) or {})
+        if new_state in OVERRIDE_STATES:
+            entry["state"] = new_state
+        else:
+            entry.pop("state", None)
+            if weight is None:
+                entry.pop("weight", None)
+        if weight is not None:
+            entry["weight"] = weight
+        if entry:
+            entries[address] = entry
+        else:
+            entries.pop(address, None)
+    if not entries:
+        result["upstreams"].pop(upstream)
+    return result
+
+
+# ---------------------------------------------------------------- host side
+
+def _hex_ip(text):
+    """/proc/net/tcp's address: little-endian 32-bit words of hex."""
+    raw = bytes.fromhex(text)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return ipaddress.ip_address(words)
+
+
+def parse_proc_net_tcp(text):
+    """Lines of /proc/net/tcp or tcp6 -> [(local (ip, port), remote (ip, port), state, inode)]."""
+    entries = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        try:
+            local_ip, local_port = fields[1].split(":")
+            remote_ip, remote_port = fields[2].split(":")
+            local = (_hex_ip(local_ip), int(local_port, 16))
+            remote = (_hex_ip(remote_ip), int(remote_port, 16))
+        except ValueError:
+            continue
+        entries.append((local, remote, fields[3], fields[9]))
+    return entries
+
+
+def _plain_ip(ip):
+    """An IPv4-mapped IPv6 address (an IPv6 socket to an IPv4 peer) as IPv4."""
+    return ip.ipv4_mapped if ip.version == 6 and ip.ipv4_mapped else ip
+
+
+def count_connections(entries, endpoints, inodes):
+    """Established connections to one of `endpoints` ({(ip, port)}) whose socket inode is in `inodes`."""
+    count = 0
+    for dummy, (ip, port), state, inode in entries:
+        if state == TCP_ESTABLISHED and inode in inodes and (_plain_ip(ip), port) in endpoints:
+            count += 1
+    return count
+
+
+def endpoints_of(addresses, resolve=socket.getaddrinfo):
+    """host:port addresses -> {(ip, port)}; a name is resolved as nginx did."""
+    result = set()
+    for address in addresses:
+        host, port = parse_address(address)
+        host = host[1:-1] if host.startswith("[") else host
+        try:
+            result.add((ipaddress.ip_address(host), port))
+        except ValueError:
+            for info in resolve(host, port, 0, socket.SOCK_STREAM):
+                result.add((_plain_ip(ipaddress.ip_address(info[4][0])), port))
+    return result
+
+
+def wait_drained(observe, timeout, clock=time.monotonic, sleep=time.sleep, interval=0.1):
+    """Poll `observe()` -> (old workers alive, connections) until both are 0.
+
+    Returns {"waited": seconds, "drained": bool, "old_workers": n, "connections": n,
+    "old_workers_at_start": n, "connections_at_start": n}; with drained False
+    the last counts say what was left when `timeout` seconds had passed.
+    """
+    start = clock()
+    workers, connections = observe()
+    first = (workers, connections)
+    while workers or connections:
+        if clock() - start >= timeout:
+            break
+        sleep(interval)
+        workers, connections = observe()
+    return {"waited": round(clock() - start, 3), "drained": not (workers or connections), "old_workers": workers,
+            "connections": connections, "old_workers_at_start": first[0], "connections_at_start": first[1]}
+
+
+def timeout_message(result, addresses, timeout):
+    return ("still in flight after %ds: %d connection(s) to %s held by nginx, %d old worker(s) still running"
+            % (timeout, result["connections"], ", ".join(addresses), result["old_workers"]))
+
+
+class Proc:
+    """Processes and sockets read from /proc (the module's host side)."""
+
+    def __init__(self, root="/proc"):
+        self.root = root
+
+    def read(self, *parts):
+        with open(os.path.join(self.root, *parts)) as handle:
+            return handle.read()
+
+    def stat(self, pid):
+        """(ppid, start time) of `pid`, None when it is gone."""
+        try:
+            text = self.read(str(pid), "stat")
+        except OSError:
+            return None
+        fields = text.rpartition(")")[2].split()
+        return int(fields[1]), fields[19]
+
+    def is_nginx_master(self, pid):
+        try:
+            return self.read(str(pid), "cmdline").startswith("nginx: master process")
+        except OSError:
+            return False
+
+    def children(self, master):
+        """{pid: start time} of `master`'s children (nginx's workers and helpers)."""
+        result = {}
+        for name in os.listdir(self.root):
+            if name.isdigit():
+                stat = self.stat(int(name))
+                if stat is not None and stat[0] == master:
+                    result[int(name)] = stat[1]
+        return result
+
+    def alive(self, processes):
+        """The pids of {pid: start time} still running (the same process, not a reused pid)."""
+        return [pid for pid, start in processes.items() if (self.stat(pid) or (None, None))[1] == start]
+
+    def socket_inodes(self, pids):
+        inodes = set()
+        for pid in pids:
+            fd_dir = os.path.join(self.root, str(pid), "fd")
+            try:
+                names = os.listdir(fd_dir)
+            except OSError:
+                continue
+            for name in names:
+                try:
+                    target = os.readlink(os.path.join(fd_dir, name))
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        return inodes
+
+    def tcp_entries(self):
+        entries = []
+        for name in ("tcp", "tcp6"):
+            try:
+                entries.extend(parse_proc_net_tcp(self.read("net", name)))
+            except OSError:
+                continue
+        return entries
+
+
+def read_pid(path, proc=None):
+    """The nginx master's pid from its pid file; DrainError when nginx does not run."""
+    try:
+        with open(path) as handle:
+            text = handle.read().strip()
+    except OSError as exc:
+        raise DrainError(["nginx: not running (cannot read its pid file %s: %s)" % (path, exc.strerror)]) from None
+    if not re.match(r"\A[0-9]{1,9}\Z", text):
+        raise DrainError(["nginx: its pid file %s holds %r, not a pid" % (path, text[:40])])
+    if proc is not None and not proc.is_nginx_master(int(text)):
+        raise DrainError(["nginx: not running (process %s of its pid file %s is no nginx master)" % (text, path)])
+    return int(text)
+
+
+def observer(proc, master, old, endpoints):
+    """observe() for wait_drained: old workers alive, and established
+    connections to `endpoints` held by any nginx process (master, old and
+    current workers)."""
+    def observe():
+        alive = proc.alive(old)
+        pids = set(alive) | set(proc.children(master)) | {master}
+        connections = count_connections(proc.tcp_entries(), endpoints, proc.socket_inodes(pids))
+        return len(alive), connections
+    return observe

@@ -1,0 +1,279 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: upstream_server
+short_description: Drain, disable, enable or re-weight a server of an upstream the load_balancer role manages
+version_added: 0.4.0
+author: edgeops engineers (@edgeops)
+description:
+  - Takes a server (or every server of an app host) of an nginx upstream out of rotation and back, or changes its
+    weight, on a load balancer configured by the C(edgeops.nginx_lb.load_balancer) role. Run it on the load
+    balancer, usually with C(delegate_to) from a play on the app hosts, looping over the load balancer group.
+  - nginx open source has no runtime API, so the change is a config change made the role's way - the role's model
+    (built from the inputs the role recorded on the host at its last run, plus the new state), its one check and
+    its template, the candidate tested with the host's C(nginx -t), installed, the whole configuration tested again
+    (the previous file is put back when nginx refuses it), then nginx reloaded.
+  - C(drained) - the server gets C(down) (no new request reaches it after the reload), then the module waits until
+    the workers that ran the old configuration have exited and no nginx process holds a connection to the server,
+    or fails after I(timeout) seconds saying how many connections and old workers are left. Idle upstream
+    keep-alive connections do not hold it up - old workers close them at once when they shut down, and the new
+    workers never connect to a C(down) server.
+  - C(disabled) - the same C(down), without waiting. C(enabled) - back in rotation.
+  - The state is kept on the load balancer in I(state_dir)C(/upstream_state.json), which the role reads, so a later
+    run of the role (C(site.yml)) keeps a drained or disabled server down and keeps a weight set here, until
+    C(state=enabled) clears it. C(enabled) without I(weight) gives the server back to the role's variables
+    (weight included); with I(weight) it stays at that weight. An entry for a server that the role's variables no
+    longer have is ignored by the role with a warning.
+options:
+  upstream:
+    description: The upstream, as named in C(load_balancer_upstreams).
+    type: str
+    required: true
+  server:
+    description:
+      - The server's address C(host:port) as the upstream lists it (written the way the model normalises it, so
+        C(10.0.0.12:07001) is C(10.0.0.12:7001)).
+      - Exactly one of I(server) and I(host).
+    type: str
+  host:
+    description:
+      - Every server of the upstream on this host - an inventory host whose servers the upstream takes from a
+        C(group) (its published C(app_servers_endpoints)), or the host part of the servers' addresses.
+      - Exactly one of I(server) and I(host).
+    type: str
+  state:
+    description:
+      - C(drained) - C(down), then wait for in-flight requests. C(disabled) - C(down) without waiting.
+        C(enabled) - in rotation again.
+    type: str
+    choices: [enabled, drained, disabled]
+    default: enabled
+  weight:
+    description: The server's weight from now on (1-1000), kept in the state file until C(state=enabled) without it.
+    type: int
+  timeout:
+    description:
+      - Seconds to wait for in-flight requests with C(state=drained); fail when they are not done by then.
+      - nginx ends old workers after C(worker_shutdown_timeout) (the role's C(load_balancer_worker_shutdown_timeout),
+        30s by default) even with requests in flight, so a longer I(timeout) needs a longer one of those.
+    type: int
+    default: 60
+  state_dir:
+    description:
+      - Where the role recorded its model's inputs (C(model_record.json)) and where the state file
+        C(upstream_state.json) lives on the load balancer; the role's C(load_balancer_state_dir).
+    type: path
+    default: /var/lib/edgeops_nginx_lb
+  _config:
+    description: Internal, set by the action plugin - the rendered upstream configuration when it changed.
+    type: str
+  _state:
+    description: Internal, set by the action plugin - the state file's new text when it changed.
+    type: str
+  _targets:
+    description: Internal, set by the action plugin - the addresses the task acts on.
+    type: list
+    elements: str
+  _paths:
+    description: Internal, set by the action plugin - the paths the role recorded (configuration, nginx.conf, pid file).
+    type: dict
+attributes:
+  action:
+    support: full
+    description: An action plugin of the same name renders the role's template on the controller.
+  check_mode:
+    support: full
+    description:
+      - Builds the model and renders the configuration, tests a changed candidate with the host's C(nginx -t),
+        reports C(changed) and the diff; writes nothing, reloads nothing, waits for nothing.
+  diff_mode:
+    support: full
+    description: The state file's and the upstream configuration's changes.
+  platform:
+    support: full
+    description: A load balancer configured by the C(edgeops.nginx_lb.load_balancer) role.
+    platforms: posix
+notes:
+  - A server or upstream that the load balancer's model does not have is an error naming I(server), I(host) or
+    I(upstream); so is a change the model's check refuses (for example taking down the last usable server of an
+    upstream).
+  - The state file is read on the controller and written on the host; run one C(upstream_server) task per load
+    balancer at a time (C(serial) or C(throttle=1) when several app hosts share a batch).
+  - C(changed) only when the state file or the configuration changed; a C(drained) server that already is still
+    gets the wait, which then returns at once.
+seealso:
+  - module: edgeops.nginx_lb.nginx_validate
+  - module: edgeops.nginx_lb.lb_verify
+"""
+
+EXAMPLES = r"""
+- name: Drain app2's servers on every load balancer before its deploy
+  edgeops.nginx_lb.upstream_server:
+    upstream: pool
+    host: "{{ inventory_hostname }}"
+    state: drained
+    timeout: 60
+  delegate_to: "{{ item }}"
+  loop: "{{ groups['lb'] }}"
+
+- name: Take one server out without waiting
+  edgeops.nginx_lb.upstream_server:
+    upstream: pool
+    server: 10.0.0.12:7001
+    state: disabled
+
+- name: Back in rotation at a fifth of its peers' weight (a canary)
+  edgeops.nginx_lb.upstream_server:
+    upstream: pool
+    server: 10.0.0.12:7001
+    state: enabled
+    weight: 1
+
+- name: Back to what the role's variables say
+  edgeops.nginx_lb.upstream_server:
+    upstream: pool
+    server: 10.0.0.12:7001
+    state: enabled
+"""
+
+RETURN = r"""
+servers:
+  description: The addresses the task acted on.
+  returned: always
+  type: list
+  elements: str
+  sample: ["10.0.0.12:7001"]
+config_changed:
+  description: Whether the upstream configuration changed (and nginx was reloaded).
+  returned: always
+  type: bool
+state_changed:
+  description: Whether the state file changed.
+  returned: always
+  type: bool
+reloaded:
+  description: Whether nginx was reloaded (a changed configuration, not in check mode).
+  returned: always
+  type: bool
+drain:
+  description:
+    - With C(state=drained) outside check mode - C(waited) (seconds), C(drained), C(old_workers_at_start),
+      C(connections_at_start) (in flight when the wait began) and what was left at the end.
+  returned: when state is drained
+  type: dict
+  sample: {"waited": 9.4, "drained": true, "old_workers_at_start": 2, "connections_at_start": 20,
+           "old_workers": 0, "connections": 0}
+"""
+
+import os
+import signal
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _drain
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
+
+
+def _install(module, binary, paths, config):
+    """Test the candidate, install it, test the whole config; put the old file back when nginx refuses."""
+    def runner(argv):
+        return module.run_command(argv)
+
+    conf_path = paths["conf_path"]
+    report = validate(binary, runner, content=config, shown_name=conf_path, check_mode=module.check_mode)
+    failure = report.failure("error")
+    if failure:
+        module.fail_json(msg="the new configuration was refused, nothing changed: %s" % failure)
+    if module.check_mode:
+        return
+    try:
+        with open(conf_path, "rb") as handle:
+            previous = handle.read()
+    except OSError:
+        previous = None
+    _write(module, conf_path, config.encode())
+    report = validate(binary, runner, path=paths["nginx_conf"])
+    if report.valid is not True:
+        if previous is None:
+            os.unlink(conf_path)
+        else:
+            _write(module, conf_path, previous)
+        module.fail_json(msg="nginx rejected the whole configuration with the new %s; the previous file is back: %s"
+                         % (conf_path, report.failure("error")))
+
+
+def _write(module, path, data):
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    temp = "%s.edgeops-tmp" % path
+    with open(temp, "wb") as handle:
+        handle.write(data)
+    os.chmod(temp, 0o644)
+    module.atomic_move(temp, path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            upstream=dict(type="str", required=True),
+            server=dict(type="str"),
+            host=dict(type="str"),
+            state=dict(type="str", choices=list(_drain.STATES), default="enabled"),
+            weight=dict(type="int"),
+            timeout=dict(type="int", default=60),
+            state_dir=dict(type="path", default="/var/lib/edgeops_nginx_lb"),
+            # Set by the action plugin: the rendered configuration and state
+            # file (None: unchanged), the addresses, the paths of the record.
+            _config=dict(type="str"),
+            _state=dict(type="str"),
+            _targets=dict(type="list", elements="str"),
+            _paths=dict(type="dict"),
+        ),
+        mutually_exclusive=[("server", "host")],
+        required_one_of=[("server", "host")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["_paths"] is None or params["_targets"] is None:
+        module.fail_json(msg="upstream_server runs through its action plugin (edgeops.nginx_lb.upstream_server)")
+    paths = params["_paths"]
+    targets = params["_targets"]
+    result = dict(changed=params["_config"] is not None or params["_state"] is not None, servers=targets,
+                  config_changed=params["_config"] is not None, state_changed=params["_state"] is not None,
+                  reloaded=False)
+    binary = module.get_bin_path("nginx", opt_dirs=["/usr/sbin", "/usr/local/sbin"], required=True)
+    proc = _drain.Proc()
+    try:
+        # Resolved before anything changes: a name nginx resolved must resolve here too.
+        endpoints = _drain.endpoints_of(targets)
+        master = _drain.read_pid(paths["nginx_pid"], proc) if not module.check_mode else None
+    except (_drain.DrainError, OSError) as exc:
+        module.fail_json(msg=str(exc), **result)
+    if params["_config"] is not None:
+        _install(module, binary, paths, params["_config"])
+    if module.check_mode:
+        module.exit_json(**result)
+    if params["_state"] is not None:
+        _write(module, os.path.join(params["state_dir"], _drain.STATE_FILE), params["_state"].encode())
+    old = proc.children(master)
+    if params["_config"] is not None:
+        # Checked above with the file in place; now the reload (nginx -s reload is this signal).
+        os.kill(master, signal.SIGHUP)
+        result["reloaded"] = True
+    if params["state"] == "drained":
+        drain = _drain.wait_drained(_drain.observer(proc, master, old if result["reloaded"] else {}, endpoints),
+                                    params["timeout"])
+        result["drain"] = drain
+        if not drain["drained"]:
+            module.fail_json(msg=_drain.timeout_message(drain, targets, params["timeout"]), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
