@@ -210,10 +210,73 @@ def test_a_worker_exception_is_counted_with_its_message():
 def test_verify_reports_an_unexpected_exception(monkeypatch, raw_server):
     server = raw_server(big_body(10))
 
-    def explode(self):
+    def explode(head):
         raise RuntimeError("parser exploded")
-    monkeypatch.setattr(_http_poll.http.client.HTTPConnection, "getresponse", explode)
+    # The response head parser (http.client's getresponse before the poller
+    # spoke raw HTTP/1.1 on asyncio).
+    monkeypatch.setattr(_http_poll, "parse_head", explode)
     result, = verify(Model(), server.url, [{"path": "/", "servers": ["127.0.0.1:1"]}], 3, timeout=1, deadline_s=10)
     assert result.errors == {"error: RuntimeError: parser exploded": 3}
     assert "/: 3 of 3 requests failed (error: RuntimeError: parser exploded: 3)" in result.problems
     assert not any("deadline" in p for p in result.problems)
+
+
+# ------------------------------------------------------------ raw HTTP/1.1 framing
+
+def canned(response, byte_at_a_time=False):
+    """A handler answering every request with `response`, at once or one
+    byte per send (every head and chunk boundary then falls mid-read)."""
+    def handler(conn, stopping):
+        while read_request(conn, stopping):
+            if byte_at_a_time:
+                for index in range(len(response)):
+                    conn.sendall(response[index:index + 1])
+            else:
+                conn.sendall(response)
+            if b"Connection: close" in response or b"HTTP/1.0" in response:
+                return
+    return handler
+
+
+OK_HEAD = b"HTTP/1.1 200 OK\r\nX-Backend: raw:1\r\n"
+
+
+@pytest.mark.parametrize("response, counts, errors, keepalive", [
+    (OK_HEAD + b"Content-Length: 2\r\n\r\nok", {"raw:1": 3}, {}, True),
+    (OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n2;ext=1\r\nok\r\n1\r\n!\r\n0\r\nTrailer: x\r\n\r\n",
+     {"raw:1": 3}, {}, True),
+    (b"HTTP/1.1 100 Continue\r\n\r\n" + OK_HEAD + b"Content-Length: 0\r\n\r\n", {"raw:1": 3}, {}, True),
+    (b"HTTP/1.1 204 No Content\r\nX-Backend: raw:1\r\n\r\n", {"raw:1": 3}, {}, True),
+    (OK_HEAD + b"Connection: close\r\nContent-Length: 2\r\n\r\nok", {"raw:1": 3}, {}, False),
+    (b"HTTP/1.0 200 OK\r\nX-Backend: raw:1\r\n\r\nuntil the server closes", {"raw:1": 3}, {}, False),
+    (b"HTTP/1.1 200 OK\r\nX-Backend: a\r\nX-Backend: b\r\nContent-Length: 0\r\n\r\n", {"a, b": 3}, {}, True),
+    (b"HTTP/1.1 503 Busy\r\nX-Backend: raw:1\r\nContent-Length: 4\r\n\r\nbusy", {}, {"status 503": 3}, True),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", {}, {"unidentified backend": 3}, False),
+    (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", {}, {"connection: BadStatusLine": 3}, False),
+    (OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n", {}, {"connection: IncompleteRead": 3},
+     False),
+], ids=["length", "chunked-trailer", "100-continue", "204", "connection-close", "http10-until-close",
+        "repeated-header", "status-503", "unidentified", "bad-status-line", "bad-chunk-size"])
+@pytest.mark.parametrize("byte_at_a_time", [False, True], ids=["whole", "bytewise"])
+def test_raw_http11_framing(raw_server, response, counts, errors, keepalive, byte_at_a_time):
+    server = raw_server(canned(response, byte_at_a_time))
+    polled = poll(server.url, "/", 3, timeout=2, deadline_s=10)
+    assert polled.counts == counts and polled.errors == errors
+    assert polled.requests == 3 and polled.retried == 0 and not polled.deadline_hit
+    # One keep-alive connection where the response allows it, else one each.
+    assert server.connections == (1 if keepalive else 3)
+
+
+def test_the_timeout_is_an_idle_timeout(raw_server):
+    """A response whose bytes keep coming (0.3 s apart, 1.5 s in all) does
+    not time out at timeout=1; one whose head never ends does."""
+    def slow_but_steady(conn, stopping):
+        while read_request(conn, stopping):
+            for piece in (OK_HEAD, b"Content-Length: 4\r\n\r\n", b"a", b"b", b"c", b"d"):
+                if stopping.wait(0.3):
+                    return
+                conn.sendall(piece)
+    steady = poll(raw_server(slow_but_steady).url, "/", 1, timeout=1, deadline_s=10)
+    assert steady.counts == {"raw:1": 1} and steady.errors == {}
+    stalled = poll(raw_server(silent).url, "/", 1, timeout=1, deadline_s=10)
+    assert stalled.errors == {"timeout": 1} and stalled.abandoned == 0
