@@ -20,6 +20,8 @@ loopback, bounded in time (wrk -d, and a timeout around each command).
                   from it to the current defaults (:8082-8084), see LADDER
   3. lb_verify: 10,000 requests on /roundrobin against wrk on the same location.
   4. Template + validation time for 10, 100, 1000 and 2000 generated upstream servers.
+  5. Capacity (benchmarks/capacity.py): 10,000 connections held, our nginx.conf vs the stock one,
+     https vs http, TLS handshakes per second. `run.sh --only capacity` runs this part alone.
 
 Writes benchmarks/results/latest.md, latest.json and latest.png.
 """
@@ -36,6 +38,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import capacity
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -583,6 +587,7 @@ def report(data):
             row["servers"], row["model"], row["render"], row["validate"], row["total"], marginal,
             row["servers_seen"]))
         previous = row
+    lines.append(capacity.report(data, fmt_rps, fmt_ms))
     lines += ["", "**Targets**", "", "| target | measured | verdict |", "| --- | --- | --- |"]
     lines += ["| %s | %s | %s |" % (t["target"], t["measured"], "met" if t["met"] else "**missed**")
               for t in data["targets"]]
@@ -688,9 +693,31 @@ def rerender():
     return 0
 
 
+def only_capacity():
+    """`bench.py --only capacity` (`benchmarks/run.sh --only capacity`): a first
+    converge, then the capacity part alone, merged into latest.json and the report."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    ansible_cost_first = playbook("converge-first", ROOT / "playbooks" / "site.yml")
+    log("first converge %.1f s; installing wrk in the container" % ansible_cost_first["wall_s"])
+    inside("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && "
+           "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }", timeout=300)
+    cap = capacity.measure(sys.modules[__name__])
+    cap["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    cap["load"] = round(os.getloadavg()[0], 2)
+    data = json.loads((RESULTS / "latest.json").read_text())
+    data["capacity"] = cap
+    data["targets"] = [t for t in data["targets"] if not t["target"].endswith("0 errors")] + capacity.targets(cap)
+    (RESULTS / "latest.json").write_text(json.dumps(data, indent=1) + "\n")
+    log("capacity part took %.0f s" % (time.monotonic() - started))
+    return rerender()
+
+
 def main(argv):
     if argv[1:] == ["--report"]:
         return rerender()
+    if argv[1:] == ["--only", "capacity"]:
+        return only_capacity()
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     data = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -710,9 +737,10 @@ def main(argv):
         stop_tutorial()
     data["verify"] = verify_speed()
     data["scaling"] = scaling()
+    data["capacity"] = capacity.measure(sys.modules[__name__])
     data["machine"]["load_after"] = round(os.getloadavg()[0], 2)
     data["elapsed_s"] = round(time.monotonic() - started, 1)
-    data["targets"] = targets(data)
+    data["targets"] = targets(data) + capacity.targets(data["capacity"])
     for record in data["ansible"].values():
         record.pop("records", None)
     (RESULTS / "latest.json").write_text(json.dumps(data, indent=1) + "\n")
