@@ -16,8 +16,11 @@ PAGES = [
     (["edgeops.nginx_lb.nginx_validate"], ["content", "path", "fail_on", "nginx_binary", "EXAMPLES", "RETURN"]),
     (["edgeops.nginx_lb.lb_verify"], ["url", "locations", "requests", "clients", "backend_regex", "report",
                                       "fail_on_mismatch", "EXAMPLES", "RETURN"]),
+    (["edgeops.nginx_lb.upstream_server"], ["upstream", "server", "host", "state", "drained", "weight", "timeout",
+                                            "state_dir", "EXAMPLES", "RETURN"]),
     (["-t", "role", "edgeops.nginx_lb.load_balancer"], ["load_balancer_upstreams", "load_balancer_locations",
-                                                        "load_balancer_listen", "load_balancer_conf_path"]),
+                                                        "load_balancer_listen", "load_balancer_conf_path",
+                                                        "load_balancer_state_dir"]),
     (["-t", "role", "edgeops.nginx_lb.app_servers"], ["app_servers_ports", "app_servers_bind_address", "app_servers_program",
                                                       "app_servers_command", "app_servers_version",
                                                       "app_servers_health_path"]),
@@ -38,11 +41,11 @@ def test_ansible_doc_renders(galaxy, args, words):
 @pytest.fixture(scope="module")
 def module_docs(galaxy):
     proc = galaxy.ansible("ansible-doc", "--json", "edgeops.nginx_lb.nginx_validate", "edgeops.nginx_lb.lb_verify",
-                          timeout=120)
+                          "edgeops.nginx_lb.upstream_server", timeout=120)
     return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("module", ["nginx_validate", "lb_verify"])
+@pytest.mark.parametrize("module", ["nginx_validate", "lb_verify", "upstream_server"])
 def test_module_examples_are_tasks_of_the_collection(module_docs, module):
     doc = module_docs["edgeops.nginx_lb." + module]
     tasks = yaml.safe_load(doc["examples"])
