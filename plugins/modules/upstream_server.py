@@ -179,34 +179,6 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _drain
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
 
 
-def _install(module, binary, paths, config):
-    """Test the candidate, install it, test the whole config; put the old file back when nginx refuses."""
-    def runner(argv):
-        return module.run_command(argv)
-
-    conf_path = paths["conf_path"]
-    report = validate(binary, runner, content=config, shown_name=conf_path, check_mode=module.check_mode)
-    failure = report.failure("error")
-    if failure:
-        module.fail_json(msg="the new configuration was refused, nothing changed: %s" % failure)
-    if module.check_mode:
-        return
-    try:
-        with open(conf_path, "rb") as handle:
-            previous = handle.read()
-    except OSError:
-        previous = None
-    _write(module, conf_path, config.encode())
-    report = validate(binary, runner, path=paths["nginx_conf"])
-    if report.valid is not True:
-        if previous is None:
-            os.unlink(conf_path)
-        else:
-            _write(module, conf_path, previous)
-        module.fail_json(msg="nginx rejected the whole configuration with the new %s; the previous file is back: %s"
-                         % (conf_path, report.failure("error")))
-
-
 def _write(module, path, data):
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
@@ -256,7 +228,16 @@ def main():
     except (_drain.DrainError, OSError) as exc:
         module.fail_json(msg=str(exc), **result)
     if params["_config"] is not None:
-        _install(module, binary, paths, params["_config"])
+        def runner(argv):
+            return module.run_command(argv)
+        failure = _drain.install_config(
+            paths["conf_path"], params["_config"],
+            lambda config: validate(binary, runner, content=config, shown_name=paths["conf_path"],
+                                    check_mode=module.check_mode).failure("error"),
+            lambda: validate(binary, runner, path=paths["nginx_conf"]).failure("error"),
+            lambda path, data: _write(module, path, data), check_mode=module.check_mode)
+        if failure:
+            module.fail_json(msg=failure, **result)
     if module.check_mode:
         module.exit_json(**result)
     if params["_state"] is not None:
