@@ -482,8 +482,8 @@ def main(argv=None):
 
     server = AppServer((args.bind, args.port), args.latency_ms, args.access_log, args.header_timeout,
                        args.idle_timeout, args.max_body, args.app_version, args.health_path)
-    print("app server started on %s:%d (latency %d ms, version %s)" % (args.bind, args.port, args.latency_ms,
-                                                                     args.app_version or "-"), flush=True)
+    print("app server started on %s:%d (latency %d ms, version %s)"
+          % (args.bind, args.port, args.latency_ms, args.app_version or "-"), flush=True)
     server.serve_forever(signals=True)
     print("app server on %s:%d stopped" % (args.bind, args.port), flush=True)
     return 0
