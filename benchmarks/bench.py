@@ -22,6 +22,9 @@ loopback, bounded in time (wrk -d, and a timeout around each command).
   4. Template + validation time for 10, 100, 1000 and 2000 generated upstream servers.
   5. Capacity (benchmarks/capacity.py): 10,000 connections held, our nginx.conf vs the stock one,
      https vs http, TLS handshakes per second. `run.sh --only capacity` runs this part alone.
+  6. benchmarks/scale_hosts.py: resident memory of nginx and each app server
+     instance (idle, under c=64), and converge time with 1, 3, 6, 10 app hosts
+     + 2 LBs against one host in both tiers (`run.sh --only scale`: that alone).
 
 Writes benchmarks/results/latest.md, latest.json and latest.png.
 """
@@ -40,6 +43,7 @@ import time
 from pathlib import Path
 
 import capacity
+import scale_hosts
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -122,14 +126,14 @@ CONTROLLER_ONLY = {"set_fact", "assert", "debug", "include_vars", "include_role"
                    "import_tasks", "meta", "fail", "validate_argument_spec"}
 
 
-def playbook(name, playbook_path, extra_vars=None, env_extra=None, timeout=900):
+def playbook(name, playbook_path, extra_vars=None, env_extra=None, timeout=900, inventory=None):
     """ansible-playbook against the container: wall time, task counts, per-task record."""
     LOGS.mkdir(parents=True, exist_ok=True)
     timer_out = LOGS / (name + ".json")
     enabled = [c for c in os.environ.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c] + ["bench_timer"]
     env = dict(os.environ, ANSIBLE_CALLBACK_PLUGINS=str(HERE / "callback_plugins"),
                ANSIBLE_CALLBACKS_ENABLED=",".join(enabled), BENCH_TIMER_OUT=str(timer_out), **(env_extra or {}))
-    argv = ["ansible-playbook", "-i", str(INVENTORY), str(playbook_path)]
+    argv = ["ansible-playbook", "-i", str(inventory or INVENTORY), str(playbook_path)]
     vars_file = None
     if extra_vars:
         vars_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
@@ -352,6 +356,12 @@ def ansible_cost():
     # of one `docker exec` process per step (the inventory's connection).
     # Interleaved, best of 2 each.
     reruns = {"rerun": [], "rerun_tuned": []}
+    # Fact caching as a lab would keep it: a jsonfile cache that outlives a
+    # run (the first tuned run fills it, the second reads it).
+    cache = LOGS / "fact-cache"
+    if cache.exists():
+        for old in cache.iterdir():
+            old.unlink()
     for attempt in (1, 2):
         for key in reruns:
             tuned = key == "rerun_tuned"
@@ -360,7 +370,8 @@ def ansible_cost():
             result = playbook("converge-%s-%d" % (key, attempt), ROOT / "playbooks" / "site.yml",
                               extra_vars={"ansible_connection": "community.docker.docker_api"} if tuned else None,
                               env_extra={"ANSIBLE_PIPELINING": "1", "ANSIBLE_GATHERING": "smart",
-                                         "ANSIBLE_CACHE_PLUGIN": "memory"} if tuned else None)
+                                         "ANSIBLE_CACHE_PLUGIN": "jsonfile",
+                                         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache)} if tuned else None)
             log("  %.1f s, %d task results, %d changed" % (result["wall_s"], result["tasks"], result["changed"]))
             reruns[key].append(result)
     best = {key: dict(min(runs, key=lambda r: r["wall_s"]), changed=max(r["changed"] for r in runs))
@@ -403,7 +414,7 @@ def median(runs):
 
 def verify_speed():
     rows = []
-    for connections in (1, 16):
+    for connections in (1, 16, 64):
         log("lb_verify: %d requests on /roundrobin, concurrency %d, between two wrk runs" % (
             VERIFY_REQUESTS, connections))
         before = load("ours", connections)
@@ -481,11 +492,13 @@ def targets(data):
             fmt_ms(ours["p99_ms"]), fmt_ms(serve["ceiling"][16]["p99_ms"])), ours["p99_ms"] <= 10))
     for row in data["verify"]:
         share = row["lb_verify_rps"] / row["wrk_rps"]
-        out.append(("lb_verify ≥ 25%% of wrk (both c=%d)" % row["concurrency"], "%.0f%%" % (100 * share),
-                    share >= 0.25))
-    rerun = data["ansible"]["rerun"]
-    out.append(("idempotent re-run ≤ 15 s, nothing changed", "%.1f s, %d changed" % (
-        rerun["wall_s"], rerun["changed"]), rerun["wall_s"] <= 15 and rerun["changed"] == 0))
+        least = 0.40 if row["concurrency"] == 16 else 0.25       # issue 15: 40 % at c=16
+        out.append(("lb_verify ≥ %.0f%% of wrk (both c=%d)" % (100 * least, row["concurrency"]),
+                    "%.0f%%" % (100 * share), share >= least))
+    first, rerun = data["ansible"]["first"], data["ansible"]["rerun"]
+    out.append(("first converge of one fresh host ≤ 30 s", "%.1f s" % first["wall_s"], first["wall_s"] <= 30))
+    out.append(("idempotent re-run ≤ 10 s, nothing changed", "%.1f s, %d changed" % (
+        rerun["wall_s"], rerun["changed"]), rerun["wall_s"] <= 10 and rerun["changed"] == 0))
     rows = data["scaling"]
     if len(rows) >= 3:
         def slope(a, b):
@@ -498,6 +511,7 @@ def targets(data):
         out.append(("template + validation grows linearly", "%.2f ms per added server from %d to %d, %.2f from %d "
                     "to %d" % (1000 * low, rows[-3]["servers"], rows[-2]["servers"], 1000 * high,
                                rows[-2]["servers"], rows[-1]["servers"]), high <= 1.8 * low + 0.0004))
+    out += scale_hosts.targets(data)
     return [{"target": t, "measured": m, "met": ok} for t, m, ok in out]
 
 
@@ -567,13 +581,16 @@ def report(data):
               "| run | wall s | task results | changed | skipped | module runs on the host | s per host run |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label, r in (("first converge", cost["first"]), ("idempotent re-run (best of 2)", cost["rerun"]),
-                     ("re-run with pipelining, smart gathering, docker_api connection (best of 2)",
+                     ("re-run with pipelining, a jsonfile fact cache (smart gathering), docker_api connection "
+                      "(best of 2)",
                       cost["rerun_tuned"])):
         lines.append("| %s | %.1f | %d | %d | %d | %d | %.2f |" % (label, r["wall_s"], r["tasks"], r["changed"],
                                                                r["skipped"], r["host_calls"],
                                                                r["wall_s"] / max(r["host_calls"], 1)))
     lines += ["", "Slowest tasks of the re-run: " + "; ".join(
-        "%s %.1f s" % (t["name"], t["seconds"]) for t in cost["rerun"]["slowest"][:4]) + ".", "",
+        "%s %.1f s" % (t["name"], t["seconds"]) for t in cost["rerun"]["slowest"][:5]) + ".",
+        "Slowest tasks of the first converge: " + "; ".join(
+        "%s %.1f s" % (t["name"], t["seconds"]) for t in cost["first"]["slowest"][:5]) + ".", "",
         "**Template + validation vs upstream servers** (the role's lb_model preflight and template on the "
         "controller, then nginx_validate's `nginx -t` on the host; %d servers per upstream, one location each; best "
         "of 2)" % SERVERS_PER_UPSTREAM, "",
@@ -588,6 +605,7 @@ def report(data):
             row["servers_seen"]))
         previous = row
     lines.append(capacity.report(data, fmt_rps, fmt_ms))
+    lines += scale_hosts.report_lines(data)
     lines += ["", "**Targets**", "", "| target | measured | verdict |", "| --- | --- | --- |"]
     lines += ["| %s | %s | %s |" % (t["target"], t["measured"], "met" if t["met"] else "**missed**")
               for t in data["targets"]]
@@ -683,12 +701,18 @@ def write_results(data):
     return text
 
 
-def rerender():
-    """`bench.py --report`: latest.md and latest.png again from latest.json (after a change of the report)."""
+def rerender(only_scale=False):
+    """`bench.py --report`: latest.md and latest.png again from latest.json (after a change of the report).
+    `bench.py --only scale`: the app host scaling measured again, its rows and verdicts replaced."""
     data = json.loads((RESULTS / "latest.json").read_text())
     data["serving"] = {name: {int(c): r for c, r in per_c.items()} for name, per_c in data["serving"].items()}
     for name in [n for n in TARGETS if n not in data["serving"]]:
         TARGETS.pop(name)
+    if only_scale:
+        data["hosts"] = scale_hosts.hosts(playbook)
+        data["hosts_date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        data["targets"] = targets(data) + (capacity.targets(data["capacity"]) if data.get("capacity") else [])
+        (RESULTS / "latest.json").write_text(json.dumps(data, indent=1) + "\n")
     print(write_results(data))
     return 0
 
@@ -718,6 +742,8 @@ def main(argv):
         return rerender()
     if argv[1:] == ["--only", "capacity"]:
         return only_capacity()
+    if argv[1:] == ["--only", "scale"]:
+        return rerender(only_scale=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     data = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -728,6 +754,8 @@ def main(argv):
     for helper in ("report.lua", "inside.py"):
         put((HERE / helper).read_text(), "%s/%s" % (WORK, helper))
     data["machine"] = machine()
+    log("resident memory of nginx and the app servers, idle and under c=64")
+    data["memory"] = scale_hosts.memory(inside, CONTAINER, WORK)
     log("starting the ceiling, the tuning ladder and the tutorial's setup beside the collection's")
     start_extra_servers()
     start_tutorial()
@@ -738,6 +766,7 @@ def main(argv):
     data["verify"] = verify_speed()
     data["scaling"] = scaling()
     data["capacity"] = capacity.measure(sys.modules[__name__])
+    data["hosts"] = scale_hosts.hosts(playbook)
     data["machine"]["load_after"] = round(os.getloadavg()[0], 2)
     data["elapsed_s"] = round(time.monotonic() - started, 1)
     data["targets"] = targets(data) + capacity.targets(data["capacity"])

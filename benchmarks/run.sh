@@ -15,6 +15,9 @@ cleanup() { docker rm -f "$name" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "==> starting $name"
-scripts/systemd-container.sh "$name" "$image"
+# `run.sh --only scale`: the app host scaling alone (its own containers).
+if [[ "$*" != "--only scale" ]]; then
+  echo "==> starting $name"
+  scripts/systemd-container.sh "$name" "$image"
+fi
 python3 benchmarks/bench.py "$@"
