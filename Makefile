@@ -48,8 +48,10 @@ lab-down:
 
 # The functional tests run the host's own nginx binary (nginx -t, a private
 # nginx on loopback); scripts/apt-no-start.sh keeps apt from starting its service.
+# The stream module (TCP and UDP streams) is a package of its own on Debian.
 host-tools:
 	command -v nginx >/dev/null 2>&1 || scripts/apt-no-start.sh nginx-light
+	test -e /usr/lib/nginx/modules/ngx_stream_module.so || scripts/apt-no-start.sh libnginx-mod-stream
 
 # Pure: no process, no socket (tests/unit/conftest.py refuses both), seconds.
 # PYTEST_ORDER=reverse or shuffle:SEED runs either tier in another order.

@@ -40,6 +40,16 @@ options:
   inventory_hostname:
     description: The host's inventory name, the last resort for C(0.0.0.0).
     type: str
+  tcp_ports:
+    description: C(app_servers_tcp_ports), published with C(protocol=tcp) for the streams of the load balancer.
+    type: list
+    elements: int
+    version_added: 0.3.0
+  udp_ports:
+    description: C(app_servers_udp_ports), published with C(protocol=udp).
+    type: list
+    elements: int
+    version_added: 0.3.0
 """
 
 EXAMPLES = r"""
@@ -53,7 +63,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: One C({address, local_address, weight}) per port.
+  description: One C({address, local_address, weight}) per HTTP port, then one C({address, local_address, weight,
+    protocol}) per TCP and UDP port.
   type: list
   elements: dict
 """
@@ -63,9 +74,11 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._group_servers import endpoints
 
 
-def app_endpoints(ports, bind_address, weight, ansible_host=None, default_ipv4=None, inventory_hostname=None):
+def app_endpoints(ports, bind_address, weight, ansible_host=None, default_ipv4=None, inventory_hostname=None,
+                  tcp_ports=None, udp_ports=None):
     try:
-        return endpoints(ports, bind_address, weight, ansible_host, default_ipv4, inventory_hostname)
+        return endpoints(ports, bind_address, weight, ansible_host, default_ipv4, inventory_hostname, tcp_ports,
+                         udp_ports)
     except ValueError as exc:
         raise AnsibleFilterError("invalid app server input: %s" % exc) from None
 

@@ -62,6 +62,21 @@ options:
         place in the file. The file's text is read as JSON."
       - An entry for an upstream or server the variables no longer have is ignored with a warning.
     type: raw
+  streams:
+    description:
+      - The TCP and UDP streams (C(load_balancer_streams)), a list of dicts with C(name), C(listen), C(protocol),
+        C(method), C(servers) or C(group) and so on, checked by the same rules as the upstreams plus listen clashes
+        (with the server block's listens and each other) and what nginx cannot do over UDP, named as
+        C(load_balancer_streams[i].field).
+      - A C(group) takes the endpoints of the stream's protocol that its hosts published (C(app_servers_tcp_ports),
+        C(app_servers_udp_ports)).
+    type: list
+    elements: dict
+    version_added: 0.3.0
+  stream_access_log:
+    description: The streams' access log file (C(load_balancer_stream_access_log)), or C(off).
+    type: str
+    version_added: 0.3.0
 """
 
 EXAMPLES = r"""
@@ -77,6 +92,8 @@ _value:
       (the server block's directives with every argument in nginx's words, and C(verify_url)).
     - C(record) - the filter's inputs with the groups expanded (and C(hosts), each app host's server addresses),
       what the role records on the load balancer so that C(edgeops.nginx_lb.upstream_server) builds the same model.
+    - C(streams), each with its C(upstream) (as above), C(listen_args), C(proxy_responses) (UDP), C(access_log_args)
+      and C(verify_address).
   type: dict
 """
 
@@ -110,17 +127,29 @@ def _hosts(upstreams, groups, published, lb_host):
     return hosts
 
 
+def _with_groups(entries, groups, hostvars, lb_host, errors, streams=False):
+    """`entries` with each `group` replaced by the servers its hosts published."""
+    if not isinstance(entries, list) or not any(isinstance(u, dict) and u.get("group") is not None for u in entries):
+        return entries
+    if groups is None or hostvars is None:
+        raise AnsibleFilterError("lb_model: an upstream names a group; pass groups=groups, hostvars=hostvars")
+    entries, group_errors = expand_groups(entries, groups, _published(hostvars), lb_host,
+                                          "load_balancer_streams" if streams else "load_balancer_upstreams", streams)
+    errors.extend(group_errors)
+    return entries
+
+
 def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None, site=None,
-             overrides=None):
+             overrides=None, streams=None, stream_access_log=None):
     errors, hosts = [], {}
-    if isinstance(upstreams, list) and any(isinstance(u, dict) and u.get("group") is not None for u in upstreams):
-        if groups is None or hostvars is None:
-            raise AnsibleFilterError("lb_model: an upstream names a group; pass groups=groups, hostvars=hostvars")
+    if isinstance(upstreams, list) and any(isinstance(u, dict) and u.get("group") is not None for u in upstreams) \
+            and groups is not None and hostvars is not None:
         hosts = _hosts(upstreams, groups, _published(hostvars), lb_host)
-        upstreams, group_errors = expand_groups(upstreams, groups, _published(hostvars), lb_host)
-        errors.extend(group_errors)
+    upstreams = _with_groups(upstreams, groups, hostvars, lb_host, errors)
+    streams = _with_groups(streams, groups, hostvars, lb_host, errors, streams=True)
     record = record_from_vars(upstreams, locations, site_vars=site, default_keepalive=keepalive or None,
-                              default_zone=zone or None, hosts=hosts)
+                              default_zone=zone or None, hosts=hosts, streams=streams,
+                              stream_access_log=stream_access_log)
     warnings = []
     if isinstance(overrides, str):  # the state file's text
         try:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _syntax as syntax
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import METHODS, METHODS_WITHOUT_BACKUP
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
+    METHODS, METHODS_WITHOUT_BACKUP, STREAM_METHODS, STREAM_PROTOCOLS)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import check_tls
 
 WEIGHT_RANGE = (1, 1000)
@@ -127,17 +128,19 @@ def _size(findings, field, value, bounds, obj=None):
         findings.syntax(field, "must be %dk-%dm, got %r" % (bounds[0] // 1024, bounds[1] // 1024 ** 2, value), obj)
 
 
-def _value_text(findings, field, value, obj=None):
-    """Free text quoted into the config: ASCII, no control character, known variables."""
+def _value_text(findings, field, value, obj=None, stream=False):
+    """Free text quoted into the config: ASCII, no control character, known
+    variables (of the stream module with `stream`)."""
     if len(value) > syntax.MAX_TOKEN:
         findings.syntax(field, "must be at most %d characters, got %d" % (syntax.MAX_TOKEN, len(value)), obj)
     elif not value.isascii() or syntax.has_control(value):
         findings.syntax(field, "must be printable ASCII (no newline or other control character), got %r" % (value,), obj)
     elif syntax.dangling_dollar(value):
         findings.syntax(field, "has a '$' that starts no variable name, got %r" % (value,), obj)
-    elif syntax.unknown_variables(value):
-        findings.syntax(field, "uses variables nginx does not define: %s" % ", ".join(
-            "$" + name for name in syntax.unknown_variables(value)), obj)
+    elif syntax.unknown_variables(value, stream):
+        findings.syntax(field, "uses variables nginx%s does not define: %s" % (
+            "'s stream module" if stream else "", ", ".join(
+                "$" + name for name in syntax.unknown_variables(value, stream))), obj)
 
 
 def _check_server(findings, upstream, server, seen):
@@ -164,7 +167,8 @@ def _check_server(findings, upstream, server, seen):
                      "the servers)" % upstream.method, upstream, subject)
 
 
-def _check_upstream(findings, upstream, names):
+def _check_upstream(findings, upstream, names, stream=False):
+    """One upstream; `stream`: of nginx's stream module (its methods and variables)."""
     where = upstream.where or "upstream %s" % upstream.name
     subject = upstream.name
 
@@ -177,9 +181,12 @@ def _check_upstream(findings, upstream, names):
     if upstream.name in names:
         findings.add("error", field("name"), "duplicate upstream name %r" % upstream.name, upstream, subject)
     names.add(upstream.name)
-    if upstream.method not in METHODS:
-        findings.syntax(field("method"), "must be one of %s, got %r" % (", ".join(METHODS), upstream.method),
-                        upstream, subject)
+    methods = STREAM_METHODS if stream else METHODS
+    if upstream.method not in methods:
+        findings.syntax(field("method"), "must be one of %s, got %r%s" % (
+            ", ".join(methods), upstream.method,
+            " (the stream module has no ip_hash: use hash with hash_key $remote_addr)"
+            if stream and upstream.method == "ip_hash" else ""), upstream, subject)
     if upstream.method == "hash":
         key = upstream.hash_key or ""
         if not key.strip():
@@ -188,7 +195,7 @@ def _check_upstream(findings, upstream, names):
             findings.syntax(field("hash_key"), "must be nginx variables and letters, digits, '_', '.', ':', '/', '-' "
                             "(at most 256), got %r" % (key,), upstream, subject)
         else:
-            _value_text(findings, field("hash_key"), key, upstream)
+            _value_text(findings, field("hash_key"), key, upstream, stream)
     elif upstream.hash_key is not None:
         findings.add("error", field("hash_key"), "is only valid with method hash", upstream, subject)
     if upstream.consistent and upstream.method != "hash":
@@ -341,7 +348,97 @@ def check(model):
                          upstream, upstream.name)
     if model.site is not None and model.origin == "vars":
         _check_site(findings, model.site)
+    _check_streams(findings, model, names)
     return findings
+
+
+# ------------------------------------------------------------ streams
+
+def _listen_key(listen, protocol):
+    """(protocol, host or None, port) of a listen; None when it is not one."""
+    try:
+        host, port = syntax.parse_listen(listen)
+    except ValueError:
+        return None
+    return protocol, None if host in (None, "0.0.0.0", "[::]") else host, port
+
+
+def _clash(one, other):
+    """Two listens clash: same protocol and port, and the same address or a wildcard."""
+    return one[0] == other[0] and one[2] == other[2] and (one[1] is None or other[1] is None or one[1] == other[1])
+
+
+def _http_listens(model):
+    """(field, listen key) of the server block's TCP listens (plain and TLS)."""
+    site = model.site
+    if site is None or model.origin != "vars":
+        return []
+    listens = []
+    plain = _listen_key(site.listen, "tcp")
+    if plain is not None:
+        listens.append((site.where.get("listen", "listen"), plain))
+        if site.tls is not None and site.tls.on:
+            listens.append((site.where.get("tls", "tls") + ".port", ("tcp", plain[1], site.tls.port)))
+    return listens
+
+
+def _check_streams(findings, model, names):
+    """Every stream: its upstream by the rules of any upstream (names shared
+    with the HTTP upstreams: nginx's zones share one namespace), plus what
+    only a stream has."""
+    taken = _http_listens(model)
+    checked = set()
+    for stream in model.streams:
+        where = stream.where or "stream %s" % stream.listen
+        subject = stream.name
+
+        def field(attr, stream=stream, where=where):
+            return _field(stream, attr, where)
+
+        if stream.protocol not in STREAM_PROTOCOLS:
+            findings.syntax(field("protocol"), "must be one of %s, got %r" % (", ".join(STREAM_PROTOCOLS),
+                                                                            stream.protocol), stream, subject)
+        key = _listen_key(stream.listen, stream.protocol)
+        if key is None:
+            findings.syntax(field("listen"), "must be a port, address:port or [ipv6]:port, got %r" % (stream.listen,),
+                            stream, subject)
+        else:
+            for other_field, other in taken:
+                if _clash(key, other):
+                    findings.add("error", field("listen"), "%s port %d is already taken by %s"
+                                 % (stream.protocol, key[2], other_field), stream, subject)
+                    break
+            taken.append((field("listen"), key))
+        _time(findings, field("proxy_timeout"), stream.proxy_timeout, True, stream)
+        _time(findings, field("proxy_connect_timeout"), stream.proxy_connect_timeout, True, stream)
+        if stream.access_log != "off" and not syntax.FILE_PATH_RE.match(stream.access_log):
+            findings.syntax("load_balancer_stream_access_log" if findings.from_vars else field("access_log"),
+                            "must be 'off' or an absolute path of letters, digits and . _ - / (at most 1024), got %r"
+                            % (stream.access_log,), stream, subject)
+        upstream = stream.upstream
+        if upstream is None:
+            # A config's proxy_pass to an address, not to an upstream block.
+            findings.add("info", where, "proxies to no upstream of this configuration", stream, subject)
+            continue
+        if upstream.zone is None and findings.from_vars:
+            findings.add("error", field("zone"), "is required on a stream (counts are exact only with one balancing "
+                         "state for all workers)", stream, subject)
+        if stream.protocol == "udp":
+            _check_udp(findings, stream, field, subject)
+        if id(upstream) not in checked:  # a config's servers may share one upstream
+            checked.add(id(upstream))
+            _check_upstream(findings, upstream, names, stream=True)
+
+
+def _check_udp(findings, stream, field, subject):
+    """Combinations nginx takes over UDP that cannot work as meant."""
+    upstream = stream.upstream
+    if upstream.method == "least_conn" or (upstream.method == "random" and upstream.two):
+        findings.add("error", field("method"), "%s compares active connections, which UDP sessions of one datagram "
+                     "do not hold: use round_robin or hash" % " ".join(upstream.method_args()), stream, subject)
+    if stream.proxy_protocol:
+        findings.add("error", field("proxy_protocol"), "is for TCP: a UDP backend cannot read the PROXY header",
+                     stream, subject)
 
 
 def lint(model):

@@ -40,8 +40,10 @@ def _host_part(address):
     return parse_host("[%s]" % address if ":" in address else address)
 
 
-def endpoints(ports, bind_address, weight, ansible_host=None, default_ipv4=None, inventory_hostname=None):
-    """What a host's app servers offer the load balancer; ValueError naming the app_servers_* variable."""
+def endpoints(ports, bind_address, weight, ansible_host=None, default_ipv4=None, inventory_hostname=None,
+              tcp_ports=(), udp_ports=()):
+    """What a host's app servers offer the load balancer; ValueError naming the app_servers_* variable.
+    HTTP entries carry no protocol; those of `tcp_ports` and `udp_ports` say `protocol: tcp|udp`."""
     if not isinstance(ports, (list, tuple)) or not ports:
         raise ValueError("app_servers_ports: must be a non-empty list of ports, got %r" % (ports,))
     try:
@@ -70,16 +72,40 @@ def endpoints(ports, bind_address, weight, ansible_host=None, default_ipv4=None,
         local = "[::1]" if ":" in bind else "127.0.0.1"
     else:
         local = None
-    return [{"address": format_address(remote, port) if remote else None,
-             "local_address": format_address(local, port) if local else None,
-             "weight": int(text)} for port in ports]
+    published = [{"address": format_address(remote, port) if remote else None,
+                  "local_address": format_address(local, port) if local else None,
+                  "weight": int(text)} for port in ports]
+    for protocol, stream_ports in (("tcp", tcp_ports), ("udp", udp_ports)):
+        for port in _stream_ports(stream_ports, "app_servers_%s_ports" % protocol):
+            published.append({"address": format_address(remote, port) if remote else None,
+                              "local_address": format_address(local, port) if local else None,
+                              "weight": int(text), "protocol": protocol})
+    return published
 
 
-def servers_of(name, published, lb_host):
-    """The upstream servers `lb_host` reaches on host `name`; ValueError if none."""
+def _stream_ports(ports, var):
+    """A list of TCP or UDP ports (maybe empty); ValueError naming `var`."""
+    if ports is None:
+        return []
+    if not isinstance(ports, (list, tuple)):
+        raise ValueError("%s: must be a list of ports, got %r" % (var, ports))
+    try:
+        return [parse_port(port) for port in ports]
+    except ValueError as exc:
+        raise ValueError("%s: %s" % (var, exc)) from None
+
+
+def servers_of(name, published, lb_host, protocol="http"):
+    """The upstream servers `lb_host` reaches on host `name` for `protocol`
+    (http, tcp or udp; an entry without one is http); ValueError if none."""
     if not isinstance(published, list) or not published:
         raise ValueError("host %s has published no %s: run the edgeops.nginx_lb.app_servers role on it first"
                          % (name, PUBLISHED))
+    published = [endpoint for endpoint in published
+                 if isinstance(endpoint, dict) and endpoint.get("protocol", "http") == protocol]
+    if not published:
+        raise ValueError("host %s has published no %s endpoint in %s (%s)" % (
+            name, protocol, PUBLISHED, "app_servers_ports" if protocol == "http" else "app_servers_%s_ports" % protocol))
     servers = []
     for endpoint in published:
         address = endpoint.get("local_address") if name == lb_host else None
@@ -91,8 +117,10 @@ def servers_of(name, published, lb_host):
     return servers
 
 
-def expand_groups(upstreams, groups, published_by_host, lb_host, upstreams_var="load_balancer_upstreams"):
-    """Copies of `upstreams` whose `group` is replaced by servers.
+def expand_groups(upstreams, groups, published_by_host, lb_host, upstreams_var="load_balancer_upstreams",
+                  streams=False):
+    """Copies of `upstreams` whose `group` is replaced by servers (with
+    `streams`, entries of load_balancer_streams: the endpoints of their protocol).
 
     `groups` maps group name -> host names; `published_by_host(name)` returns
     that host's app_servers_endpoints (or None). Returns (upstreams, errors)
@@ -113,7 +141,8 @@ def expand_groups(upstreams, groups, published_by_host, lb_host, upstreams_var="
             errors.append("%s: inventory group %r has no hosts" % (where, group))
         for name in groups.get(group, []):
             try:
-                servers.extend(servers_of(name, published_by_host(name), lb_host))
+                protocol = str(upstream.get("protocol") or "tcp") if streams else "http"
+                servers.extend(servers_of(name, published_by_host(name), lb_host, protocol))
             except ValueError as exc:
                 errors.append("%s: %s" % (where, exc))
         upstream["servers"] = servers

@@ -22,6 +22,9 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import pa
 METHODS = ("round_robin", "least_conn", "ip_hash", "hash", "random")
 # nginx refuses `backup` with these (when the method line comes first).
 METHODS_WITHOUT_BACKUP = ("ip_hash", "hash", "random")
+# nginx's stream module has no ip_hash (`hash $remote_addr` is its equivalent).
+STREAM_METHODS = ("round_robin", "least_conn", "hash", "random")
+STREAM_PROTOCOLS = ("tcp", "udp")
 
 
 class ModelError(ValueError):
@@ -179,10 +182,38 @@ def _listen_parts(listen):
 
 
 @dataclass
+class Stream:
+    """A TCP or UDP service balanced by nginx's stream module: a `server`
+    block listening on `listen` that proxies to its own upstream (the same
+    Upstream and Server as HTTP, so the same check)."""
+    name: str
+    listen: str
+    protocol: str = "tcp"
+    upstream: Optional[Upstream] = None
+    proxy_timeout: str = "10m"
+    proxy_connect_timeout: str = "2s"
+    proxy_protocol: bool = False
+    access_log: str = "/var/log/nginx/edgeops_stream.access.log"
+    file: Optional[str] = None
+    line: Optional[int] = None
+    where: Optional[str] = field(default=None, compare=False)
+
+    def verify_address(self) -> str:
+        """Where a client on the LB host reaches this stream."""
+        host, port = _listen_parts(self.listen)
+        if host in (None, "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "[::]":
+            host = "[::1]"
+        return "%s:%d" % (host, port)
+
+
+@dataclass
 class Model:
     upstreams: list = field(default_factory=list)
     locations: list = field(default_factory=list)
     site: Optional[Site] = None
+    streams: list = field(default_factory=list)
     # "vars" (role input) or "config" (read back from nginx's files).
     origin: str = field(default="vars", compare=False)
 
@@ -246,20 +277,38 @@ def _tls_words(site):
     }
 
 
+def _upstream_to_dict(upstream_data, upstream):
+    upstream_data.pop("where")
+    upstream_data["method_args"] = upstream.method_args()
+    for server_data, server in zip(upstream_data["servers"], upstream.servers):
+        server_data.pop("where")
+        try:
+            server_data["host"], server_data["port"] = parse_address(server.address)
+        except ValueError:  # a hand-written config's unix: socket or bare name
+            server_data["host"], server_data["port"] = None, None
+        server_data["directive_args"] = server.directive_args()
+
+
+def _stream_to_dict(stream_data, stream):
+    """A stream's words for the template: the listen line (`udp` added) and
+    UDP's one answer per datagram."""
+    stream_data.pop("where")
+    if stream.upstream is not None:
+        _upstream_to_dict(stream_data["upstream"], stream.upstream)
+    stream_data["listen_args"] = stream.listen + (" udp" if stream.protocol == "udp" else "")
+    stream_data["proxy_responses"] = 1 if stream.protocol == "udp" else None
+    stream_data["verify_address"] = stream.verify_address()
+    stream_data["access_log_args"] = "off" if stream.access_log == "off" else stream.access_log + " edgeops_stream"
+
+
 def model_to_dict(model):
     """Plain data for templates and module results (no derived fields lost)."""
     data = asdict(model)
     data.pop("origin")
     for upstream_data, upstream in zip(data["upstreams"], model.upstreams):
-        upstream_data.pop("where")
-        upstream_data["method_args"] = upstream.method_args()
-        for server_data, server in zip(upstream_data["servers"], upstream.servers):
-            server_data.pop("where")
-            try:
-                server_data["host"], server_data["port"] = parse_address(server.address)
-            except ValueError:  # a hand-written config's unix: socket or bare name
-                server_data["host"], server_data["port"] = None, None
-            server_data["directive_args"] = server.directive_args()
+        _upstream_to_dict(upstream_data, upstream)
+    for stream_data, stream in zip(data["streams"], model.streams):
+        _stream_to_dict(stream_data, stream)
     for location_data in data["locations"]:
         location_data.pop("where")
     if model.site is not None and model.origin == "vars":

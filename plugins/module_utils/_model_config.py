@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Location, Model, Server, Site, Upstream
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Location, Model, Server, Site, Stream, Upstream
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import walk
+
+_TIME_RE = re.compile(r"\A[0-9]{1,9}(?:ms|s|m|h|d|w|M|y)?\Z")
 
 
 def _server_from_directive(directive):
@@ -80,6 +82,50 @@ def _site_from_block(directive):
     return site
 
 
+def _outside_streams(tree):
+    """Every directive, depth first, except those inside a `stream` block."""
+    for directive in tree:
+        if directive.name == "stream" and directive.block is not None:
+            continue
+        yield directive
+        if directive.block:
+            yield from _outside_streams(directive.block)
+
+
+def _stream_from_server(directive, upstreams):
+    """A stream `server` block that proxies: its listen, protocol, upstream."""
+    children = directive.block or []
+    proxy_pass = next((d for d in children if d.name == "proxy_pass" and d.args), None)
+    listen = next((d for d in children if d.name == "listen" and d.args), None)
+    if proxy_pass is None or listen is None:
+        return None
+    stream = Stream(name=proxy_pass.args[0], listen=listen.args[0],
+                    protocol="udp" if "udp" in listen.args[1:] else "tcp",
+                    upstream=upstreams.get(proxy_pass.args[0]), file=directive.file, line=directive.line)
+    for child in children:
+        if child.name in ("proxy_timeout", "proxy_connect_timeout") and child.args and _TIME_RE.match(child.args[0]):
+            setattr(stream, child.name, child.args[0])
+        elif child.name == "proxy_protocol" and child.args:
+            stream.proxy_protocol = child.args[0] == "on"
+        elif child.name == "access_log" and child.args:
+            stream.access_log = child.args[0]
+    return stream
+
+
+def _streams(tree):
+    """The streams of every `stream` block, in order."""
+    streams = []
+    for block in (d for d in walk(tree) if d.name == "stream" and d.block is not None):
+        upstreams = {d.args[0]: _upstream_from_block(d) for d in walk(block.block)
+                     if d.name == "upstream" and d.block is not None and d.args}
+        for directive in walk(block.block):
+            if directive.name == "server" and directive.block is not None:
+                stream = _stream_from_server(directive, upstreams)
+                if stream is not None:
+                    streams.append(stream)
+    return streams
+
+
 def model_from_config(tree):
     """Read upstreams and proxied locations from a parsed config tree.
 
@@ -88,7 +134,8 @@ def model_from_config(tree):
     The site is the first server block that proxies.
     """
     model = Model(origin="config")
-    for directive in walk(tree):
+    model.streams = _streams(tree)
+    for directive in _outside_streams(tree):
         if directive.name == "upstream" and directive.block is not None:
             model.upstreams.append(_upstream_from_block(directive))
         elif directive.name == "server" and directive.block is not None:

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._check import check
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import ParseError, parse
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Location, Model, ModelError, Server, Site, Upstream
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
+    Location, Model, ModelError, Server, Site, Stream, Upstream)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import INT_RE, format_address, parse_address
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import tls_from_var
 
 UPSTREAM_KEYS = ("name", "method", "hash_key", "consistent", "two", "keepalive", "zone", "servers")
 SERVER_KEYS = ("address", "weight", "max_fails", "fail_timeout", "max_conns", "backup", "down")
 LOCATION_KEYS = ("path", "upstream")
+STREAM_KEYS = ("name", "listen", "protocol", "method", "hash_key", "consistent", "two", "zone", "proxy_timeout",
+               "proxy_connect_timeout", "proxy_protocol", "servers")
 
 # The role variables of the server block: variable name -> Site field.
 SITE_VARS = {
@@ -213,15 +216,59 @@ def _site(site_vars, errors):
     return site
 
 
+def _stream(raw, where, errors, default_zone, access_log):
+    """One entry of load_balancer_streams: its upstream part is read by the
+    same _upstream as HTTP's (no keepalive in nginx's stream module)."""
+    if not isinstance(raw, dict):
+        errors.add(where, "must be a dict, got %r" % (raw,))
+        return None
+    _unknown_keys(raw, STREAM_KEYS, where, errors)
+    upstream_keys = [key for key in UPSTREAM_KEYS if key != "keepalive"]
+    # A zone on every stream upstream: counts are exact across workers.
+    # (argument_specs fill absent options with None: those take the defaults.)
+    upstream = _upstream({key: raw[key] for key in upstream_keys if raw.get(key) is not None}, where, errors, None,
+                         default_zone or "64k")
+    if upstream is None:
+        return None
+    listen = to_text(raw.get("listen"), where + ".listen", errors)
+    stream = Stream(name=upstream.name, listen=listen or "", upstream=upstream, where=where)
+    if access_log is not None:
+        stream.access_log = access_log
+    stream.protocol = to_text(raw.get("protocol") or "tcp", where + ".protocol", errors) or "tcp"
+    for key in ("proxy_timeout", "proxy_connect_timeout"):
+        if raw.get(key) is not None:
+            setattr(stream, key, to_text(raw[key], "%s.%s" % (where, key), errors) or getattr(stream, key))
+    stream.proxy_protocol = to_bool(raw.get("proxy_protocol", False), where + ".proxy_protocol", errors)
+    return stream
+
+
+def _streams(model, streams, streams_var, errors, default_zone, access_log):
+    """load_balancer_streams -> model.streams (None: the role has none)."""
+    if streams is None:
+        return
+    if not isinstance(streams, list):
+        errors.add(streams_var, "must be a list, got %s" % type(streams).__name__)
+        return
+    if access_log is not None:
+        access_log = to_text(access_log, "load_balancer_stream_access_log", errors)
+    for index, raw in enumerate(streams):
+        stream = _stream(raw, "%s[%d]" % (streams_var, index), errors, default_zone, access_log)
+        if stream is not None:
+            model.streams.append(stream)
+
+
 def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_balancer_upstreams",
                     locations_var="load_balancer_locations", default_keepalive=None, default_zone=None,
-                    overrides=None, warnings=None):
+                    overrides=None, warnings=None, streams=None, streams_var="load_balancer_streams",
+                    stream_access_log=None):
     """Validate and normalise role input; raise ModelError naming each field.
 
     `site_vars` maps role variable names (SITE_VARS) to values; None builds
     a model of upstreams and locations only. `overrides`: the upstream
     state file's content (apply_overrides), applied before the one check;
-    `warnings` (a list) receives what apply_overrides ignored.
+    `warnings` (a list) receives what apply_overrides ignored. `streams` is
+    load_balancer_streams (TCP and UDP services), checked by the same rules
+    and for listen clashes.
     """
     errors = _Errors()
     model = Model(origin="vars")
@@ -242,6 +289,7 @@ def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_ba
     if site_vars is not None:
         model.site = _site(site_vars, errors)
     apply_overrides(model, overrides, errors, warnings if warnings is not None else [])
+    _streams(model, streams, streams_var, errors, default_zone, stream_access_log)
     errors.extend(finding.text() for finding in check(model) if finding.severity != "info")
     if errors:
         raise ModelError(errors)
@@ -304,12 +352,13 @@ def _override_server(server, entry, field, errors, warnings):
         server.weight = weight  # the range is _check's, like any weight
 
 
-def record_from_vars(upstreams, locations, site_vars=None, default_keepalive=None, default_zone=None, hosts=None):
+def record_from_vars(upstreams, locations, site_vars=None, default_keepalive=None, default_zone=None, hosts=None,
+                     streams=None, stream_access_log=None):
     """The inputs of model_from_vars as plain data (groups already expanded):
     what the role records on the load balancer so that upstream_server
     builds the same model again (model_from_record)."""
     return {"upstreams": upstreams, "locations": locations, "site": site_vars, "keepalive": default_keepalive,
-            "zone": default_zone, "hosts": hosts or {}}
+            "zone": default_zone, "hosts": hosts or {}, "streams": streams, "stream_access_log": stream_access_log}
 
 
 def model_from_record(record, overrides=None, warnings=None):
@@ -318,4 +367,5 @@ def model_from_record(record, overrides=None, warnings=None):
         raise ModelError(["model record: must be a dict, got %s" % type(record).__name__])
     return model_from_vars(record.get("upstreams"), record.get("locations"), site_vars=record.get("site"),
                            default_keepalive=record.get("keepalive"), default_zone=record.get("zone"),
-                           overrides=overrides, warnings=warnings)
+                           overrides=overrides, warnings=warnings, streams=record.get("streams"),
+                           stream_access_log=record.get("stream_access_log"))

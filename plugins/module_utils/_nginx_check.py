@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _nginx_conf
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _syntax as syntax
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import to_text
 
 # Before the error log is open nginx writes
@@ -44,6 +45,31 @@ http {{
     include {candidate};
 }}
 """
+
+
+# A stream candidate holds a whole `stream` block: it is included at the top
+# level, after the includes that load nginx's dynamic modules (the stream
+# module among them). No -p: Debian's `load_module modules/...` is relative
+# to nginx's compiled prefix.
+STREAM_WRAPPER_TEMPLATE = """\
+# Throwaway main config of edgeops.nginx_lb.nginx_validate (a stream candidate).
+pid {workdir}/nginx.pid;
+error_log stderr notice;
+{modules}events {{ }}
+include {candidate};
+"""
+
+
+def _module_lines(modules):
+    """`include PATTERN;` lines of the module loaders; ValueError for a pattern
+    that is not an absolute path (an anchored allow-list: it goes into a config)."""
+    lines = []
+    for pattern in modules or ():
+        if not isinstance(pattern, str) or not syntax.GLOB_PATH_RE.match(pattern):
+            raise ValueError("modules: must be absolute paths or globs of letters, digits and . _ - / *, got %r"
+                             % (pattern,))
+        lines.append("include %s;\n" % pattern)
+    return "".join(lines)
 
 
 @dataclass
@@ -173,12 +199,17 @@ def redirect_new_logs(content, workdir):
     return b"\n".join(lines), renamed
 
 
-def check_candidate(content, nginx_binary="nginx", shown_name="candidate.conf", runner=None, check_mode=False):
+def check_candidate(content, nginx_binary="nginx", shown_name="candidate.conf", runner=None, check_mode=False,
+                    stream_modules=None):
     """Validate a conf.d snippet (http context) without touching the live config.
 
     `content` is str or bytes (a file read as it is, any byte in it). With
     `check_mode`, log files that do not exist yet are not created (see
-    `redirect_new_logs`); returns None when that cannot be ensured."""
+    `redirect_new_logs`); returns None when that cannot be ensured.
+    `stream_modules` (a list, maybe empty): the candidate is a top-level file
+    holding a `stream` block, and these include patterns load the modules
+    first (ValueError for one that is not an absolute path)."""
+    modules = _module_lines(stream_modules) if stream_modules is not None else None
     workdir = tempfile.mkdtemp(prefix="nginx_validate_")
     try:
         candidate = os.path.join(workdir, "candidate.conf")
@@ -194,8 +225,12 @@ def check_candidate(content, nginx_binary="nginx", shown_name="candidate.conf", 
             handle.write(content)
         wrapper = os.path.join(workdir, "wrapper.conf")
         with open(wrapper, "w") as handle:
-            handle.write(WRAPPER_TEMPLATE.format(workdir=workdir, candidate=candidate))
-        return run_nginx_test(wrapper, nginx_binary, prefix=workdir + "/", runner=runner, rename=rename)
+            if modules is None:
+                handle.write(WRAPPER_TEMPLATE.format(workdir=workdir, candidate=candidate))
+            else:
+                handle.write(STREAM_WRAPPER_TEMPLATE.format(workdir=workdir, candidate=candidate, modules=modules))
+        return run_nginx_test(wrapper, nginx_binary, prefix=None if modules is not None else workdir + "/",
+                              runner=runner, rename=rename)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

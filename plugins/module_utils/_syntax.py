@@ -32,6 +32,8 @@ SIZE_RE = re.compile(r"\A(?P<number>[0-9]{1,10})(?P<unit>[kKmMgG]?)\Z")
 TIME_RE = re.compile(r"\A(?P<number>[0-9]{1,9})(?P<unit>ms|s|m|h|d|w|M|y)?\Z")
 # An absolute file path without characters that would need quoting.
 FILE_PATH_RE = re.compile(r"\A/[A-Za-z0-9._/-]{0,1023}\Z")
+# An include pattern of absolute paths: FILE_PATH_RE's characters and '*'.
+GLOB_PATH_RE = re.compile(r"\A/[A-Za-z0-9._/*-]{0,1023}\Z")
 HEADER_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 # A word nginx reads unquoted as itself: no space, quote, ';', '{', '}', '#', '\\'.
 BARE_RE = re.compile(r"\A[A-Za-z0-9_$./:=@,+*%!?&|^~<>()\[\]-]+\Z")
@@ -65,6 +67,15 @@ ssl_cipher ssl_ciphers ssl_client_escaped_cert ssl_client_fingerprint ssl_client
 ssl_client_serial ssl_client_verify ssl_curves ssl_protocol ssl_server_name ssl_session_id
 ssl_session_reused realip_remote_addr realip_remote_port
 """.split())
+# The variables of nginx's stream module (core, upstream, proxy protocol,
+# realip): a stream's hash key may use only these.
+STREAM_VARIABLES = frozenset("""
+binary_remote_addr bytes_received bytes_sent connection hostname msec nginx_version pid protocol
+proxy_protocol_addr proxy_protocol_port proxy_protocol_server_addr proxy_protocol_server_port
+remote_addr remote_port server_addr server_port session_time status time_iso8601 time_local
+upstream_addr upstream_bytes_received upstream_bytes_sent upstream_connect_time upstream_first_byte_time
+upstream_session_time realip_remote_addr realip_remote_port
+""".split())
 NGINX_VARIABLE_PREFIXES = ("http_", "sent_http_", "sent_trailer_", "cookie_", "arg_", "upstream_http_",
                            "upstream_trailer_", "upstream_cookie_")
 
@@ -74,12 +85,14 @@ def has_control(text):
     return any(ord(char) < 32 or ord(char) == 127 for char in text)
 
 
-def unknown_variables(text):
-    """Names of the `$variables` in `text` that nginx does not define."""
+def unknown_variables(text, stream=False):
+    """Names of the `$variables` in `text` that nginx does not define (in
+    the stream module's context with `stream`)."""
+    known, prefixes = (STREAM_VARIABLES, ()) if stream else (NGINX_VARIABLES, NGINX_VARIABLE_PREFIXES)
     unknown = []
     for match in VARIABLE_RE.finditer(text):
         name = match.group("braced") or match.group("plain")
-        if name not in NGINX_VARIABLES and not name.startswith(NGINX_VARIABLE_PREFIXES):
+        if name not in known and not (prefixes and name.startswith(prefixes)):
             unknown.append(name)
     return unknown
 

@@ -49,6 +49,7 @@ class ValidationReport:
             "findings": self.findings,
             "upstreams": data["upstreams"],
             "locations": data["locations"],
+            "streams": data["streams"],
             "nginx_version": self.nginx_version,
         }
 
@@ -64,11 +65,13 @@ def _read_model(report, parse):
 
 
 def validate(nginx_binary, runner, path="/etc/nginx/nginx.conf", content=None, shown_name="candidate",
-             lint_model=True, kind="conf.d", check_mode=False):
+             lint_model=True, kind="conf.d", check_mode=False, modules=()):
     """Validate `content` (a conf.d candidate, str or bytes; with kind="main" a
     whole main config meant for `path`) if given, else the config at `path`.
     `check_mode`: a conf.d candidate's new log files are not created (valid is
-    None when nginx -t could not run without creating one)."""
+    None when nginx -t could not run without creating one). kind="stream": a
+    top-level file with a `stream` block, checked after `modules` (include
+    patterns of the module loaders); ValueError for a pattern that is not a path."""
     if content is not None and kind == "main":
         result, tree, error = _nginx_check.check_main_candidate(content, path, nginx_binary, shown_name=shown_name,
                                                                 runner=runner)
@@ -80,7 +83,8 @@ def validate(nginx_binary, runner, path="/etc/nginx/nginx.conf", content=None, s
             return tree
     elif content is not None:
         result = _nginx_check.check_candidate(content, nginx_binary, shown_name=shown_name, runner=runner,
-                                              check_mode=check_mode)
+                                              check_mode=check_mode,
+                                              stream_modules=list(modules or ()) if kind == "stream" else None)
         if result is None:
             result = _nginx_check.NginxTestResult(valid=None, rc=None)
         report = ValidationReport(valid=result.valid, subject=shown_name)

@@ -41,9 +41,19 @@ options:
         throwaway main config. C(main) - a whole main configuration meant to replace I(path); it is written
         next to I(path) under a hidden temporary name (so relative includes resolve as they will live), tested
         with C(nginx -t -c) and removed again; the live file is not touched.
+      - C(stream) - a file of the top level holding a C(stream) block (TCP and UDP balancing); the throwaway main
+        config includes I(modules) first, then the candidate.
     type: str
-    choices: [conf.d, main]
+    choices: [conf.d, main, stream]
     default: conf.d
+    version_added: 0.3.0
+  modules:
+    description:
+      - With I(kind=stream), include patterns (absolute paths, C(*) allowed) that load nginx's dynamic modules,
+        as the live nginx.conf does (Debian - C(/etc/nginx/modules-enabled/*.conf)), so the stream module is there.
+    type: list
+    elements: str
+    default: []
     version_added: 0.3.0
   nginx_binary:
     description: The nginx executable.
@@ -139,6 +149,12 @@ findings:
   elements: dict
   sample: [{"severity": "warning", "message": "upstream roundrobin lists server 127.0.0.1:7001 twice",
             "subject": "roundrobin", "file": "candidate", "line": 3}]
+streams:
+  description: The TCP and UDP streams found (name, listen, protocol, upstream with its servers, timeouts).
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.3.0
 upstreams:
   description: The upstreams found (name, method, servers with their parameters, zone, keepalive).
   returned: always
@@ -168,7 +184,8 @@ def main():
             src=dict(type="path"),
             content=dict(type="str"),
             name=dict(type="str"),
-            kind=dict(type="str", choices=["conf.d", "main"], default="conf.d"),
+            kind=dict(type="str", choices=["conf.d", "main", "stream"], default="conf.d"),
+            modules=dict(type="list", elements="str", default=[]),
             nginx_binary=dict(type="str", default="nginx"),
             lint=dict(type="bool", default=True),
             fail_on=dict(type="str", choices=["error", "warning", "never"], default="error"),
@@ -181,7 +198,7 @@ def main():
     if binary is None:
         if module.check_mode:
             module.exit_json(changed=False, skipped=True, valid=None, errors=[], warnings_nginx=[], findings=[],
-                             upstreams=[], locations=[],
+                             upstreams=[], locations=[], streams=[],
                              msg="would test %s with nginx -t once nginx is installed (check mode: %r not found)"
                              % (params["name"] or params["src"] or params["path"], params["nginx_binary"]))
         module.fail_json(msg="nginx binary %r not found on the target" % params["nginx_binary"])
@@ -197,9 +214,13 @@ def main():
     def runner(argv):
         return module.run_command(argv)
 
-    report = validate(binary, runner, path=params["path"], content=params["content"],
-                      shown_name=params["name"] or params["src"] or "candidate",
-                      lint_model=params["lint"], kind=params["kind"], check_mode=module.check_mode)
+    try:
+        report = validate(binary, runner, path=params["path"], content=params["content"],
+                          shown_name=params["name"] or params["src"] or "candidate",
+                          lint_model=params["lint"], kind=params["kind"], check_mode=module.check_mode,
+                          modules=params["modules"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     if report.valid is None:
         module.warn("check mode: a new log file of the candidate could not be pointed at a temporary file,"
                     " so nginx -t was not run (it would create the file)")

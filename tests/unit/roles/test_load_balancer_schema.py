@@ -57,3 +57,21 @@ def test_the_template_reads_only_the_model():
     template = (ROLE / "templates" / "upstream.conf.j2").read_text()
     used = set(re.findall(r"\b(load_balancer_[a-z_]+)", template))
     assert used == {"load_balancer_model"}
+
+
+def test_stream_keys_methods_and_protocols_are_the_same(options):
+    from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import STREAM_METHODS, STREAM_PROTOCOLS
+    from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import STREAM_KEYS
+
+    stream = options["load_balancer_streams"]["options"]
+    assert set(stream) == set(STREAM_KEYS) | {"group"}
+    assert set(stream["servers"]["options"]) == set(SERVER_KEYS)
+    assert tuple(stream["method"]["choices"]) == STREAM_METHODS
+    assert tuple(stream["protocol"]["choices"]) == STREAM_PROTOCOLS
+
+
+def test_the_stream_template_reads_only_the_model():
+    template = (ROLE / "templates" / "stream.conf.j2").read_text()
+    used = set(re.findall(r"\b(load_balancer_[a-z_]+)", template))
+    assert used == {"load_balancer_model"}
+    assert template.startswith("{{ ansible_managed | comment }}\n")

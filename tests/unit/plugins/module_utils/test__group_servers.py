@@ -80,3 +80,39 @@ def test_missing_group_names_the_field(groups, words):
     dummy, errors = expand_groups([{"name": "pool", "group": "app"}], groups, {}.get, "lb")
     assert len(errors) == 1 and errors[0].startswith("load_balancer_upstreams[0].group: ")
     assert words in errors[0]
+
+
+def test_stream_ports_are_published_with_their_protocol_and_chosen_by_it():
+    published = endpoints([7001], "127.0.0.1", 2, tcp_ports=[9101], udp_ports=[9201, 9202])
+    assert published == [
+        {"address": None, "local_address": "127.0.0.1:7001", "weight": 2},
+        {"address": None, "local_address": "127.0.0.1:9101", "weight": 2, "protocol": "tcp"},
+        {"address": None, "local_address": "127.0.0.1:9201", "weight": 2, "protocol": "udp"},
+        {"address": None, "local_address": "127.0.0.1:9202", "weight": 2, "protocol": "udp"}]
+    assert servers_of("lb", published, "lb") == [{"address": "127.0.0.1:7001", "weight": 2}]
+    assert servers_of("lb", published, "lb", "udp") == [{"address": "127.0.0.1:9201", "weight": 2},
+                                                        {"address": "127.0.0.1:9202", "weight": 2}]
+    streams, errors = expand_groups([{"name": "u", "protocol": "udp", "group": "app"},
+                                     {"name": "t", "group": "app"}], {"app": ["lb"]}, lambda name: published, "lb",
+                                    "load_balancer_streams", streams=True)
+    assert errors == []
+    assert [s["servers"] for s in streams] == [[{"address": "127.0.0.1:9201", "weight": 2},
+                                                {"address": "127.0.0.1:9202", "weight": 2}],
+                                               [{"address": "127.0.0.1:9101", "weight": 2}]]
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(tcp_ports=[0]), "app_servers_tcp_ports: port must be 1-65535"),
+    (dict(udp_ports="9201"), "app_servers_udp_ports: must be a list of ports"),
+])
+def test_bad_stream_ports_name_their_variable(kwargs, error):
+    with pytest.raises(ValueError, match=error):
+        endpoints([7001], "127.0.0.1", 1, **kwargs)
+
+
+def test_a_stream_group_without_endpoints_of_its_protocol_is_named():
+    published = endpoints([7001], "127.0.0.1", 1, tcp_ports=[9101])
+    dummy, errors = expand_groups([{"name": "u", "protocol": "udp", "group": "app"}], {"app": ["lb"]},
+                                  lambda name: published, "lb", "load_balancer_streams", streams=True)
+    assert errors == ["load_balancer_streams[0].group: host lb has published no udp endpoint in app_servers_endpoints "
+                      "(app_servers_udp_ports)"]
