@@ -427,6 +427,103 @@ class AppServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
+# ------------------------------------------------------------ TCP and UDP
+# The same program answers the load balancer's streams (--mode tcp|udp):
+# each TCP connection gets one line `HOSTNAME:PORT\n` and is closed, each UDP
+# datagram one datagram with that line. Nothing is read or kept, so a
+# client can cost no more than one short write.
+
+MAX_DATAGRAM = 512  # larger datagrams are not answered (no reflection of big packets)
+
+
+class LineProtocol(asyncio.Protocol):
+    """TCP: the backend's name on connect, then close (close waits for the write)."""
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    def connection_made(self, transport):
+        self.owner.answered += 1
+        transport.write(self.owner.answer)
+        transport.close()
+
+    def data_received(self, data):
+        """Whatever a client sends is not read: the answer is already on its way."""
+
+
+class DatagramLineProtocol(asyncio.DatagramProtocol):
+    """UDP: one datagram answered by one datagram with the backend's name."""
+
+    def __init__(self, owner):
+        self.owner = owner
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        if len(data) > MAX_DATAGRAM:
+            self.owner.refused += 1
+            return
+        self.owner.answered += 1
+        self.transport.sendto(self.owner.answer, addr)
+
+    def error_received(self, exc):
+        log("udp: %s: %s" % (type(exc).__name__, exc))
+
+
+class StreamServer:
+    """The TCP or UDP listener of --mode tcp|udp on its own event loop;
+    serve_forever() and shutdown() as AppServer's."""
+
+    def __init__(self, address, mode):
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(AppServer.loop_error)
+        self.answered = 0
+        self.refused = 0
+        self.answer = b""
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.server = self.transport = None
+        if mode == "tcp":
+            self.server = self.loop.run_until_complete(self.loop.create_server(
+                lambda: LineProtocol(self), address[0], address[1], family=family, backlog=1024,
+                reuse_address=True))
+            self.server_address = self.server.sockets[0].getsockname()[:2]
+        else:
+            self.transport, dummy = self.loop.run_until_complete(self.loop.create_datagram_endpoint(
+                lambda: DatagramLineProtocol(self), local_addr=address, family=family))
+            self.server_address = self.transport.get_extra_info("sockname")[:2]
+        self.server_port = self.server_address[1]
+        self.backend = "%s:%d" % (socket.gethostname(), self.server_port)
+        self.answer = (self.backend + "\n").encode()
+
+    def serve_forever(self, signals=False):
+        if signals:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self.loop.add_signal_handler(signum, self.loop.stop)
+        self.loop.run_forever()
+        if self.server is not None:
+            self.server.close()
+            self.loop.run_until_complete(self.server.wait_closed())
+        else:
+            self.transport.close()
+        self.loop.close()
+
+    def shutdown(self):
+        """Stop the loop (from any thread); a second call does nothing."""
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def serve_stream(args):
+    """main() of --mode tcp|udp."""
+    server = StreamServer((args.bind, args.port), args.mode)
+    print("app server (%s) started on %s:%d" % (args.mode, args.bind, args.port), flush=True)
+    server.serve_forever(signals=True)
+    print("app server (%s) on %s:%d stopped" % (args.mode, args.bind, args.port), flush=True)
+    return 0
+
+
 def switch(value):
     """--access-log alone, or --access-log=yes/no (the unit passes one argument per setting)."""
     if value.lower() in ("1", "yes", "true", "on"):
@@ -478,7 +575,12 @@ def main(argv=None):
                         help="release label sent in the X-App-Version response header (default: none)")
     parser.add_argument("--health-path", type=pattern(HEALTH_PATH_RE, "--health-path"), default="/healthz",
                         help="path that answers 200 ok (default %(default)s)")
+    parser.add_argument("--mode", choices=("http", "tcp", "udp"), default="http",
+                        help="http (the tutorial's app), or tcp / udp: one line HOSTNAME:PORT per connection or "
+                             "datagram, for the load balancer's streams (default %(default)s)")
     args = parser.parse_args(argv)
+    if args.mode != "http":
+        return serve_stream(args)
 
     server = AppServer((args.bind, args.port), args.latency_ms, args.access_log, args.header_timeout,
                        args.idle_timeout, args.max_body, args.app_version, args.health_path)
