@@ -396,8 +396,8 @@ def _check_streams(findings, model, names):
             return _field(stream, attr, where)
 
         if stream.protocol not in STREAM_PROTOCOLS:
-            findings.syntax(field("protocol"), "must be one of %s, got %r" % (", ".join(STREAM_PROTOCOLS),
-                                                                            stream.protocol), stream, subject)
+            findings.syntax(field("protocol"), "must be one of %s, got %r"
+                            % (", ".join(STREAM_PROTOCOLS), stream.protocol), stream, subject)
         key = _listen_key(stream.listen, stream.protocol)
         if key is None:
             findings.syntax(field("listen"), "must be a port, address:port or [ipv6]:port, got %r" % (stream.listen,),

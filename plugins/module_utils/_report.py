@@ -163,7 +163,9 @@ def _detail(result):
     parts = ["upstream %s" % result.upstream, result.method]
     if result.expectation != result.method:
         parts.append("judged as %s" % result.expectation)
-    parts.append("%s requests" % result.requests)
+    # A stream (tcp://, udp://) counts connections or datagrams.
+    unit = {"tcp": "connections", "udp": "datagrams"}.get(getattr(result, "protocol", None), "requests")
+    parts.append("%s %s" % (result.requests, unit))
     if result.failed:
         parts.append("%s failed" % result.failed)
     if result.abandoned:
@@ -172,7 +174,7 @@ def _detail(result):
     if latency.get("p99") is not None:
         parts.append("p99 %s ms" % latency["p99"])
     if result.requests_per_s:
-        parts.append("%d req/s" % result.requests_per_s)
+        parts.append("%d %s/s" % (result.requests_per_s, "req" if unit == "requests" else unit))
     if result.clients:
         parts.append("%d clients" % len(result.clients))
     return '<p class="detail">%s</p>' % _text(" \u00b7 ".join(str(p) for p in parts if p is not None))

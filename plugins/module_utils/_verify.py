@@ -348,6 +348,7 @@ class LocationResult:
     requests_per_s: Optional[float] = None
     abandoned: int = 0                                # in flight at the deadline, cut off
     truncated: int = 0                                # bodies longer than the limit read
+    protocol: Optional[str] = None                    # tcp or udp: a stream (_stream_poll); None: HTTP
 
     @property
     def failed(self):
@@ -463,7 +464,9 @@ def table(results):
     return lines
 
 
-def module_outcome(results):
-    """The module result for a run's LocationResults (changed False: only GETs)."""
-    return dict(changed=False, passed=all(r.passed for r in results), locations=[r.to_dict() for r in results],
-                table=table(results))
+def module_outcome(results, stream_results=()):
+    """The module result for a run's LocationResults and those of its
+    streams (_stream_poll), changed False: only GETs, connections, datagrams."""
+    everything = list(results) + list(stream_results)
+    return dict(changed=False, passed=all(r.passed for r in everything), locations=[r.to_dict() for r in results],
+                streams=[r.to_dict() for r in stream_results], table=table(everything))

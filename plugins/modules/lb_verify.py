@@ -79,8 +79,44 @@ options:
       slow_backend:
         description: A backend (C(host:port) or port) made slow; with C(least_conn) under concurrency it must get clearly less than its share.
         type: str
+  streams:
+    description:
+      - TCP and UDP streams to check (nginx's C(stream) module, C(load_balancer_streams)). Each is measured one
+        connection (TCP) or one datagram from its own socket (UDP, a session of its own for nginx) at a time,
+        I(requests) of them, and the backend is named by the one line it answers (C(HOST:PORT), the app server's
+        TCP and UDP modes). Round robin and weights - the exact smooth weighted round robin counts; C(hash) -
+        every client address sticks to one backend (with I(clients), from 127.0.N.1); C(random) - chi-square.
+      - Default - every stream of I(config_path) when I(locations) is not given either; with only I(locations)
+        given, no stream; with only I(streams) given, no location.
+    type: list
+    elements: dict
+    version_added: 0.3.0
+    suboptions:
+      name:
+        description: The stream's name (its upstream's) in the live config.
+        type: str
+      address:
+        description: C(host:port) to connect to; default - the stream's listen, on 127.0.0.1 for a wildcard.
+        type: str
+      protocol:
+        description: C(tcp) or C(udp); default - the stream's.
+        type: str
+        choices: [tcp, udp]
+      expect:
+        description: The expectation; C(auto) derives it from the method.
+        type: str
+        choices: [auto, round_robin, sticky, random, any]
+        default: auto
+      servers:
+        description: Backend addresses (C(host:port)), instead of the stream's.
+        type: list
+        elements: str
+      weights:
+        description: Weights of the servers, in order, instead of the configured ones, for this stream only.
+        type: list
+        elements: int
   requests:
-    description: Requests per location (split across I(clients) for ip_hash and hash), 1-1000000.
+    description: Requests per location (split across I(clients) for ip_hash and hash), 1-1000000; connections or datagrams per stream.
     type: int
     default: 120
   concurrency:
@@ -189,6 +225,14 @@ EXAMPLES = r"""
     url: https://lb.example.test
     ca_file: /etc/ssl/edgeops/ca.crt
 
+- name: A TCP stream (exact round robin over 300 connections) and a UDP one with hash $remote_addr from 8 clients
+  edgeops.nginx_lb.lb_verify:
+    streams:
+      - name: tcp_pool
+      - name: dns_pool
+    requests: 300
+    clients: 8
+
 - name: Report without failing
   edgeops.nginx_lb.lb_verify:
     fail_on_mismatch: false
@@ -234,8 +278,16 @@ locations:
       requests_per_s: 1000.0
       abandoned: 0
       truncated: 0
+streams:
+  description:
+    - Per stream, the same fields as I(locations); its C(path) is C(tcp://ADDRESS) or C(udp://ADDRESS), C(protocol)
+      says which, C(requests) counts connections or datagrams.
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.3.0
 table:
-  description: One line per location, for people.
+  description: One line per location and per stream, for people.
   returned: always
   type: list
   elements: str
@@ -256,6 +308,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll, _nginx_conf, _report
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._stream_poll import (
+    STREAM_EXPECTATIONS, check_streams, streams_from_model, verify_streams)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import (
     EXPECTATIONS, ParameterError, check_parameters, locations_from_model, module_outcome, verify)
 
@@ -270,6 +324,14 @@ ARGUMENT_SPEC = dict(
         servers=dict(type="list", elements="str"),
         weights=dict(type="list", elements="int"),
         slow_backend=dict(type="str"),
+    )),
+    streams=dict(type="list", elements="dict", options=dict(
+        name=dict(type="str"),
+        address=dict(type="str"),
+        protocol=dict(type="str", choices=["tcp", "udp"]),
+        expect=dict(type="str", choices=list(STREAM_EXPECTATIONS), default="auto"),
+        servers=dict(type="list", elements="str"),
+        weights=dict(type="list", elements="int"),
     )),
     requests=dict(type="int", default=120),
     concurrency=dict(type="int", default=1),
@@ -303,24 +365,28 @@ class _Module(AnsibleModule):
         super().fail_json(msg=msg, **kwargs)
 
 
-def locations_to_check(module):
-    """(model, locations): the live config's model when some location needs it."""
+def what_to_check(module):
+    """(model, locations, streams): the live config's model when some entry
+    needs it; with neither locations nor streams given, all of the config's."""
     p = module.params
-    locations = p["locations"]
+    locations, streams = p["locations"], p["streams"]
     model = Model()
-    if not locations or any(not loc.get("servers") for loc in locations):
+    needs_config = (locations is None and streams is None) or \
+        any(not loc.get("servers") for loc in locations or []) or any(not s.get("servers") for s in streams or [])
+    if needs_config:
         try:
             model = model_from_config(_nginx_conf.parse_file(p["config_path"]))
         except Exception as exc:  # pylint: disable=broad-except
-            if not locations:
+            if locations is None and streams is None:
                 module.fail_json(msg="config_path: cannot read the locations from %s: %s" % (p["config_path"], exc))
-    if not locations:
+    if locations is None and streams is None:
         locations, skipped = locations_from_model(model)
         for description in skipped:
             module.warn("not checked: %s has no path to poll; give it in locations" % description)
-        if not locations:
-            module.fail_json(msg="config_path: no proxied location to poll in %s" % p["config_path"])
-    return model, locations
+        streams = streams_from_model(model)
+        if not locations and not streams:
+            module.fail_json(msg="config_path: no proxied location or stream to poll in %s" % p["config_path"])
+    return model, locations or [], streams or []
 
 
 def run(module):
@@ -333,18 +399,23 @@ def run(module):
             _http_poll.tls_context(p["ca_file"])
         except (OSError, ValueError) as exc:   # ssl.SSLError is an OSError
             errors.append("ca_file: cannot load certificates from %s: %s" % (p["ca_file"], exc))
+    errors.extend(check_streams(p["streams"]))
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors)
-    model, locations = locations_to_check(module)
+    model, locations, streams = what_to_check(module)
     poll = functools.partial(_http_poll.poll, ca_file=p["ca_file"], validate_certs=p["validate_certs"])
     try:
         results = verify(model, p["url"], locations, p["requests"], concurrency=p["concurrency"], timeout=p["timeout"],
                          deadline_s=p["deadline"], clients=p["clients"], tolerance=p["tolerance"],
                          max_errors=p["max_errors"], backend_header=p["backend_header"],
-                         backend_regex=p["backend_regex"], poll=poll)
+                         backend_regex=p["backend_regex"], poll=poll) if locations else []
+        stream_results = verify_streams(model, streams, p["requests"], timeout=p["timeout"], deadline_s=p["deadline"],
+                                        clients=p["clients"], tolerance=p["tolerance"],
+                                        max_errors=p["max_errors"]) if streams else []
     except ParameterError as exc:
         module.fail_json(msg=str(exc), errors=exc.errors)
-    outcome = module_outcome(results)
+    outcome = module_outcome(results, stream_results)
+    results = results + stream_results
     if p["report"]:
         # Writing the page is a change; check mode says so without writing it.
         outcome["changed"] = True
