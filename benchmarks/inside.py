@@ -54,6 +54,18 @@ def cpu_ticks():
     return ticks
 
 
+def wrk_results(procs, timeout):
+    """The WRKJSON line (report.lua) of each wrk process, waiting at most `timeout` s for each."""
+    parts = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        line = [line for line in out.splitlines() if line.startswith("WRKJSON ")]
+        if proc.returncode != 0 or not line:
+            raise SystemExit("wrk failed (%d): %s %s" % (proc.returncode, out[-300:], err[-300:]))
+        parts.append(json.loads(line[0][len("WRKJSON "):]))
+    return parts
+
+
 def load(seconds, connections, urls):
     shares = [connections // len(urls) + (1 if i < connections % len(urls) else 0) for i in range(len(urls))]
     before = cpu_ticks()
@@ -61,13 +73,7 @@ def load(seconds, connections, urls):
                                "-d%ds" % seconds, "--timeout", "2s", "-s", os.path.join(HERE, "report.lua"), url],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for url, share in zip(urls, shares) if share > 0]
-    parts = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=seconds + 30)
-        line = [line for line in out.splitlines() if line.startswith("WRKJSON ")]
-        if proc.returncode != 0 or not line:
-            raise SystemExit("wrk failed (%d): %s %s" % (proc.returncode, out[-300:], err[-300:]))
-        parts.append(json.loads(line[0][len("WRKJSON "):]))
+    parts = wrk_results(procs, seconds + 30)
     after = cpu_ticks()
     requests = sum(p["requests"] for p in parts) or 1
     used = {}

@@ -85,6 +85,14 @@ def test_the_wrk_runs_of_one_hold_are_added_up():
     assert result["p50_ms"] == pytest.approx((500 * 30000 + 1500 * 10000) / 40000 / 1000)
     assert result["p99_ms"] == 120.0                                   # the worst run's
     assert (result["open_min"], result["open_max"], result["span_s"]) == (9999, 10000, 20.1)
+    assert result["samples_missing"] == 0
+
+
+def test_a_sample_nginx_did_not_answer_is_counted_not_taken_as_held():
+    result = capacity.summary([wrk(30000)], [(5.0, 10000), (6.0, None), (25.1, 10000)], 10000, 20)
+    assert (result["samples"], result["samples_missing"], result["open_min"]) == (3, 1, 10000)
+    target, = capacity.targets({"hold": {"ours": result}})
+    assert target["met"] is False
 
 
 def hold(open_min=10000, span=20.1, failed=0):
