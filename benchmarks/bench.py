@@ -25,6 +25,8 @@ loopback, bounded in time (wrk -d, and a timeout around each command).
   6. benchmarks/scale_hosts.py: resident memory of nginx and each app server
      instance (idle, under c=64), and converge time with 1, 3, 6, 10 app hosts
      + 2 LBs against one host in both tiers (`run.sh --only scale`: that alone).
+  7. Streams (benchmarks/stream_bench.py): TCP connections/s and UDP datagrams/s through nginx's
+     stream module vs the backends directly. `run.sh --only streams` runs this part alone.
 
 Writes benchmarks/results/latest.md, latest.json and latest.png.
 """
@@ -44,6 +46,7 @@ from pathlib import Path
 
 import capacity
 import scale_hosts
+import stream_bench
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -695,7 +698,7 @@ def chart(data, path):
 
 
 def write_results(data):
-    text = report(data)
+    text = report(data) + stream_bench.report(data.get("streams"))
     (RESULTS / "latest.md").write_text("# `make bench`: latest results\n\n" + text + "\n![chart](latest.png)\n")
     chart(data, RESULTS / "latest.png")
     return text
@@ -737,6 +740,22 @@ def only_capacity():
     return rerender()
 
 
+def only_streams():
+    """`bench.py --only streams` (benchmarks/run.sh --only streams): only the TCP and UDP
+    streams on a fresh container; results in results/streams.{json,md}."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load_before": round(os.getloadavg()[0], 2)}
+    data["streams"] = stream_bench.measure(playbook, inside, put, log, WORK, DURATION, ROUNDS)
+    data["load_after"] = round(os.getloadavg()[0], 2)
+    (RESULTS / "streams.json").write_text(json.dumps(data, indent=1) + "\n")
+    text = stream_bench.report(data["streams"])
+    (RESULTS / "streams.md").write_text("# `benchmarks/run.sh --only streams`, %s (load %.1f before, %.1f after)\n%s"
+                                        % (data["date"], data["load_before"], data["load_after"], text))
+    print(text)
+    return 0
+
+
 def main(argv):
     if argv[1:] == ["--report"]:
         return rerender()
@@ -744,6 +763,8 @@ def main(argv):
         return only_capacity()
     if argv[1:] == ["--only", "scale"]:
         return rerender(only_scale=True)
+    if argv[1:] == ["--only", "streams"]:
+        return only_streams()
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     data = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -767,6 +788,7 @@ def main(argv):
     data["scaling"] = scaling()
     data["capacity"] = capacity.measure(sys.modules[__name__])
     data["hosts"] = scale_hosts.hosts(playbook)
+    data["streams"] = stream_bench.measure(playbook, inside, put, log, WORK, DURATION, ROUNDS)
     data["machine"]["load_after"] = round(os.getloadavg()[0], 2)
     data["elapsed_s"] = round(time.monotonic() - started, 1)
     data["targets"] = targets(data) + capacity.targets(data["capacity"])
