@@ -264,3 +264,117 @@ def test_fuzzed_input_is_refused_by_name_or_renders_exactly_the_model(figure, tm
     assert tally.generated >= min(FUZZ_EXAMPLES, 5000) * 0.9
     assert tally.accepted > tally.generated // 10 and tally.rejected > tally.generated // 10
     assert tally.injections == 0 and tally.nginx_refused == 0, tally.samples[:3]
+
+
+# ------------------------------------------------------------ streams
+
+FUZZ_STREAM_EXAMPLES = int(os.environ.get("FUZZ_STREAM_EXAMPLES", "600"))
+STREAM_TEMPLATE = _ENV.from_string((TEMPLATE.parent / "stream.conf.j2").read_text())
+STREAM_MODULES = ["/etc/nginx/modules-enabled/*.conf"]
+STREAM_METHOD = st.sampled_from(["round_robin", "round_robin", "least_conn", "hash", "hash", "random", "ip_hash"])
+# Stream variables, and HTTP ones the stream module lacks (a named error).
+STREAM_HASH_KEY = st.sampled_from(["$remote_addr", "$binary_remote_addr", "${remote_addr}x", "$server_port",
+                                   "$remote_addr:$remote_port", "$request_uri"])
+# Now and then the server block's port 80 (a clash for TCP, not for UDP).
+STREAM_LISTEN = st.integers(0, 15).flatmap(
+    lambda i: st.sampled_from(["80", "127.0.0.1:80"]) if i == 7 else
+    st.integers(1024, 65535).map(lambda p: str(p) if i % 2 else "127.0.0.1:%d" % p))
+
+
+@st.composite
+def stream(draw, name):
+    entry = {"name": pick(draw, st.just(name)), "listen": pick(draw, STREAM_LISTEN), "servers": pick(draw, SERVERS),
+             "method": pick(draw, STREAM_METHOD)}
+    maybe(draw, entry, "protocol", st.sampled_from(["tcp", "udp"]))
+    if entry["method"] == "hash":
+        entry["hash_key"] = pick(draw, STREAM_HASH_KEY)
+        maybe(draw, entry, "consistent", st.booleans())
+    if entry["method"] == "random":
+        maybe(draw, entry, "two", st.booleans())
+    if entry["method"] in ("hash", "random") and isinstance(entry["servers"], list):
+        for item in entry["servers"]:
+            if isinstance(item, dict) and not draw(IS_HOSTILE):
+                item.pop("backup", None)
+    maybe(draw, entry, "zone", st.sampled_from(["64k", "32k", "1m"]))
+    maybe(draw, entry, "proxy_timeout", TIMES)
+    maybe(draw, entry, "proxy_connect_timeout", TIMES)
+    maybe(draw, entry, "proxy_protocol", st.booleans())
+    return entry
+
+
+@st.composite
+def stream_input(draw):
+    return [draw(stream(name)) for name in draw(NAMES)]
+
+
+def stream_shape(model):
+    """Every block, listen and server the rendered stream file may hold."""
+    return {
+        "stream": [()],
+        "upstream": sorted((s["upstream"]["name"],) for s in model["streams"]),
+        "server": [()] * len(model["streams"]),
+        "listen": sorted(tuple(s["listen_args"].split()) for s in model["streams"]),
+        "include": [],
+        "servers": sorted(tuple(v["directive_args"]) for s in model["streams"] for v in s["upstream"]["servers"]),
+    }
+
+
+def shape_of_stream_file(text):
+    shape = {key: [] for key in ("stream", "upstream", "server", "listen", "include", "servers")}
+    for directive in walk(parse(text, "fuzz_stream.conf")):
+        if directive.name in ("stream", "upstream", "server") and directive.block is not None:
+            shape[directive.name].append(tuple(directive.args))
+        elif directive.name == "server":
+            shape["servers"].append(tuple(directive.args))
+        elif directive.name in ("listen", "include"):
+            shape[directive.name].append(tuple(directive.args))
+        elif directive.block is not None:
+            shape.setdefault("other_blocks", []).append(directive.name)
+    return {key: sorted(value) for key, value in shape.items()}
+
+
+@needs_nginx
+def test_fuzzed_streams_are_refused_by_name_or_render_exactly_the_model(figure):
+    if not os.path.exists("/usr/lib/nginx/modules/ngx_stream_module.so"):
+        import pytest
+        pytest.skip("nginx's stream module is not installed (make host-tools)")
+    tally = Tally()
+    tally.samples = []
+    site = default_site_vars()
+
+    @settings(max_examples=FUZZ_STREAM_EXAMPLES, derandomize=FUZZ_SEED is None, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @seed(int(FUZZ_SEED or 0))
+    @given(stream_input())
+    def case(streams):
+        tally.generated += 1
+        try:
+            model = lb_model([], [], keepalive=64, zone="64k", site=site, streams=streams)
+        except AnsibleFilterError as exc:
+            tally.rejected += 1
+            lines = str(exc.message).splitlines()[1:]
+            assert lines and all(line.strip().startswith("- load_balancer_") for line in lines), str(exc)
+            return
+        tally.accepted += 1
+        text = STREAM_TEMPLATE.render(ansible_managed="Ansible managed", load_balancer_model=model)
+        result = check_candidate(text, NGINX, shown_name="fuzz_stream.conf", stream_modules=STREAM_MODULES)
+        if not result.valid:
+            tally.nginx_refused += 1
+            tally.samples.append(("nginx -t refused", result.errors, streams))
+            return
+        read_back = model_from_config(parse(text, "fuzz_stream.conf"))
+        same_model = [(s.name, s.listen, s.protocol) for s in read_back.streams] == \
+            [(s["name"], s["listen"], s["protocol"]) for s in model["streams"]]
+        if shape_of_stream_file(text) != stream_shape(model) or not same_model:
+            tally.injections += 1
+            tally.samples.append(("shape differs", {"expected": stream_shape(model),
+                                                    "ours": shape_of_stream_file(text)}, streams))
+
+    case()
+    figure("stream fuzz cases generated / rejected / accepted", "%d / %d / %d"
+           % (tally.generated, tally.rejected, tally.accepted))
+    figure("stream fuzz injections found / accepted but refused by nginx -t", "%d / %d"
+           % (tally.injections, tally.nginx_refused))
+    assert tally.generated >= FUZZ_STREAM_EXAMPLES * 0.9
+    assert tally.accepted > tally.generated // 10 and tally.rejected > tally.generated // 10
+    assert tally.injections == 0 and tally.nginx_refused == 0, tally.samples[:3]
