@@ -164,14 +164,21 @@ class Site:
 
     def verify_url(self) -> str:
         """Where a client on the LB host reaches this server block."""
-        host, port = _listen_parts(self.listen)
-        if host in (None, "0.0.0.0"):
-            host = "127.0.0.1"
-        elif host == "[::]":
-            host = "[::1]"
+        host, port = _local_client(self.listen)
         if self.tls is not None and self.tls.on:
             return "https://%s:%d" % (host, self.tls.port)
         return "http://%s:%d" % (host, port)
+
+
+def _local_client(listen):
+    """(host, port) a client on the LB host connects to for `listen`: a
+    wildcard (or no address) is reached on loopback."""
+    host, port = _listen_parts(listen)
+    if host in (None, "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "[::]":
+        host = "[::1]"
+    return host, port
 
 
 def _listen_parts(listen):
@@ -200,12 +207,7 @@ class Stream:
 
     def verify_address(self) -> str:
         """Where a client on the LB host reaches this stream."""
-        host, port = _listen_parts(self.listen)
-        if host in (None, "0.0.0.0"):
-            host = "127.0.0.1"
-        elif host == "[::]":
-            host = "[::1]"
-        return "%s:%d" % (host, port)
+        return "%s:%d" % _local_client(self.listen)
 
 
 @dataclass

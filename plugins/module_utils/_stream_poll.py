@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import STREAM_PROTOCOLS, Server, Upstream
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import parse_address
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import (
-    INT_LIMITS, WEIGHT_LIMITS, LocationResult, ParameterError, _check_int, _client_addresses, judge,
-    resolve_expectation)
+    INT_LIMITS, LocationResult, ParameterError, _check_int, _client_addresses, check_servers_and_weights, judge,
+    poll_sources, polled_result, resolve_expectation)
 
 # What a stream can be judged by: no ip_hash in the stream module, and
 # least_conn polled one connection at a time is round robin (as for HTTP).
@@ -144,22 +144,9 @@ def check_streams(streams):
         if spec.get("expect") not in (None,) + STREAM_EXPECTATIONS:
             errors.append("%s.expect: must be one of %s, got %r" % (where, ", ".join(STREAM_EXPECTATIONS),
                                                                      spec["expect"]))
-        servers, weights = spec.get("servers"), spec.get("weights")
-        if servers is not None:
-            if not isinstance(servers, list) or not servers:
-                errors.append("%s.servers: must be a non-empty list of host:port, got %r" % (where, servers))
-            else:
-                for number, address in enumerate(servers):
-                    try:
-                        Server(address=address).port
-                    except (ValueError, TypeError) as exc:
-                        errors.append("%s.servers[%d]: %s" % (where, number, exc))
-        if weights is not None:
-            if not isinstance(weights, list):
-                errors.append("%s.weights: must be a list of integers, got %r" % (where, weights))
-            else:
-                for number, weight in enumerate(weights):
-                    _check_int(errors, "%s.weights[%d]" % (where, number), weight, *WEIGHT_LIMITS)
+        if isinstance(spec.get("servers"), list) and not spec["servers"]:
+            errors.append("%s.servers: must be a non-empty list of host:port, got []" % where)
+        check_servers_and_weights(errors, where, spec)
     return errors
 
 
@@ -237,17 +224,9 @@ def _verify_stream(spec, address, protocol, upstream, poller, requests, timeout,
     expectation = resolve_expectation(spec.get("expect"), upstream, 1)
     sources = _client_addresses(parse_address(address)[0], clients) if expectation == "sticky" else [None]
     per_source = max(1, requests // len(sources))
-    per_client, errors, latencies, sent, elapsed, cut = {}, {}, [], 0, 0.0, False
-    for source in sources:
-        polled = poller(protocol, address, per_source, timeout=timeout, deadline_s=deadline_s,
-                        source_address=source)
-        per_client[source or "default"] = polled.counts
-        for kind, number in polled.errors.items():
-            errors[kind] = errors.get(kind, 0) + number
-        latencies.extend(polled.latencies_ms)
-        sent += polled.requests
-        elapsed += polled.elapsed_s
-        cut = cut or polled.deadline_hit
+    per_client, errors, latencies, sent, elapsed, polls = poll_sources(sources, lambda source: poller(
+        protocol, address, per_source, timeout=timeout, deadline_s=deadline_s, source_address=source))
+    cut = any(polled.deadline_hit for polled in polls)
     verdict = judge(path, upstream, per_client, expectation, 1, tolerance, None, resolve)
     failed = sum(errors.values())
     unit = "connections" if protocol == "tcp" else "datagrams"
@@ -257,13 +236,4 @@ def _verify_stream(spec, address, protocol, upstream, poller, requests, timeout,
     if cut or sent < per_source * len(sources):
         verdict.problems.append("%s: deadline reached after %d of %d %s" % (path, sent, per_source * len(sources),
                                                                             unit))
-    ordered = sorted(latencies)
-
-    def percentile(fraction):
-        return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 3) if ordered else None
-
-    return LocationResult(
-        path=path, upstream=upstream.name, method=upstream.method, expectation=verdict.expectation, polled=True,
-        requests=sent, counts=verdict.counts, expected=verdict.expected, clients=verdict.clients, errors=errors,
-        problems=verdict.problems, latency_ms={"p50": percentile(0.50), "p99": percentile(0.99)},
-        requests_per_s=round(sent / elapsed, 1) if elapsed > 0 else None, protocol=protocol)
+    return polled_result(path, upstream, verdict, errors, latencies, sent, elapsed, protocol=protocol)

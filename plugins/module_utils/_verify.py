@@ -269,26 +269,32 @@ def check_parameters(url, locations, requests=120, concurrency=1, timeout=5.0, d
         for key in ("upstream", "slow_backend"):
             if spec.get(key) is not None and not isinstance(spec[key], (str, int)):
                 errors.append("%s.%s: must be a string, got %r" % (where, key, spec[key]))
-        servers = spec.get("servers")
-        if servers is not None:
-            if not isinstance(servers, list):
-                errors.append("%s.servers: must be a list of host:port, got %r" % (where, servers))
-            else:
-                for number, address in enumerate(servers):
-                    try:
-                        Server(address=address).port     # raises ValueError on anything but host:port
-                    except (ValueError, TypeError) as exc:
-                        errors.append("%s.servers[%d]: %s" % (where, number, exc))
-        weights = spec.get("weights")
-        if weights is not None:
-            if not isinstance(weights, list):
-                errors.append("%s.weights: must be a list of integers, got %r" % (where, weights))
-            else:
-                for number, weight in enumerate(weights):
-                    _check_int(errors, "%s.weights[%d]" % (where, number), weight, *WEIGHT_LIMITS)
-                if isinstance(servers, list) and servers and len(weights) != len(servers):
-                    errors.append("%s.weights: %d weights for %d servers" % (where, len(weights), len(servers)))
+        check_servers_and_weights(errors, where, spec)
     return errors
+
+
+def check_servers_and_weights(errors, where, spec):
+    """A location's or a stream's own `servers` and `weights`, each problem
+    appended to `errors` as 'WHERE.field: message'."""
+    servers = spec.get("servers")
+    if servers is not None:
+        if not isinstance(servers, list):
+            errors.append("%s.servers: must be a list of host:port, got %r" % (where, servers))
+        else:
+            for number, address in enumerate(servers):
+                try:
+                    Server(address=address).port     # raises ValueError on anything but host:port
+                except (ValueError, TypeError) as exc:
+                    errors.append("%s.servers[%d]: %s" % (where, number, exc))
+    weights = spec.get("weights")
+    if weights is not None:
+        if not isinstance(weights, list):
+            errors.append("%s.weights: must be a list of integers, got %r" % (where, weights))
+        else:
+            for number, weight in enumerate(weights):
+                _check_int(errors, "%s.weights[%d]" % (where, number), weight, *WEIGHT_LIMITS)
+            if isinstance(servers, list) and servers and len(weights) != len(servers):
+                errors.append("%s.weights: %d weights for %d servers" % (where, len(weights), len(servers)))
 
 
 def locations_from_model(model):
@@ -410,18 +416,11 @@ def _verify_one(spec, upstream, poll, url, host, requests, concurrency, timeout,
     expectation = resolve_expectation(spec.get("expect"), upstream, concurrency)
     sources = _client_addresses(host, clients) if expectation in ("ip_hash", "sticky") else [None]
     per_source = max(1, requests // len(sources))
-    per_client, errors, latencies, sent, elapsed, abandoned, truncated = {}, {}, [], 0, 0.0, 0, 0
-    for source in sources:
-        polled = poll(url, path, per_source, concurrency=concurrency, timeout=timeout, deadline_s=deadline_s,
-                      source_address=source, backend_header=backend_header, backend_regex=backend_regex)
-        per_client[source or "default"] = polled.counts
-        for kind, number in polled.errors.items():
-            errors[kind] = errors.get(kind, 0) + number
-        latencies.extend(polled.latencies_ms)
-        sent += polled.requests
-        elapsed += polled.elapsed_s
-        abandoned += getattr(polled, "abandoned", 0)
-        truncated += getattr(polled, "truncated", 0)
+    per_client, errors, latencies, sent, elapsed, polls = poll_sources(sources, lambda source: poll(
+        url, path, per_source, concurrency=concurrency, timeout=timeout, deadline_s=deadline_s, source_address=source,
+        backend_header=backend_header, backend_regex=backend_regex))
+    abandoned = sum(getattr(polled, "abandoned", 0) for polled in polls)
+    truncated = sum(getattr(polled, "truncated", 0) for polled in polls)
     verdict = judge(path, upstream, per_client, expectation, concurrency, tolerance, spec.get("slow_backend"),
                     resolve)
     failed = sum(errors.values())
@@ -431,6 +430,30 @@ def _verify_one(spec, upstream, poll, url, host, requests, concurrency, timeout,
     if sent < per_source * len(sources):
         verdict.problems.append("%s: deadline reached after %d of %d requests%s" % (
             path, sent, per_source * len(sources), " (%d cut off in flight)" % abandoned if abandoned else ""))
+    return polled_result(path, upstream, verdict, errors, latencies, sent, elapsed, abandoned=abandoned,
+                         truncated=truncated)
+
+
+def poll_sources(sources, poll_one):
+    """poll_one(source) for each client source address (None: the default
+    one), one after the other: (per_client counts, errors by kind, latencies,
+    sent, elapsed seconds, the polls)."""
+    per_client, errors, latencies, sent, elapsed, polls = {}, {}, [], 0, 0.0, []
+    for source in sources:
+        polled = poll_one(source)
+        polls.append(polled)
+        per_client[source or "default"] = polled.counts
+        for kind, number in polled.errors.items():
+            errors[kind] = errors.get(kind, 0) + number
+        latencies.extend(polled.latencies_ms)
+        sent += polled.requests
+        elapsed += polled.elapsed_s
+    return per_client, errors, latencies, sent, elapsed, polls
+
+
+def polled_result(path, upstream, verdict, errors, latencies, sent, elapsed, **extra):
+    """The LocationResult of a polled location or stream (_stream_poll): the
+    verdict, latency percentiles and rate of what was sent."""
     ordered = sorted(latencies)
 
     def percentile(fraction):
@@ -440,7 +463,7 @@ def _verify_one(spec, upstream, poll, url, host, requests, concurrency, timeout,
         path=path, upstream=upstream.name, method=upstream.method, expectation=verdict.expectation, polled=True,
         requests=sent, counts=verdict.counts, expected=verdict.expected, clients=verdict.clients, errors=errors,
         problems=verdict.problems, latency_ms={"p50": percentile(0.50), "p99": percentile(0.99)},
-        requests_per_s=round(sent / elapsed, 1) if elapsed > 0 else None, abandoned=abandoned, truncated=truncated)
+        requests_per_s=round(sent / elapsed, 1) if elapsed > 0 else None, **extra)
 
 
 def table(results):

@@ -213,8 +213,33 @@ def shape_of_crossplanes(path):
 
 
 class Tally:
-    generated = rejected = accepted = injections = nginx_refused = 0
-    samples = []
+    """What the cases of one fuzz test came to."""
+
+    def __init__(self):
+        self.generated = self.rejected = self.accepted = self.injections = self.nginx_refused = 0
+        self.samples = []
+
+    def model(self, build):
+        """build()'s model, or None when the filter refused the case, which it must do by naming fields."""
+        self.generated += 1
+        try:
+            model = build()
+        except AnsibleFilterError as exc:
+            self.rejected += 1
+            lines = str(exc.message).splitlines()[1:]
+            assert lines and all(line.strip().startswith("- load_balancer_") for line in lines), str(exc)
+            return None
+        self.accepted += 1
+        return model
+
+    def judge(self, figure, label, examples):
+        figure("%s cases generated / rejected / accepted" % label, "%d / %d / %d"
+               % (self.generated, self.rejected, self.accepted))
+        figure("%s injections found / accepted but refused by nginx -t" % label, "%d / %d"
+               % (self.injections, self.nginx_refused))
+        assert self.generated >= examples * 0.9
+        assert self.accepted > self.generated // 10 and self.rejected > self.generated // 10
+        assert self.injections == 0 and self.nginx_refused == 0, self.samples[:3]
 
 
 @needs_nginx
@@ -228,15 +253,9 @@ def test_fuzzed_input_is_refused_by_name_or_renders_exactly_the_model(figure, tm
     @given(role_input())
     def case(data):
         upstreams, locations, site = data
-        tally.generated += 1
-        try:
-            model = lb_model(upstreams, locations, keepalive=64, zone="64k", site=site)
-        except AnsibleFilterError as exc:
-            tally.rejected += 1
-            lines = str(exc.message).splitlines()[1:]
-            assert lines and all(line.strip().startswith("- load_balancer_") for line in lines), str(exc)
+        model = tally.model(lambda: lb_model(upstreams, locations, keepalive=64, zone="64k", site=site))
+        if model is None:
             return
-        tally.accepted += 1
         text = render(model)
         result = check_candidate(text, NGINX, shown_name="fuzz.conf")
         if not result.valid:
@@ -257,13 +276,7 @@ def test_fuzzed_input_is_refused_by_name_or_renders_exactly_the_model(figure, tm
             tally.samples.append(("shape differs", {"expected": expected, "ours": ours, "crossplane": theirs}, data))
 
     case()
-    figure("fuzz cases generated / rejected / accepted", "%d / %d / %d"
-           % (tally.generated, tally.rejected, tally.accepted))
-    figure("fuzz injections found / accepted but refused by nginx -t", "%d / %d"
-           % (tally.injections, tally.nginx_refused))
-    assert tally.generated >= min(FUZZ_EXAMPLES, 5000) * 0.9
-    assert tally.accepted > tally.generated // 10 and tally.rejected > tally.generated // 10
-    assert tally.injections == 0 and tally.nginx_refused == 0, tally.samples[:3]
+    tally.judge(figure, "fuzz", min(FUZZ_EXAMPLES, 5000))
 
 
 # ------------------------------------------------------------ streams
@@ -339,7 +352,6 @@ def test_fuzzed_streams_are_refused_by_name_or_render_exactly_the_model(figure):
         import pytest
         pytest.skip("nginx's stream module is not installed (make host-tools)")
     tally = Tally()
-    tally.samples = []
     site = default_site_vars()
 
     @settings(max_examples=FUZZ_STREAM_EXAMPLES, derandomize=FUZZ_SEED is None, deadline=None, database=None,
@@ -347,15 +359,9 @@ def test_fuzzed_streams_are_refused_by_name_or_render_exactly_the_model(figure):
     @seed(int(FUZZ_SEED or 0))
     @given(stream_input())
     def case(streams):
-        tally.generated += 1
-        try:
-            model = lb_model([], [], keepalive=64, zone="64k", site=site, streams=streams)
-        except AnsibleFilterError as exc:
-            tally.rejected += 1
-            lines = str(exc.message).splitlines()[1:]
-            assert lines and all(line.strip().startswith("- load_balancer_") for line in lines), str(exc)
+        model = tally.model(lambda: lb_model([], [], keepalive=64, zone="64k", site=site, streams=streams))
+        if model is None:
             return
-        tally.accepted += 1
         text = STREAM_TEMPLATE.render(ansible_managed="Ansible managed", load_balancer_model=model)
         result = check_candidate(text, NGINX, shown_name="fuzz_stream.conf", stream_modules=STREAM_MODULES)
         if not result.valid:
@@ -371,10 +377,4 @@ def test_fuzzed_streams_are_refused_by_name_or_render_exactly_the_model(figure):
                                                     "ours": shape_of_stream_file(text)}, streams))
 
     case()
-    figure("stream fuzz cases generated / rejected / accepted", "%d / %d / %d"
-           % (tally.generated, tally.rejected, tally.accepted))
-    figure("stream fuzz injections found / accepted but refused by nginx -t", "%d / %d"
-           % (tally.injections, tally.nginx_refused))
-    assert tally.generated >= FUZZ_STREAM_EXAMPLES * 0.9
-    assert tally.accepted > tally.generated // 10 and tally.rejected > tally.generated // 10
-    assert tally.injections == 0 and tally.nginx_refused == 0, tally.samples[:3]
+    tally.judge(figure, "stream fuzz", FUZZ_STREAM_EXAMPLES)

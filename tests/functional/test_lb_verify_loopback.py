@@ -4,7 +4,6 @@ private nginx in front of three backends, and the module run as Ansible runs
 it. Loopback only; every server started here is stopped; every poll is
 bounded in count and time."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -22,18 +21,13 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf impor
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import table, verify
 
 from helpers.localnet import NGINX, free_port, needs_nginx, wait_for_port
-from helpers.paths import COLLECTION_LINK, COLLECTIONS, ROLES
+from helpers.paths import COLLECTION_LINK, COLLECTIONS
+from helpers.processes import load_app_server
 
 
-def _load_app_server():
-    """The role's own app server program, as a module."""
-    spec = importlib.util.spec_from_file_location("app_server", ROLES / "app_servers" / "files" / "app_server.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-APP = _load_app_server()
+APP = load_app_server()
 
 
 def start_backend(latency_ms=0):

@@ -6,7 +6,6 @@ datagram, hash $remote_addr sticky per 127.0.N.1 client, a killed TCP
 backend skipped by nginx. Loopback only; every server started here is
 stopped by its handle or PID; every poll is bounded in count and time."""
 
-import importlib.util
 import json
 import signal
 import subprocess
@@ -25,7 +24,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import Pa
 
 from helpers.localnet import NGINX, free_port, needs_nginx, wait_for_port
 from helpers.paths import ROLES
-from helpers.processes import run_module
+from helpers.processes import load_app_server, run_module
 
 STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 needs_stream = pytest.mark.skipif(NGINX is None or not STREAM_MODULE.exists(),
@@ -33,14 +32,9 @@ needs_stream = pytest.mark.skipif(NGINX is None or not STREAM_MODULE.exists(),
 N = 20
 
 
-def _load_app_server():
-    spec = importlib.util.spec_from_file_location("app_server", ROLES / "app_servers" / "files" / "app_server.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-APP = _load_app_server()
+APP = load_app_server()
 
 
 def start(mode):

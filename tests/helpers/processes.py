@@ -1,6 +1,7 @@
 """Helpers of the functional tier: the collection's modules run as Ansible
 runs them, a child process each (tests/functional only)."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -30,3 +31,11 @@ def start_app_server(*extra):
         proc.kill()
         raise AssertionError("app server did not listen on %d" % port)
     return proc, port
+
+
+def load_app_server():
+    """The role's own app server program, as a module (its servers run in-process)."""
+    spec = importlib.util.spec_from_file_location("app_server", APP_SERVER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
