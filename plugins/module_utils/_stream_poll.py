@@ -139,11 +139,11 @@ def check_streams(streams):
             except ValueError as exc:
                 errors.append("%s.address: %s" % (where, exc))
         if spec.get("protocol") not in (None,) + STREAM_PROTOCOLS:
-            errors.append("%s.protocol: must be one of %s, got %r" % (where, ", ".join(STREAM_PROTOCOLS),
-                                                                       spec["protocol"]))
+            errors.append("%s.protocol: must be one of %s, got %r"
+                          % (where, ", ".join(STREAM_PROTOCOLS), spec["protocol"]))
         if spec.get("expect") not in (None,) + STREAM_EXPECTATIONS:
-            errors.append("%s.expect: must be one of %s, got %r" % (where, ", ".join(STREAM_EXPECTATIONS),
-                                                                     spec["expect"]))
+            errors.append("%s.expect: must be one of %s, got %r"
+                          % (where, ", ".join(STREAM_EXPECTATIONS), spec["expect"]))
         if isinstance(spec.get("servers"), list) and not spec["servers"]:
             errors.append("%s.servers: must be a non-empty list of host:port, got []" % where)
         check_servers_and_weights(errors, where, spec)

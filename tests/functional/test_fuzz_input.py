@@ -11,6 +11,7 @@ import os
 
 import crossplane
 import jinja2
+import pytest
 from ansible.plugins.filter.core import comment
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
@@ -349,7 +350,6 @@ def shape_of_stream_file(text):
 @needs_nginx
 def test_fuzzed_streams_are_refused_by_name_or_render_exactly_the_model(figure):
     if not os.path.exists("/usr/lib/nginx/modules/ngx_stream_module.so"):
-        import pytest
         pytest.skip("nginx's stream module is not installed (make host-tools)")
     tally = Tally()
     site = default_site_vars()

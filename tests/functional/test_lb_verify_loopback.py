@@ -25,8 +25,6 @@ from helpers.paths import COLLECTION_LINK, COLLECTIONS
 from helpers.processes import load_app_server
 
 
-
-
 APP = load_app_server()
 
 

@@ -8,6 +8,7 @@ stopped by its handle or PID; every poll is bounded in count and time."""
 
 import json
 import signal
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -22,7 +23,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf impor
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._stream_poll import poll, verify_streams
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import ParameterError, table
 
-from helpers.localnet import NGINX, free_port, needs_nginx, wait_for_port
+from helpers.localnet import NGINX, free_port, wait_for_port
 from helpers.paths import ROLES
 from helpers.processes import load_app_server, run_module
 
@@ -30,8 +31,6 @@ STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 needs_stream = pytest.mark.skipif(NGINX is None or not STREAM_MODULE.exists(),
                                   reason="nginx or its stream module is not installed (make host-tools)")
 N = 20
-
-
 
 
 APP = load_app_server()
@@ -51,7 +50,6 @@ def test_the_app_server_answers_one_line_per_connection_and_per_datagram():
         seen = poll("udp", "127.0.0.1:%d" % udp.server_port, 5, timeout=2, deadline_s=10)
         assert seen.counts == {udp.backend: 5} and seen.errors == {}
         # A datagram over 512 bytes is not answered (nothing big is reflected).
-        import socket
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(0.5)
             sock.sendto(b"x" * 600, ("127.0.0.1", udp.server_port))
