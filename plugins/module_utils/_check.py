@@ -398,12 +398,13 @@ def _check_streams(findings, model, names):
         if stream.protocol not in STREAM_PROTOCOLS:
             findings.syntax(field("protocol"), "must be one of %s, got %r"
                             % (", ".join(STREAM_PROTOCOLS), stream.protocol), stream, subject)
-        key = _listen_key(stream.listen, stream.protocol)
+        # (An unknown protocol is named above; its listen clashes with nothing.)
+        key = _listen_key(stream.listen, stream.protocol if stream.protocol in STREAM_PROTOCOLS else "?")
         if key is None:
             findings.syntax(field("listen"), "must be a port, address:port or [ipv6]:port, got %r" % (stream.listen,),
                             stream, subject)
         else:
-            for other_field, other in taken:
+            for other_field, other in taken if key[0] in STREAM_PROTOCOLS else []:
                 if _clash(key, other):
                     findings.add("error", field("listen"), "%s port %d is already taken by %s"
                                  % (stream.protocol, key[2], other_field), stream, subject)

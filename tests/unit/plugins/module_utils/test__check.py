@@ -158,3 +158,12 @@ def test_a_stream_config_is_linted_with_the_same_rules():
     assert any(severity == "error" and "backup" in text and "hash" in text for severity, text in messages), messages
     assert any(severity == "error" and "tcp port 9000 is already taken" in text for severity, text in messages)
     assert any(severity == "info" and "proxies to no upstream" in text for severity, text in messages)
+
+
+def test_an_unknown_protocol_is_named_once_and_never_echoed_into_a_clash():
+    """The fuzz test found a hostile protocol value (with newlines) repeated
+    in the listen clash message of the next stream."""
+    hostile = "tcp; }\nserver { listen 18088; }"
+    errors = _stream_errors([_stream(protocol=hostile), _stream(name="t", protocol=hostile)])
+    assert errors == ["load_balancer_streams[0].protocol: must be one of tcp, udp, got %r" % hostile,
+                      "load_balancer_streams[1].protocol: must be one of tcp, udp, got %r" % hostile]
