@@ -1,0 +1,60 @@
+"""Which app server instances the role restarts after a new program, unit
+or settings (tasks/service.yml, "Restart only the instances that serve
+now"): only those running before the play, so a first deploy restarts none
+and waits for no app_servers_restart_pause. The task's own expression,
+rendered by Ansible's templar with systemd's answers as they come back."""
+
+import pytest
+import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+from helpers.paths import ROLES
+
+TASK = "Restart only the instances that serve now"
+WANTS = "/etc/systemd/system/multi-user.target.wants/app-server@%d.service"
+
+
+def restart_ports(changed, enabled, units):
+    """app_servers_restart_ports after the task, for the ports whose program,
+    unit or settings changed (None: nothing notified), the enabled instances
+    and `systemctl list-units --plain --no-legend` lines."""
+    with open(ROLES / "app_servers" / "tasks" / "service.yml") as handle:
+        task = [t for t in yaml.safe_load(handle) if t.get("name") == TASK][0]
+    variables = {
+        "app_servers_service_name": "app-server",
+        "app_servers_enabled_units": {"files": [{"path": WANTS % port} for port in enabled]},
+        "app_servers_loaded_units": {"stdout": "".join(line + "\n" for line in units)},
+    }
+    if changed is not None:
+        variables["app_servers_restart_ports"] = changed
+    expression = task["ansible.builtin.set_fact"]["app_servers_restart_ports"]
+    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(expression))
+
+
+def unit(port, state="active running"):
+    return "app-server@%d.service loaded %s edgeops.nginx_lb tutorial app server on port %d" % (port, state, port)
+
+
+@pytest.mark.parametrize("changed, enabled, units, restarted", [
+    # A first deploy: nothing runs yet; the start task starts all with the new program.
+    ([7001, 7002, 7003], [], [], []),
+    # A live host with a new program: every instance, in port order.
+    ([7001, 7002, 7003], [7001, 7002, 7003], [unit(7003), unit(7001), unit(7002)], [7001, 7002, 7003]),
+    # New settings of one instance only.
+    ([7002], [7001, 7002, 7003], [unit(7001), unit(7002), unit(7003)], [7002]),
+    # A new port joins a live host: it starts with the new program, the others restart.
+    ([7001, 7002, 7003, 7004], [7001, 7002, 7003], [unit(7001), unit(7002), unit(7003)], [7001, 7002, 7003]),
+    # Failed or stopped instances serve nothing: the start task starts them.
+    ([7001, 7002, 7003], [7001, 7002, 7003], [unit(7001), unit(7002, "failed failed"), unit(7003, "inactive dead")],
+     [7001]),
+    # Running but not enabled (started by hand) still serves the old program.
+    ([7001, 7002], [7001], [unit(7001), unit(7002)], [7001, 7002]),
+    # Another service's instance is no app server; a port is not a prefix of another.
+    ([7001], [7001], ["other@7001.service loaded active running x", unit(70011)], []),
+    # Nothing changed: nothing notified, nothing to restart.
+    (None, [7001], [unit(7001)], []),
+], ids=["first-deploy", "new-program", "one-setting", "port-added", "failed-stopped", "running-not-enabled",
+        "other-units", "nothing-changed"])
+def test_only_running_instances_restart(changed, enabled, units, restarted):
+    assert restart_ports(changed, enabled, units) == restarted
