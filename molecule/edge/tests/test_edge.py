@@ -9,10 +9,14 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
+
 from edgecheck import CERT, count_tls
-from lbcheck import lb_verify, run_playbook
+from lbcheck import lb_verify
 
 testinfra_hosts = ["lb"]
+# testssl.sh starts here, in the background (conftest.py); test_tls.py reads it.
+pytestmark = pytest.mark.usefixtures("testssl_scan")
 
 N = 20
 GIXY = os.path.join(os.path.dirname(sys.executable), "gixy")
@@ -76,11 +80,9 @@ def test_every_location_still_balances_exactly(host):
     assert result.get("passed") is True, result.get("msg")
 
 
-def test_bad_main_input_is_named_and_changes_nothing(host):
-    before = host.file("/etc/nginx/nginx.conf").sha256sum
-    run = run_playbook("playbooks/site.yml", {"load_balancer_worker_rlimit_nofile": 1024, "nginx_lb_verify": False,
-                                              "nginx_lb_app_group": "no_such_group"})
-    assert run.returncode != 0
-    assert "load_balancer_worker_rlimit_nofile: must be at least twice load_balancer_worker_connections" in run.stdout
-    assert host.file("/etc/nginx/nginx.conf").sha256sum == before
-    assert count_tls(host, "/roundrobin", 3) == {"7001": 1, "7002": 1, "7003": 1}
+def test_bad_main_input_is_named_and_changes_nothing(bad_input):
+    """conftest.py's bad_input: every case through the role in one run."""
+    case = bad_input["cases"]["rlimit_below_twice_the_connections"]
+    assert "load_balancer_worker_rlimit_nofile: must be at least twice load_balancer_worker_connections" in \
+        case["error"], case["error"]
+    assert case["sha256"] == bad_input["before"]
