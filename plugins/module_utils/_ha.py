@@ -227,6 +227,7 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
     instances = _instance_vips(role_vars, errors)
     priorities = _priorities(role_vars, group_hosts, hostvars, errors)
     advert_int = _int(role_vars.get("ha_advert_int"), "ha_advert_int", 1, 255, errors)
+    down_timer_adverts = _int(role_vars.get("ha_down_timer_adverts"), "ha_down_timer_adverts", 1, 100, errors)
     nopreempt = _flag(role_vars, "ha_nopreempt", errors)
     unicast = _flag(role_vars, "ha_unicast", errors)
     auth_pass = role_vars.get("ha_auth_pass")
@@ -301,6 +302,11 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
         "instances": planned,
         "priority": priorities[host],
         "advert_int": advert_int,
+        "down_timer_adverts": down_timer_adverts,
+        # How long nginx's stop waits for another host to answer on the
+        # floating addresses: a peer takes over at once on the priority 0
+        # advert, at the latest when its master down timer runs out.
+        "handover_wait": (down_timer_adverts + 1) * advert_int + 1,
         "nopreempt": nopreempt,
         # The password itself stays in ha_auth_pass (checked above), out of the plan that -v shows.
         "auth": bool(auth_pass),

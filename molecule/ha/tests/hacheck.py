@@ -10,6 +10,9 @@ LB1, LB2, CLIENT = "edgeops-ha-lb1", "edgeops-ha-lb2", "edgeops-ha-client"
 LBS = (LB1, LB2)
 VIP = "172.29.77.200"
 ADVERT_INT = 1.0
+DOWN_TIMER_ADVERTS = 2  # ha_down_timer_adverts in molecule.yml
+# The goal for the time until the address answers again.
+SWITCH_GOAL = 3.0
 
 # Runs on the client's python3. `concurrency` threads send GETs to the floating
 # address on keep-alive connections, bounded in count (`max_requests`) and

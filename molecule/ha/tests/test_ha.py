@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from hacheck import (ADVERT_INT, CLIENT, LB1, LB2, LBS, VIP, docker, holders, load_result, longest_double_hold,
+from hacheck import (ADVERT_INT, CLIENT, LB1, LB2, LBS, SWITCH_GOAL, VIP, docker, holders, load_result,
+                     longest_double_hold,
                      first_hold, sampler_results, scrape, sh, start_load, start_samplers, wait_until)
 from lbcheck import lb_verify, recap, run_playbook
 
@@ -128,9 +129,14 @@ def test_metrics_grow_under_load_and_the_backends_add_up(healthy, figure):
 
 
 def test_failover_when_nginx_stops(healthy, figure):
+    # A planned stop: edgeops-ha-handover.service (bound to nginx, stopped
+    # before it) puts LB1 into FAULT and waits until LB2 answers on the
+    # address; only then does nginx close its sockets.
     result, switch = failover(lambda: sh(LB1, "systemctl stop nginx"), figure, "nginx stopped")
     assert holders() == [LB2]
-    assert switch <= 3 * ADVERT_INT + 1, switch
+    assert "answered by another host" in sh(LB1, "journalctl -u edgeops-ha-handover --no-pager").stdout
+    assert result["failed_after_retry"] == 0, result
+    assert switch <= SWITCH_GOAL, switch
     # LB1's nginx comes back: with preempt it takes the address back.
     samples, back_at = comes_back(lambda: sh(LB1, "systemctl start nginx"), figure, "nginx back (preempt)")
     taken_back = first_hold(samples[LB1], back_at)
@@ -144,7 +150,8 @@ def test_failover_when_keepalived_is_killed(healthy, figure):
                               "keepalived SIGKILL")
     # systemd removed the address the dead keepalived could not (ExecStopPost).
     assert holders() == [LB2]
-    assert switch <= 3 * ADVERT_INT + 2, switch
+    assert result["failed_after_retry"] == 0, result
+    assert switch <= SWITCH_GOAL, switch
     samples, back_at = comes_back(lambda: sh(LB1, "systemctl start keepalived"), figure, "keepalived back (preempt)")
     assert first_hold(samples[LB1], back_at) is not None
     assert holders() == [LB1]
@@ -172,10 +179,13 @@ def test_with_nopreempt_the_address_stays_where_it_is(healthy, figure):
 
 
 def test_failover_when_the_lb_container_dies(healthy, figure):
-    # The host is lost at once: no goodbye advert, LB2 waits out three adverts.
+    # The host is lost at once: no goodbye advert, LB2 waits out its master
+    # down timer (ha_down_timer_adverts 2: two adverts plus skew). The dying
+    # host's sockets close first, so each worker's immediate retry still
+    # meets LB1 (figure "failed after retry", not asserted: see docs/usage.md).
     result, switch = failover(lambda: docker("kill", LB1), figure, "LB1 container killed")
     assert holders() == [LB2]
-    assert switch <= 3 * ADVERT_INT + 2, switch
+    assert switch <= SWITCH_GOAL, switch
 
     samples, back_at = comes_back(lambda: docker("start", LB1), figure, "LB1 container back (preempt)",
                                   seconds=20.0, lb1_down=True)

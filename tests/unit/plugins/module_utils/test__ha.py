@@ -48,6 +48,13 @@ def test_defaults_give_one_instance_on_the_interface_of_the_vip_network():
     assert result["status"]["url"] == "http://127.0.0.1:8081/nginx_status"
     assert result["status"]["allow"] == ["127.0.0.1"]
     assert result["check"] == {"interval": 1, "timeout": 1, "fall": 2, "rise": 2}
+    assert (result["down_timer_adverts"], result["handover_wait"]) == (3, 5)
+
+
+@pytest.mark.parametrize("adverts, advert_int, wait", [(3, 1, 5), (2, 1, 4), (1, 2, 5), (100, 1, 102)])
+def test_the_hand_over_waits_out_the_peers_master_down_timer(adverts, advert_int, wait):
+    result = plan(ha_down_timer_adverts=adverts, ha_advert_int=advert_int)
+    assert (result["down_timer_adverts"], result["handover_wait"]) == (adverts, wait)
 
 
 def test_priorities_follow_the_group_order_unless_set_per_host():
@@ -142,6 +149,9 @@ def test_bad_passwords_are_named_without_showing_them(password):
     ("ha_virtual_router_id", 256, "ha_virtual_router_id: must be 1-255, got 256"),
     ("ha_interface", "eth0; rm", "ha_interface: must be an interface name"),
     ("ha_advert_int", 0, "ha_advert_int: must be 1-255, got 0"),
+    ("ha_down_timer_adverts", 0, "ha_down_timer_adverts: must be 1-100, got 0"),
+    ("ha_down_timer_adverts", 101, "ha_down_timer_adverts: must be 1-100, got 101"),
+    ("ha_down_timer_adverts", "3 x", "ha_down_timer_adverts: must be a whole number 1-100"),
     ("ha_check_fall", 0, "ha_check_fall: must be 1-255, got 0"),
     ("ha_status_address", "127.0.0.1;", "ha_status_address: must be an IPv4 address"),
     ("ha_status_port", 70000, "ha_status_port: must be 1-65535, got 70000"),
