@@ -64,8 +64,11 @@ class Clock:
 
 def test_the_wait_ends_when_the_address_left_and_another_host_answers():
     clock = Clock()
+
     # Held here for 0.3 s, then gone; the peer answers from 0.5 s on.
-    local = lambda: {"172.29.77.11"} | ({"172.29.77.200"} if clock.now < 100.3 else set())  # noqa: E731
+    def local():
+        return {"172.29.77.11"} | ({"172.29.77.200"} if clock.now < 100.3 else set())
+
     probed = []
 
     def probe(address, port, timeout):
