@@ -214,7 +214,7 @@ def _hex_ip(text):
 
 
 def parse_proc_net_tcp(text):
-    """Lines of /proc/net/tcp or tcp6 -> [(local (ip, port), remote (ip, port), state, inode)]."""
+    """Lines of /proc/net/tcp or tcp6 -> [(local (ip, port), remote (ip, port), state, inode, uid)]."""
     entries = []
     for line in text.splitlines()[1:]:
         fields = line.split()
@@ -227,7 +227,7 @@ def parse_proc_net_tcp(text):
             remote = (_hex_ip(remote_ip), int(remote_port, 16))
         except ValueError:
             continue
-        entries.append((local, remote, fields[3], fields[9]))
+        entries.append((local, remote, fields[3], fields[9], fields[7]))
     return entries
 
 
@@ -236,11 +236,14 @@ def _plain_ip(ip):
     return ip.ipv4_mapped if ip.version == 6 and ip.ipv4_mapped else ip
 
 
-def count_connections(entries, endpoints, inodes):
-    """Established connections to one of `endpoints` ({(ip, port)}) whose socket inode is in `inodes`."""
+def count_connections(entries, endpoints, inodes, uids=frozenset()):
+    """Established connections to one of `endpoints` ({(ip, port)}) whose socket
+    inode is in `inodes` or whose owner is in `uids` (nginx's workers' user:
+    root in a container without CAP_SYS_PTRACE cannot read the descriptors of
+    a worker that runs as another user, but /proc/net/tcp names the owner)."""
     count = 0
-    for dummy, (ip, port), state, inode in entries:
-        if state == TCP_ESTABLISHED and inode in inodes and (_plain_ip(ip), port) in endpoints:
+    for dummy, (ip, port), state, inode, uid in entries:
+        if state == TCP_ESTABLISHED and (inode in inodes or uid in uids) and (_plain_ip(ip), port) in endpoints:
             count += 1
     return count
 
@@ -322,6 +325,16 @@ class Proc:
         """The pids of {pid: start time} still running (the same process, not a reused pid)."""
         return [pid for pid, start in processes.items() if (self.stat(pid) or (None, None))[1] == start]
 
+    def uid(self, pid):
+        """The real uid of `pid` as /proc/net/tcp writes it, None when it is gone."""
+        try:
+            for line in self.read(str(pid), "status").splitlines():
+                if line.startswith("Uid:"):
+                    return line.split()[1]
+        except OSError:
+            return None
+        return None
+
     def socket_inodes(self, pids):
         inodes = set()
         for pid in pids:
@@ -366,10 +379,12 @@ def read_pid(path, proc=None):
 def observer(proc, master, old, endpoints):
     """observe() for wait_drained: old workers alive, and established
     connections to `endpoints` held by any nginx process (master, old and
-    current workers)."""
+    current workers: by socket descriptor, or by the workers' user)."""
     def observe():
         alive = proc.alive(old)
         pids = set(alive) | set(proc.children(master)) | {master}
-        connections = count_connections(proc.tcp_entries(), endpoints, proc.socket_inodes(pids))
+        workers = (set(alive) | set(proc.children(master))) - {master}
+        uids = {proc.uid(pid) for pid in workers} - {None}
+        connections = count_connections(proc.tcp_entries(), endpoints, proc.socket_inodes(pids), uids)
         return len(alive), connections
     return observe

@@ -132,22 +132,28 @@ def test_proc_net_tcp_parsed_little_endian_v4_and_v6():
     entries = _drain.parse_proc_net_tcp(TCP) + _drain.parse_proc_net_tcp(TCP6)
     assert len(entries) == 6
     assert entries[0] == ((ipaddress.ip_address("127.0.0.1"), 8081), (ipaddress.ip_address("10.0.0.12"), 7001),
-                          "01", "111")
+                          "01", "111", "0")
     assert entries[4][1] == (ipaddress.ip_address("::ffff:10.0.0.12"), 7001)
     assert entries[5][1] == (ipaddress.ip_address("::1"), 7001)
 
 
-@pytest.mark.parametrize("endpoints, inodes, expected", [
+@pytest.mark.parametrize("endpoints, inodes, uids, expected", [
     # 111 and 114 (an IPv6 socket to the IPv4 peer); 112 is TIME_WAIT, 113 another port, 999 not nginx's.
-    ({(ipaddress.ip_address("10.0.0.12"), 7001)}, {"111", "112", "113", "114", "115"}, 2),
-    ({(ipaddress.ip_address("10.0.0.12"), 7001)}, {"999"}, 1),
-    ({(ipaddress.ip_address("10.0.0.12"), 7002)}, {"111", "113"}, 1),
-    ({(ipaddress.ip_address("::1"), 7001)}, {"115"}, 1),
-    (set(), {"111"}, 0),
+    ({(ipaddress.ip_address("10.0.0.12"), 7001)}, {"111", "112", "113", "114", "115"}, set(), 2),
+    ({(ipaddress.ip_address("10.0.0.12"), 7001)}, {"999"}, set(), 1),
+    ({(ipaddress.ip_address("10.0.0.12"), 7002)}, {"111", "113"}, set(), 1),
+    ({(ipaddress.ip_address("::1"), 7001)}, {"115"}, set(), 1),
+    (set(), {"111"}, set(), 0),
+    # Descriptors unreadable (a container without CAP_SYS_PTRACE): the owner's uid (33, www-data) counts.
+    ({(ipaddress.ip_address("10.0.0.12"), 7001)}, set(), {"33"}, 2),
+    ({(ipaddress.ip_address("10.0.0.12"), 7001)}, set(), {"34"}, 0),
 ])
-def test_count_connections_only_established_nginx_sockets_to_the_targets(endpoints, inodes, expected):
-    entries = _drain.parse_proc_net_tcp(TCP) + _drain.parse_proc_net_tcp(TCP6)
-    assert _drain.count_connections(entries, endpoints, inodes) == expected
+def test_count_connections_only_established_nginx_sockets_to_the_targets(endpoints, inodes, uids, expected):
+    entries = _drain.parse_proc_net_tcp(TCP.replace("     0        0 111", "    33        0 111")
+                                        .replace("     0        0 999", "    33        0 999")
+                                        .replace("     0        0 112", "    33        0 112"))
+    entries += _drain.parse_proc_net_tcp(TCP6)
+    assert _drain.count_connections(entries, endpoints, inodes, uids) == expected
 
 
 def test_endpoints_of_resolves_names_and_keeps_ips():
