@@ -190,7 +190,8 @@ def _check_upstream(findings, upstream, names, stream=False):
     if upstream.method == "hash":
         key = upstream.hash_key or ""
         if not key.strip():
-            findings.add("error", field("hash_key"), "is required with method hash (e.g. $request_uri)", upstream, subject)
+            findings.add("error", field("hash_key"), "is required with method hash (e.g. %s)"
+                         % ("$remote_addr" if stream else "$request_uri"), upstream, subject)
         elif len(key) > 256 or not syntax.HASH_KEY_RE.match(key):
             findings.syntax(field("hash_key"), "must be nginx variables and letters, digits, '_', '.', ':', '/', '-' "
                             "(at most 256), got %r" % (key,), upstream, subject)
