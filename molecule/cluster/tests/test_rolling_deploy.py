@@ -83,4 +83,4 @@ def test_broken_v3_stops_at_the_first_host(broken_v3_then_back):
     assert served_version(APP_HOSTS[1]) == served_version(APP_HOSTS[2]) == {"2"}
     app1 = docker_exec(APP_HOSTS[0], "hostname", "-i").split()[0]
     for lb in LBS:
-        assert sorted(down_servers(lb)) == sorted("%s:%d" % (app1, p) for p in (7001, 7002, 7003) for _ in range(3))
+        assert sorted(down_servers(lb)) == sorted("%s:%d" % (app1, p) for p in (7001, 7002, 7003) for dummy in range(3))
