@@ -12,105 +12,88 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
-# Runs on the container's python3, read from stdin. Bounded: at most
-# max_requests and max_seconds; stops when the stop file appears. Prints
-# {"buckets": [[second, status, version, n], ...], "sent": n, "failed": n}.
+# The project's own poller (plugins/module_utils/_http_poll.py, standard
+# library only), run by the container's python3 in rounds of one second: 16
+# keep-alive connections, responses counted by X-App-Version, failures by
+# kind; a request on a keep-alive connection that nginx closed at a reload is
+# sent again once (RFC 9112 9.3.1) and counted as `retried`, not failed.
+# Bounded: at most max_seconds; stops when the stop file appears.
+POLLER = os.path.join(ROOT, "plugins", "module_utils", "_http_poll.py")
 _CLIENT = r'''
-import http.client, json, os, sys, threading, time
-path, concurrency, max_requests, max_seconds, pause, stop_file = (
-    sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), sys.argv[6])
-deadline = time.monotonic() + max_seconds
-stop = threading.Event()
-budget = [max_requests]
-lock = threading.Lock()
-results = []
-
-def worker():
-    counts, conn = {}, None
-    while not stop.is_set() and time.monotonic() < deadline:
-        with lock:
-            if budget[0] <= 0:
-                break
-            budget[0] -= 1
-        try:
-            if conn is None:
-                conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=15)
-            conn.request("GET", path)
-            response = conn.getresponse()
-            response.read()
-            key = (int(time.time()), str(response.status), response.getheader("X-App-Version") or "-")
-            if response.getheader("Connection", "").lower() == "close":
-                conn.close()
-                conn = None
-        except Exception as exc:
-            key, conn = (int(time.time()), "error " + type(exc).__name__, "-"), None
-        counts[key] = counts.get(key, 0) + 1
-        if pause:
-            time.sleep(pause)
-    with lock:
-        results.append(counts)
-
-threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-for thread in threads:
-    thread.start()
-while any(t.is_alive() for t in threads):
-    if os.path.exists(stop_file) or time.monotonic() > deadline + 20:
-        stop.set()
-    time.sleep(0.1)
-merged = {}
-for counts in results:
-    for key, n in counts.items():
-        merged[key] = merged.get(key, 0) + n
-sent = sum(merged.values())
-failed = sum(n for (second, status, version), n in merged.items() if status != "200")
-print(json.dumps({"buckets": [[s, st, v, n] for (s, st, v), n in sorted(merged.items())],
-                  "sent": sent, "failed": failed}))
+import json, os, sys, time
+sys.path.insert(0, "/var/tmp")
+from _http_poll import poll
+path, concurrency, max_seconds, stop_file = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+rounds, started = [], time.monotonic()
+while time.monotonic() - started < max_seconds and not os.path.exists(stop_file):
+    begun = time.time()
+    result = poll("http://127.0.0.1:80", path, 10 ** 6, concurrency=concurrency, timeout=10, deadline_s=1.0,
+                  backend_header="X-App-Version")
+    rounds.append([begun, time.time(), result.counts, result.errors, result.retried])
+print(json.dumps({"rounds": rounds, "sent": sum(sum(r[2].values()) + sum(r[3].values()) for r in rounds),
+                  "failed": sum(sum(r[3].values()) for r in rounds), "retried": sum(r[4] for r in rounds)}))
 '''
+
+
+def docker_exec(name, *argv):
+    """Run argv in one of the scenario's containers; its stdout."""
+    return subprocess.run(["docker", "exec", name, *argv], check=True, capture_output=True, text=True,
+                          timeout=60).stdout
+
+
+def served_version(name):
+    """The X-App-Version each of a host's instances (7001-7003) answers, asked on the host itself."""
+    script = ("import socket, urllib.request as u\n"
+              "a = socket.gethostbyname(socket.gethostname())\n"
+              "print(' '.join(u.urlopen('http://%s:%d/' % (a, p), timeout=5).headers.get('X-App-Version', '-')"
+              " for p in (7001, 7002, 7003)))")
+    return set(docker_exec(name, "python3", "-c", script).split())
 
 
 class Load:
     """`with Load(container, path) as load:` ... `load.result` afterwards."""
 
-    def __init__(self, container, path, concurrency=16, max_requests=400000, max_seconds=600, pause=0.02):
-        self.container, self.result = container, None
-        self.stop_file = "/tmp/edgeops-deployload.stop"
-        self.args = [path, str(concurrency), str(max_requests), str(max_seconds), str(pause), self.stop_file]
+    def __init__(self, container, path, concurrency=16, max_seconds=900):
+        self.container, self.result, self.proc = container, None, None
+        self.stop_file = "/var/tmp/edgeops-deployload.stop"
+        self.args = [path, str(concurrency), str(max_seconds), self.stop_file]
         self.timeout = max_seconds + 60
-        self.proc = None
 
     def __enter__(self):
-        subprocess.run(["docker", "exec", self.container, "rm", "-f", self.stop_file], check=True, timeout=30)
-        self.proc = subprocess.Popen(["docker", "exec", "-i", self.container, "python3", "-", *self.args],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
-        self.proc.stdin.write(_CLIENT)
-        self.proc.stdin.close()
-        time.sleep(1)
+        # In /var/tmp: docker cp writes below the tmpfs that the container mounts on /tmp.
+        subprocess.run(["docker", "cp", POLLER, "%s:/var/tmp/_http_poll.py" % self.container], check=True, timeout=30)
+        docker_exec(self.container, "rm", "-f", self.stop_file)
+        self.proc = subprocess.Popen(["docker", "exec", self.container, "timeout", str(self.timeout), "python3", "-c",
+                                      _CLIENT, *self.args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)  # the load runs before the play starts
         return self
 
     def __exit__(self, *exc_info):
+        time.sleep(2)  # and still runs after it ended
         subprocess.run(["docker", "exec", self.container, "touch", self.stop_file], check=False, timeout=30)
         try:
-            out = self.proc.stdout.read()
-            self.proc.wait(timeout=self.timeout)
+            out, err = self.proc.communicate(timeout=self.timeout)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
-        self.result = json.loads(out) if out.strip() else {"sent": 0, "failed": 0, "buckets": [],
-                                                           "stderr": self.proc.stderr.read()}
+        self.result = json.loads(out) if out.strip() else {"sent": 0, "failed": -1, "rounds": [], "stderr": err}
         return False
 
     def versions(self, after=None, before=None):
-        """{version: responses with status 200} within [after, before) (epoch seconds)."""
+        """{version: responses} of the rounds wholly after `after` and before `before` (epoch seconds)."""
         found = {}
-        for second, status, version, number in self.result["buckets"]:
-            if status == "200" and (after is None or second >= after) and (before is None or second < before):
-                found[version] = found.get(version, 0) + number
+        for begun, ended, counts, dummy, dummy in self.result["rounds"]:
+            if (after is None or begun >= after) and (before is None or ended < before):
+                for version, number in counts.items():
+                    found[version] = found.get(version, 0) + number
         return found
 
     def failures(self):
-        return {"%s %s" % (status, version): number for second, status, version, number in self.result["buckets"]
-                if status != "200"}
+        found = {}
+        for round_ in self.result["rounds"]:
+            for kind, number in round_[3].items():
+                found[kind] = found.get(kind, 0) + number
+        return found
 
 
 def run_playbook(playbook, extra_vars=None, limit=None, timeout=900):

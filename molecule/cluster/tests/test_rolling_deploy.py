@@ -5,30 +5,16 @@ does not touch, so its counts stay exact."""
 
 import os
 import re
-import subprocess
 
 import pytest
 
-from deployload import Load, drain_waits, first_start, last_end, message, run_playbook, task_times
+from deployload import (Load, docker_exec, drain_waits, first_start, last_end, message, run_playbook, served_version,
+                        task_times)
 
 APP_HOSTS = ["edgeops-cluster-app1", "edgeops-cluster-app2", "edgeops-cluster-app3"]
 LBS = ["edgeops-cluster-lb1", "edgeops-cluster-lb2"]
 PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "deploy_app.py")
 VERIFY = {"rolling_deploy_verify_locations": [{"path": "/leastconn"}]}
-
-
-def docker_exec(name, *argv):
-    return subprocess.run(["docker", "exec", name, *argv], check=True, capture_output=True, text=True,
-                          timeout=60).stdout
-
-
-def served_version(name):
-    """The X-App-Version each of a host's instances answers, asked on the host itself."""
-    script = ("import socket, urllib.request as u\n"
-              "a = socket.gethostbyname(socket.gethostname())\n"
-              "print(' '.join(u.urlopen('http://%s:%d/' % (a, p), timeout=5).headers.get('X-App-Version', '-')"
-              " for p in (7001, 7002, 7003)))")
-    return set(docker_exec(name, "python3", "-c", script).split())
 
 
 def down_servers(lb):
@@ -75,7 +61,7 @@ def test_broken_v3_stops_at_the_first_host(broken_v3_then_back):
         load.result["sent"], load.result["failed"], wall, load.versions()))
     assert run.returncode != 0
     stopped = message(run, r"rolling deploy stopped at (\S+): health check (http://[^ ,]+)[^;]* did not answer 200"
-                           r".*; left drained on edgeops-cluster-lb1, edgeops-cluster-lb2;")
+                           r"(?s:.*);\s+left drained on edgeops-cluster-lb1, edgeops-cluster-lb2;")
     assert stopped, run.stdout[-6000:]
     assert stopped.group(1) == APP_HOSTS[0] and stopped.group(2).endswith(":7001/healthz")
     assert load.result["failed"] == 0, load.failures()
