@@ -255,8 +255,8 @@ def test_read_pid_of_a_master(tmp_path):
     ("old\n", None, "duplicate upstream", False, "the previous file is back: duplicate upstream", "old\n"),
     (None, None, "duplicate upstream", False, "the previous file is back: duplicate upstream", None),
 ])
-def test_install_config_keeps_the_live_file_when_nginx_refuses(tmp_path, previous, candidate_failure, whole_failure,
-                                                                check_mode, message, left):
+def test_install_config_keeps_the_live_file_when_nginx_refuses(
+        tmp_path, previous, candidate_failure, whole_failure, check_mode, message, left):
     conf = tmp_path / "upstream.conf"
     if previous is not None:
         conf.write_text(previous)
