@@ -108,7 +108,11 @@ def private_streams(tmp_path_factory):
         .format(tmp=tmp))
     nginx = subprocess.Popen([NGINX, "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"])
     try:
-        assert wait_for_port(ports["rr"]), (tmp / "error.log").read_text()
+        # Every TCP connect is a pick of its upstream: the readiness probe goes to
+        # the hash stream (its picks depend on the address only), never to an
+        # upstream whose round robin counts are asserted exactly (a probe on rr
+        # once left 81/79/80). nginx opens all its listeners before any worker.
+        assert wait_for_port(ports["hash"]), (tmp / "error.log").read_text()
         yield {"tcp": tcp, "udp": udp, "ports": ports, "conf": tmp / "nginx.conf", "tmp": tmp,
                "model": model_from_config(parse(block, "edgeops_stream.conf"))}
     finally:
