@@ -1,5 +1,7 @@
 """Load for the deploy tests: a client inside one of the scenario's containers
 (loopback to its nginx only), 16 keep-alive connections for the whole test,
+paced (2,000 requests a second by default: unpaced, the client took both
+cores from the playbook it measures),
 every response counted by second, status and X-App-Version; and playbook runs
 whose task start times are known (ansible.posix.profile_tasks)."""
 
@@ -14,7 +16,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 # The project's own poller (plugins/module_utils/_http_poll.py, standard
 # library only), run by the container's python3 in rounds of one second: 16
-# keep-alive connections, responses counted by X-App-Version, failures by
+# keep-alive connections, at most `rate` requests a round, responses counted by X-App-Version, failures by
 # kind; a request on a keep-alive connection that nginx closed at a reload is
 # sent again once (RFC 9112 9.3.1) and counted as `retried`, not failed.
 # Bounded: at most max_seconds; stops when the stop file appears.
@@ -24,12 +26,14 @@ import json, os, sys, time
 sys.path.insert(0, "/var/tmp")
 from _http_poll import poll
 path, concurrency, max_seconds, stop_file = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+rate = int(sys.argv[5])
 rounds, started = [], time.monotonic()
 while time.monotonic() - started < max_seconds and not os.path.exists(stop_file):
-    begun = time.time()
-    result = poll("http://127.0.0.1:80", path, 10 ** 6, concurrency=concurrency, timeout=10, deadline_s=1.0,
+    begun, round_started = time.time(), time.monotonic()
+    result = poll("http://127.0.0.1:80", path, rate, concurrency=concurrency, timeout=10, deadline_s=1.0,
                   backend_header="X-App-Version")
     rounds.append([begun, time.time(), result.counts, result.errors, result.retried])
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - round_started)))
 print(json.dumps({"rounds": rounds, "sent": sum(sum(r[2].values()) + sum(r[3].values()) for r in rounds),
                   "failed": sum(sum(r[3].values()) for r in rounds), "retried": sum(r[4] for r in rounds)}))
 '''
@@ -53,10 +57,10 @@ def served_version(name):
 class Load:
     """`with Load(container, path) as load:` ... `load.result` afterwards."""
 
-    def __init__(self, container, path, concurrency=16, max_seconds=900):
+    def __init__(self, container, path, concurrency=16, max_seconds=900, rate=2000):
         self.container, self.result, self.proc = container, None, None
         self.stop_file = "/var/tmp/edgeops-deployload.stop"
-        self.args = [path, str(concurrency), str(max_seconds), self.stop_file]
+        self.args = [path, str(concurrency), str(max_seconds), self.stop_file, str(rate)]
         self.timeout = max_seconds + 60
 
     def __enter__(self):

@@ -73,7 +73,7 @@ def test_app_server_gets_each_setting_as_one_argument(host):
     assert argv[1] == "/opt/edgeops/releases/1/app_server.py", argv
     assert argv[2:6] == ["--port=7001", "--bind=127.0.0.1", "--app-version=1", "--health-path=/healthz"], argv
     assert [arg.split("=")[0] for arg in argv[6:]] == [
-        "--latency-ms", "--access-log", "--header-timeout", "--idle-timeout", "--max-body"], argv
+        "--latency-ms", "--access-log", "--header-timeout", "--idle-timeout", "--max-body", "--mode"], argv
 
 
 def test_app_server_has_no_write_access_outside_its_state(host):
