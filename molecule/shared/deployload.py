@@ -16,8 +16,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 # The project's own poller (plugins/module_utils/_http_poll.py, standard
 # library only), run by the container's python3 in rounds of one second: 16
-# keep-alive connections, at most `rate` requests a round, responses counted by X-App-Version, failures by
-# kind; a request on a keep-alive connection that nginx closed at a reload is
+# keep-alive connections, at most `rate` requests a round, responses counted
+# by X-App-Version, failures by kind; a request on a keep-alive connection that nginx closed at a reload is
 # sent again once (RFC 9112 9.3.1) and counted as `retried`, not failed.
 # Bounded: at most max_seconds; stops when the stop file appears.
 POLLER = os.path.join(ROOT, "plugins", "module_utils", "_http_poll.py")

@@ -15,7 +15,7 @@ import yaml
 
 from lbcheck import count_backends, recap, run_playbook
 
-# Runs from the first load balancer's test only (the lb_first fixture).
+# Acts from the first load balancer's test only (the back_to_the_variables fixture).
 testinfra_hosts = ["lb"]
 
 
