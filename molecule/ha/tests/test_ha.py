@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from hacheck import (ADVERT_INT, CLIENT, LB1, LB2, LBS, SWITCH_GOAL, VIP, docker, holders, load_result,
-                     longest_double_hold,
-                     first_hold, sampler_results, scrape, sh, start_load, start_samplers, wait_until)
+from hacheck import (ADVERT_INT, CLIENT, LB1, LB2, LBS, SWITCH_BOUND, SWITCH_GOAL, VIP, docker, first_hold, holders,
+                     load_result, longest_double_hold, sampler_results, scrape, sh, start_load, start_samplers,
+                     wait_until)
 from lbcheck import lb_verify, recap, run_playbook
 
 # Every test runs once, with `host` the client.
@@ -48,6 +48,7 @@ def failover(fault, figure, label):
     result = load_result(proc)
     switch = (result["recovered"] - fault_at) if result["recovered"] is not None else 0.0
     figure("%s: switch time s" % label, round(switch, 2))
+    figure("%s: goal switch <= %.0f s" % (label, SWITCH_GOAL), "met" if switch <= SWITCH_GOAL else "missed")
     figure("%s: requests" % label, result["requests"])
     figure("%s: failed before retry" % label, result["failed_before_retry"])
     figure("%s: failed after retry" % label, result["failed_after_retry"])
@@ -136,7 +137,7 @@ def test_failover_when_nginx_stops(healthy, figure):
     assert holders() == [LB2]
     assert "answered by another host" in sh(LB1, "journalctl -u edgeops-ha-handover --no-pager").stdout
     assert result["failed_after_retry"] == 0, result
-    assert switch <= SWITCH_GOAL, switch
+    assert switch <= SWITCH_BOUND, switch
     # LB1's nginx comes back: with preempt it takes the address back.
     samples, back_at = comes_back(lambda: sh(LB1, "systemctl start nginx"), figure, "nginx back (preempt)")
     taken_back = first_hold(samples[LB1], back_at)
@@ -151,7 +152,7 @@ def test_failover_when_keepalived_is_killed(healthy, figure):
     # systemd removed the address the dead keepalived could not (ExecStopPost).
     assert holders() == [LB2]
     assert result["failed_after_retry"] == 0, result
-    assert switch <= SWITCH_GOAL, switch
+    assert switch <= SWITCH_BOUND, switch
     samples, back_at = comes_back(lambda: sh(LB1, "systemctl start keepalived"), figure, "keepalived back (preempt)")
     assert first_hold(samples[LB1], back_at) is not None
     assert holders() == [LB1]
@@ -185,7 +186,7 @@ def test_failover_when_the_lb_container_dies(healthy, figure):
     # meets LB1 (figure "failed after retry", not asserted: see docs/usage.md).
     result, switch = failover(lambda: docker("kill", LB1), figure, "LB1 container killed")
     assert holders() == [LB2]
-    assert switch <= SWITCH_GOAL, switch
+    assert switch <= SWITCH_BOUND, switch
 
     samples, back_at = comes_back(lambda: docker("start", LB1), figure, "LB1 container back (preempt)",
                                   seconds=20.0, lb1_down=True)
