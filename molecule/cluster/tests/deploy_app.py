@@ -6,6 +6,7 @@ must be rolled back). Standard library only."""
 
 import argparse
 import http.server
+import itertools
 import socket
 
 
@@ -18,14 +19,17 @@ def main():
     parser.add_argument("--health-path", required=True)
     args = parser.parse_args()
     backend = "%s:%d" % (socket.gethostname(), args.port)
+    answered = itertools.count()  # next() is atomic under the GIL: the handler threads share it
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):  # noqa: N802 (http.server's name)
             healthy = args.mode == "errors"
-            status = (200 if healthy else 503) if self.path.split("?")[0] == args.health_path else \
-                (500 if args.mode == "errors" else 200)
+            if self.path.split("?")[0] == args.health_path:
+                status = 200 if healthy else 503
+            else:
+                status = 500 if args.mode == "errors" and next(answered) % 2 == 0 else 200
             body = b"broken on purpose\n"
             self.send_response(status)
             self.send_header("X-Backend", backend)

@@ -1,8 +1,10 @@
-"""playbooks/rolling_deploy.yml under load: a client in lb1 keeps 16
-connections busy on /roundrobin for each whole run and counts every response
-by status and X-App-Version; lb_verify measures /leastconn, which the load
-does not touch, so its counts stay exact."""
+"""playbooks/rolling_deploy.yml, then playbooks/canary.yml, under load (in
+this order: each starts from the release the one before left): a client in
+lb1 keeps 16 connections busy on /roundrobin for each whole run and counts
+every response by status and X-App-Version; lb_verify measures /leastconn,
+which the load does not touch, so its counts stay exact."""
 
+import json
 import os
 import re
 
@@ -70,3 +72,76 @@ def test_broken_v3_stops_at_the_first_host(broken_v3_then_back):
     app1 = docker_exec(APP_HOSTS[0], "hostname", "-i").split()[0]
     for lb in LBS:
         assert sorted(down_servers(lb)) == sorted("%s:%d" % (app1, p) for p in (7001, 7002, 7003) for dummy in range(3))
+
+
+CANARY = APP_HOSTS[1]
+# app2's peers weigh 1 (app1) and 2 (app3): 50 % of 2 is weight 1, 100 % is 2.
+CANARY_STEPS = {50: 1, 100: 2}
+
+
+def canary_vars(version, **more):
+    return dict(VERIFY, canary_hosts=CANARY, app_servers_version=version, canary_steps=list(CANARY_STEPS),
+                canary_verify_locations=VERIFY["rolling_deploy_verify_locations"], **more)
+
+
+def canary_servers():
+    app2 = docker_exec(CANARY, "hostname", "-i").split()[0]
+    return ["%s:%d" % (app2, port) for port in (7001, 7002, 7003)]
+
+
+def upstream_servers(lb, upstream):
+    block = re.search(r"^upstream %s \{\n(.*?)^\}" % upstream, docker_exec(lb, "cat", "/etc/nginx/conf.d/upstream.conf"),
+                      re.M | re.S)
+    return dict(re.findall(r"^\s*server (\S+)(.*);", block.group(1), re.M))
+
+
+def test_canary_ramps_to_its_weight_with_exact_shares():
+    before = {lb: upstream_servers(lb, "leastconn") for lb in LBS}
+    peers = served_version(APP_HOSTS[0]) | served_version(APP_HOSTS[2])  # 2, after the rolling deploys
+    with Load(LBS[0], "/roundrobin") as load:
+        run, wall = run_playbook("playbooks/canary.yml", canary_vars("4"))
+    assert run.returncode == 0, run.stdout[-6000:]
+    passed = message(run, r"canary %s passed every step: (\[.*\])$" % CANARY)
+    assert passed, run.stdout[-6000:]
+    steps = json.loads(passed.group(1))
+    print("canary 4 on %s: %d requests, %d failed, wall %.1f s, by version %s, steps %s" % (
+        CANARY, load.result["sent"], load.result["failed"], wall, load.versions(), steps))
+    assert load.result["failed"] == 0, load.failures()
+    assert set(load.versions()) == peers | {"4"} and load.versions()["4"] > 0
+    # 120 requests on /leastconn one at a time (least_conn ties: weighted
+    # round robin). Weights app1 3 x 1, app3 3 x 2, the canary 3 x w: each of
+    # its servers answers 120 * w / (9 + 3 w) requests, on each LB.
+    assert [(int(step["step"]), int(step["weight"])) for step in steps] == list(CANARY_STEPS.items())
+    for step in steps:
+        weight = int(step["weight"])
+        assert step["verified"] == [True, True], step
+        assert step["counts"] == {server: 120 * weight // (9 + 3 * weight) for server in canary_servers()}, step
+        assert int(step["answered"]) > 0 and int(step["failed"]) == 0, step
+    assert served_version(CANARY) == {"4"}
+    assert served_version(APP_HOSTS[0]) | served_version(APP_HOSTS[2]) == peers
+    # The canary is back at the weight the role's variables give it: the upstream as before.
+    assert {lb: upstream_servers(lb, "leastconn") for lb in LBS} == before
+
+
+def test_canary_with_errors_is_rolled_back():
+    before = {lb: upstream_servers(lb, "leastconn") for lb in LBS}
+    v5 = canary_vars("5", app_servers_program=PROGRAM, app_servers_command=[
+        "{python}", "{release}/deploy_app.py", "--mode=errors", "--bind={bind}", "--port={port}",
+        "--version={version}", "--health-path={health_path}"])
+    with Load(LBS[0], "/roundrobin") as load:
+        run, wall = run_playbook("playbooks/canary.yml", v5)
+    print("canary 5 (every other request 500) on %s: %d requests, %d failed (%s), wall %.1f s, by version %s" % (
+        CANARY, load.result["sent"], load.result["failed"], load.failures(), wall, load.versions()))
+    assert run.returncode != 0
+    why = message(run, r"canary %s rolled back to (\S+) and enabled again: at 50 %% \(weight 1\): error rate "
+                       r"([0-9.]+) %% \((\d+) of (\d+) responses of [^)]* with status >= 500" % CANARY)
+    assert why, run.stdout[-6000:]
+    print("rolled back because: %s" % why.group(0))
+    assert why.group(1) == "4", why.group(1)  # releases/4, what it ran before
+    assert 40.0 <= float(why.group(2)) <= 60.0  # every other request
+    # Only the canary failed requests, and only with its 500s.
+    assert set(load.failures()) <= {"status 500"}, load.failures()
+    assert load.result["failed"] > 0
+    assert served_version(CANARY) == {"4"}
+    assert {lb: upstream_servers(lb, "leastconn") for lb in LBS} == before
+    assert all(down_servers(lb) == [] for lb in LBS)
