@@ -25,7 +25,8 @@ def counter():
 def line(upstream, statuses, agent="curl/8.0", status="200"):
     # The role's edgeops_lb format (roles/load_balancer/templates/upstream.conf.j2).
     return ('127.0.0.1 - - [01/Dec/2026:03:00:00 +0000] "GET /roundrobin HTTP/1.1" %s 10 "-" "%s" '
-            "upstream=%s upstream_status=%s request_time=0.001 upstream_time=0.001" % (status, agent, upstream, statuses))
+            "upstream=%s upstream_status=%s request_time=0.001 upstream_time=0.001"
+            % (status, agent, upstream, statuses))
 
 
 def count(tmp_path, lines, from_line=0):

@@ -8,8 +8,6 @@ import json
 import os
 import re
 
-import pytest
-
 from deployload import (Load, docker_exec, drain_waits, first_start, last_end, message, run_playbook, served_version,
                         task_times)
 
@@ -43,17 +41,8 @@ def test_rolling_deploy_v1_to_v2_fails_no_request():
     assert all(down_servers(lb) == [] for lb in LBS)
 
 
-@pytest.fixture
-def broken_v3_then_back():
-    yield
-    # app1 stayed drained on v3: deploy v2 there again, which enables it.
-    run, dummy = run_playbook("playbooks/rolling_deploy.yml", dict(VERIFY, app_servers_version="2"),
-                              limit=APP_HOSTS[0])
-    assert run.returncode == 0, run.stdout[-4000:]
-    assert all(down_servers(lb) == [] for lb in LBS)
-
-
-def test_broken_v3_stops_at_the_first_host(broken_v3_then_back):
+def test_broken_v3_stops_at_the_first_host():
+    # app1 stays drained on v3: the canary below starts from there.
     v3 = dict(VERIFY, app_servers_version="3", app_servers_program=PROGRAM, app_servers_command=[
         "{python}", "{release}/deploy_app.py", "--mode=unhealthy", "--bind={bind}", "--port={port}",
         "--version={version}", "--health-path={health_path}"], rolling_deploy_health_timeout=6)
@@ -74,8 +63,10 @@ def test_broken_v3_stops_at_the_first_host(broken_v3_then_back):
         assert sorted(down_servers(lb)) == sorted("%s:%d" % (app1, p) for p in (7001, 7002, 7003) for dummy in range(3))
 
 
-CANARY = APP_HOSTS[1]
-# app2's peers weigh 1 (app1) and 2 (app3): 50 % of 2 is weight 1, 100 % is 2.
+# app1, drained on the broken v3 by the test above: a canary of a good
+# release also brings it back. Its peers weigh 1 (app2) and 2 (app3): 50 % of
+# 2 is weight 1, 100 % is 2.
+CANARY = APP_HOSTS[0]
 CANARY_STEPS = {50: 1, 100: 2}
 
 
@@ -85,19 +76,19 @@ def canary_vars(version, **more):
 
 
 def canary_servers():
-    app2 = docker_exec(CANARY, "hostname", "-i").split()[0]
-    return ["%s:%d" % (app2, port) for port in (7001, 7002, 7003)]
+    address = docker_exec(CANARY, "hostname", "-i").split()[0]
+    return ["%s:%d" % (address, port) for port in (7001, 7002, 7003)]
 
 
 def upstream_servers(lb, upstream):
-    block = re.search(r"^upstream %s \{\n(.*?)^\}" % upstream, docker_exec(lb, "cat", "/etc/nginx/conf.d/upstream.conf"),
-                      re.M | re.S)
+    conf = docker_exec(lb, "cat", "/etc/nginx/conf.d/upstream.conf")
+    block = re.search(r"^upstream %s \{\n(.*?)^\}" % upstream, conf, re.M | re.S)
     return dict(re.findall(r"^\s*server (\S+)(.*);", block.group(1), re.M))
 
 
 def test_canary_ramps_to_its_weight_with_exact_shares():
     before = {lb: upstream_servers(lb, "leastconn") for lb in LBS}
-    peers = served_version(APP_HOSTS[0]) | served_version(APP_HOSTS[2])  # 2, after the rolling deploys
+    peers = served_version(APP_HOSTS[1]) | served_version(APP_HOSTS[2])  # 2, after the rolling deploys
     with Load(LBS[0], "/roundrobin") as load:
         run, wall = run_playbook("playbooks/canary.yml", canary_vars("4"))
     assert run.returncode == 0, run.stdout[-6000:]
@@ -109,7 +100,7 @@ def test_canary_ramps_to_its_weight_with_exact_shares():
     assert load.result["failed"] == 0, load.failures()
     assert set(load.versions()) == peers | {"4"} and load.versions()["4"] > 0
     # 120 requests on /leastconn one at a time (least_conn ties: weighted
-    # round robin). Weights app1 3 x 1, app3 3 x 2, the canary 3 x w: each of
+    # round robin). Weights app2 3 x 1, app3 3 x 2, the canary 3 x w: each of
     # its servers answers 120 * w / (9 + 3 w) requests, on each LB.
     assert [(int(step["step"]), int(step["weight"])) for step in steps] == list(CANARY_STEPS.items())
     for step in steps:
@@ -118,9 +109,15 @@ def test_canary_ramps_to_its_weight_with_exact_shares():
         assert step["counts"] == {server: 120 * weight // (9 + 3 * weight) for server in canary_servers()}, step
         assert int(step["answered"]) > 0 and int(step["failed"]) == 0, step
     assert served_version(CANARY) == {"4"}
-    assert served_version(APP_HOSTS[0]) | served_version(APP_HOSTS[2]) == peers
-    # The canary is back at the weight the role's variables give it: the upstream as before.
-    assert {lb: upstream_servers(lb, "leastconn") for lb in LBS} == before
+    assert served_version(APP_HOSTS[1]) | served_version(APP_HOSTS[2]) == peers
+    # The canary is back at the weight the role's variables give it (1: no
+    # weight=), no longer down; its peers' servers as before.
+    for lb in LBS:
+        after = upstream_servers(lb, "leastconn")
+        assert {server: after[server] for server in canary_servers()} == {server: "" for server in canary_servers()}
+        assert {k: v for k, v in after.items() if k not in canary_servers()} == \
+            {k: v for k, v in before[lb].items() if k not in canary_servers()}
+        assert down_servers(lb) == []
 
 
 def test_canary_with_errors_is_rolled_back():
