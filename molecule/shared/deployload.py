@@ -12,7 +12,7 @@ import re
 import subprocess
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from lbcheck import ROOT, docker, docker_exec, run_playbook
 
 # The project's own poller (plugins/module_utils/_http_poll.py, standard
 # library only), run by the container's python3 in rounds of one second: 16
@@ -39,12 +39,6 @@ print(json.dumps({"rounds": rounds, "sent": sum(sum(r[2].values()) + sum(r[3].va
 '''
 
 
-def docker_exec(name, *argv):
-    """Run argv in one of the scenario's containers; its stdout."""
-    return subprocess.run(["docker", "exec", name, *argv], check=True, capture_output=True, text=True,
-                          timeout=60).stdout
-
-
 def served_version(name):
     """The X-App-Version each of a host's instances (7001-7003) answers, asked on the host itself."""
     script = ("import socket, urllib.request as u\n"
@@ -65,7 +59,7 @@ class Load:
 
     def __enter__(self):
         # In /var/tmp: docker cp writes below the tmpfs that the container mounts on /tmp.
-        subprocess.run(["docker", "cp", POLLER, "%s:/var/tmp/_http_poll.py" % self.container], check=True, timeout=30)
+        docker("cp", POLLER, "%s:/var/tmp/_http_poll.py" % self.container, timeout=30)
         docker_exec(self.container, "rm", "-f", self.stop_file)
         self.proc = subprocess.Popen(["docker", "exec", self.container, "timeout", str(self.timeout), "python3", "-c",
                                       _CLIENT, *self.args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -74,7 +68,7 @@ class Load:
 
     def __exit__(self, *exc_info):
         time.sleep(2)  # and still runs after it ended
-        subprocess.run(["docker", "exec", self.container, "touch", self.stop_file], check=False, timeout=30)
+        docker("exec", self.container, "touch", self.stop_file, check=False, timeout=30)
         try:
             out, err = self.proc.communicate(timeout=self.timeout)
         finally:
@@ -100,21 +94,14 @@ class Load:
         return found
 
 
-def run_playbook(playbook, extra_vars=None, limit=None, timeout=900):
-    """ansible-playbook on the scenario's inventory with task start times
-    printed (profile_tasks); (CompletedProcess, wall seconds)."""
-    command = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(ROOT, playbook)]
-    if extra_vars is not None:
-        command += ["-e", json.dumps(extra_vars)]
-    if limit:
-        command += ["--limit", limit]
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
-               # JSON results: a message is one string, not folded over lines.
-               ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+def profiled_playbook(playbook, extra_vars=None, limit=None, timeout=900):
+    """lbcheck.run_playbook with task start times printed (profile_tasks) and
+    results as JSON (a message is one string, not folded over lines);
+    (CompletedProcess, wall seconds)."""
     started = time.monotonic()
-    run = subprocess.run(command, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         timeout=timeout, cwd=ROOT, env=env)
+    run = run_playbook(playbook, extra_vars, limit=limit, timeout=timeout,
+                       env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+                            "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"})
     return run, time.monotonic() - started
 
 

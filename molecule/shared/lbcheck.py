@@ -58,15 +58,18 @@ def _quote(text):
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def run_playbook(playbook, extra_vars=None, inventory=None, timeout=600):
+def run_playbook(playbook, extra_vars=None, inventory=None, timeout=600, limit=None, env=None):
     """ansible-playbook `playbook` (a path, or relative to the checkout) on the
-    scenario's inventory, from the controller; returns the CompletedProcess
-    (stdout holds stderr too)."""
+    scenario's inventory, from the controller, with `env` added to the
+    environment; returns the CompletedProcess (stdout holds stderr too)."""
     command = ["ansible-playbook", "-i", inventory or os.environ["MOLECULE_INVENTORY_FILE"],
                os.path.join(ROOT, playbook)]
     if extra_vars is not None:
         command += ["-e", json.dumps(extra_vars)]
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_FORCE_COLOR="0")
+    if limit:
+        command += ["--limit", limit]
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_FORCE_COLOR="0",
+               **(env or {}))
     # ansible-core 2.19 prints task errors on stderr: keep them in order with the rest.
     return subprocess.run(command, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=timeout, cwd=ROOT, env=env)
@@ -97,3 +100,41 @@ def recap(run):
     for name, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", run.stdout, re.M):
         hosts[name] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)}
     return hosts
+
+
+def docker(*args, stdin=None, timeout=60, check=True):
+    """`docker ARGS` on the controller, for the scenario's own containers; its CompletedProcess."""
+    feed = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
+    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True, timeout=timeout, **feed)
+
+
+def docker_exec(name, *argv, stdin=None, timeout=60, check=True):
+    """`argv` (no shell) in the container `name`, `stdin` fed to it; its stdout."""
+    interactive = ["-i"] if stdin is not None else []
+    return docker("exec", *interactive, name, *argv, stdin=stdin, timeout=timeout, check=check).stdout
+
+
+def docker_sh(name, command, stdin=None, timeout=60, check=True):
+    """`command` run by sh -c in the container `name`; its stdout."""
+    return docker_exec(name, "sh", "-c", command, stdin=stdin, timeout=timeout, check=check)
+
+
+UPSTREAM_CONF = "/etc/nginx/conf.d/upstream.conf"
+
+
+def lb_conf(name):
+    """The load_balancer role's upstream.conf in the container `name`."""
+    return docker_exec(name, "cat", UPSTREAM_CONF)
+
+
+def upstream_block(conf, name):
+    """The lines between `upstream NAME {` and its `}` in upstream.conf's text."""
+    found = re.search(r"^upstream %s \{\n(.*?)^\}" % re.escape(name), conf, re.M | re.S)
+    assert found, "no upstream %s in:\n%s" % (name, conf)
+    return found.group(1)
+
+
+def upstream_servers(conf, name):
+    """{address: the rest of its server line, e.g. " weight=2 down"} of one
+    upstream, in the file's order."""
+    return dict(re.findall(r"^\s*server (\S+?)((?: [^;]*)?);", upstream_block(conf, name), re.M))

@@ -2,15 +2,13 @@
 location, counted by the app host and port that answered."""
 
 import os
-import re
 import shutil
-import subprocess
 import time
 
 import pytest
 import yaml
 
-from lbcheck import count_backends, lb_verify, recap, run_playbook
+from lbcheck import count_backends, docker_sh, lb_conf, lb_verify, recap, run_playbook, upstream_servers
 
 # Every test runs on each load balancer; the app hosts are driven with docker.
 testinfra_hosts = ["lb"]
@@ -20,25 +18,10 @@ PORTS = ["7001", "7002", "7003"]
 WEIGHT = {"edgeops-cluster-app1": 1, "edgeops-cluster-app2": 1, "edgeops-cluster-app3": 2}
 
 
-def docker_exec(name, command):
-    """Run `command` in one of the scenario's containers (app or lb) by name."""
-    return subprocess.run(["docker", "exec", name, "sh", "-c", command],
-                          check=True, capture_output=True, text=True, timeout=60).stdout
-
-
-def lb_conf(name):
-    return docker_exec(name, "cat /etc/nginx/conf.d/upstream.conf")
-
-
-def upstream_servers(conf, name):
-    block = re.search(r"upstream %s \{(.*?)\}" % name, conf, re.S).group(1)
-    return re.findall(r"^\s*server (\S+?)[ ;]", block, re.M)
-
-
 def test_app_servers_bind_their_host_address():
     for name in APP_HOSTS:
-        listening = docker_exec(name, "ss -Htln")
-        address = docker_exec(name, "hostname -i").split()[0]
+        listening = docker_sh(name, "ss -Htln")
+        address = docker_sh(name, "hostname -i").split()[0]
         for port in PORTS:
             assert "%s:%s" % (address, port) in listening, (name, listening)
             assert "127.0.0.1:%s" % port not in listening
@@ -78,9 +61,9 @@ def wait_until_exact_again(host, seconds=40):
 def app2_stopped(host):
     """app2's three instances stopped for the test; afterwards started again
     and, on this load balancer, every location exact again."""
-    docker_exec("edgeops-cluster-app2", "systemctl stop 'app-server@*'")
+    docker_sh("edgeops-cluster-app2", "systemctl stop 'app-server@*'")
     yield "edgeops-cluster-app2"
-    docker_exec("edgeops-cluster-app2", "systemctl start app-server@7001 app-server@7002 app-server@7003")
+    docker_sh("edgeops-cluster-app2", "systemctl start app-server@7001 app-server@7002 app-server@7003")
     wait_until_exact_again(host)
 
 
@@ -92,7 +75,7 @@ def test_a_stopped_app_host_costs_no_client_request(host, app2_stopped):
     result = lb_verify(host, {"locations": [{"path": "/roundrobin"}], "requests": 120})
     assert result["passed"] is False
     # The three missing backends are named, with no response each.
-    address = docker_exec(app2_stopped, "hostname -i").split()[0]
+    address = docker_sh(app2_stopped, "hostname -i").split()[0]
     for port in PORTS:
         assert " %s:%s:0" % (address, port) in result["msg"], result["msg"]
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import yaml
 
-from lbcheck import count_backends, recap, run_playbook
+from lbcheck import count_backends, docker_sh, lb_conf, recap, run_playbook, upstream_block
 
 # Acts from the first load balancer's test only (the back_to_the_variables fixture).
 testinfra_hosts = ["lb"]
@@ -76,13 +76,8 @@ import os; os.rename(out + ".tmp", out)
 '''
 
 
-def docker_exec(name, command, stdin=None, check=True):
-    return subprocess.run(["docker", "exec", "-i", name, "sh", "-c", command], input=stdin, check=check,
-                          capture_output=True, text=True, timeout=60).stdout
-
-
 def address_of(name, port):
-    return "%s:%s" % (docker_exec(name, "hostname -i").split()[0], port)
+    return "%s:%s" % (docker_sh(name, "hostname -i").split()[0], port)
 
 
 def upstream_server(lb, check=False, **args):
@@ -95,15 +90,7 @@ def upstream_server(lb, check=False, **args):
 
 
 def state_file():
-    return docker_exec(LB1, "cat /var/lib/edgeops_nginx_lb/upstream_state.json 2>/dev/null || true")
-
-
-def conf(name):
-    return docker_exec(name, "cat /etc/nginx/conf.d/upstream.conf")
-
-
-def upstream_lines(text, name):
-    return re.search(r"upstream %s \{(.*?)\}" % name, text, re.S).group(1)
+    return docker_sh(LB1, "cat /var/lib/edgeops_nginx_lb/upstream_state.json 2>/dev/null || true")
 
 
 @pytest.fixture
@@ -118,51 +105,52 @@ def back_to_the_variables(host):
         for address in servers:
             upstream_server(host, upstream=upstream, server=address, state="enabled")
     assert json.loads(state_file() or '{"upstreams": {}}') == {"upstreams": {}}
-    assert conf(LB1) == conf(LB2)
+    assert lb_conf(LB1) == lb_conf(LB2)
 
 
 @pytest.fixture
 def slow_server(back_to_the_variables):
     """app1:7001 answers after LATENCY_MS (its instance setting), for the test only."""
-    original = docker_exec(SLOW_HOST, "cat %s" % ENV_FILE)
+    original = docker_sh(SLOW_HOST, "cat %s" % ENV_FILE)
     slowed = re.sub(r"(?m)^APP_SERVER_LATENCY_MS=.*$", "APP_SERVER_LATENCY_MS=%d" % LATENCY_MS, original)
     assert slowed != original
-    docker_exec(SLOW_HOST, "cat > %s && systemctl restart app-server@%s" % (ENV_FILE, SLOW_PORT), stdin=slowed)
+    docker_sh(SLOW_HOST, "cat > %s && systemctl restart app-server@%s" % (ENV_FILE, SLOW_PORT), stdin=slowed)
     yield address_of(SLOW_HOST, SLOW_PORT)
-    docker_exec(SLOW_HOST, "cat > %s && systemctl restart app-server@%s" % (ENV_FILE, SLOW_PORT), stdin=original)
+    docker_sh(SLOW_HOST, "cat > %s && systemctl restart app-server@%s" % (ENV_FILE, SLOW_PORT), stdin=original)
 
 
 def access_log_lines(marker):
     # The access log is buffered (flush=1s).
     time.sleep(2)
-    return [line for line in docker_exec(LB1, "cat /var/log/nginx/edgeops_lb.access.log").splitlines()
+    return [line for line in docker_sh(LB1, "cat /var/log/nginx/edgeops_lb.access.log").splitlines()
             if marker in line]
 
 
-def test_drain_waits_for_twenty_slow_requests_in_flight(host, slow_server):
+def test_drain_waits_for_twenty_slow_requests_in_flight(host, slow_server, figure):
     out = "/tmp/drain_load.json"
-    docker_exec(LB1, "rm -f %s %s.dispatched && cat > /tmp/drain_client.py" % (out, out), stdin=CLIENT)
+    docker_sh(LB1, "rm -f %s %s.dispatched && cat > /tmp/drain_client.py" % (out, out), stdin=CLIENT)
     subprocess.run(["docker", "exec", "-d", LB1, "python3", "/tmp/drain_client.py", str(REQUESTS), str(IN_FLIGHT),
                     out], check=True, timeout=30)
     deadline = time.monotonic() + 30
-    while docker_exec(LB1, "test -e %s.dispatched && echo yes || true" % out).strip() != "yes":
+    while docker_sh(LB1, "test -e %s.dispatched && echo yes || true" % out).strip() != "yes":
         assert time.monotonic() < deadline, "the load client did not get its fast answers in 30 s"
         time.sleep(0.2)
     began = time.time()
     result = upstream_server(host, upstream="roundrobin", server=slow_server, state="drained", timeout=30)
     returned = time.time()
     deadline = time.monotonic() + 45
-    while not docker_exec(LB1, "cat %s 2>/dev/null || true" % out).strip():
+    while not docker_sh(LB1, "cat %s 2>/dev/null || true" % out).strip():
         assert time.monotonic() < deadline, "the load client did not finish"
         time.sleep(0.5)
-    answers = json.loads(docker_exec(LB1, "cat %s" % out))
+    answers = json.loads(docker_sh(LB1, "cat %s" % out))
     failed = [a for a in answers if a[0] != 200]
     slow = [a for a in answers if a[1] == "%s:%s" % (SLOW_HOST, SLOW_PORT)]
     drain = result.get("drain") or {}
-    print("drain under load: %d requests sent, %d failed, %d in flight on %s when the drain began; module %.1f s, "
-          "its wait %.1f s (%d connections and %d old workers at the start)"
-          % (len(answers), len(failed), len(slow), slow_server, returned - began, drain.get("waited", -1),
-             drain.get("connections_at_start", -1), drain.get("old_workers_at_start", -1)))
+    figure("drain under load: requests sent / failed", "%d / %d" % (len(answers), len(failed)))
+    figure("drain under load: in flight on %s when the drain began" % slow_server, len(slow))
+    figure("drain under load: module s / its wait s", "%.1f / %.1f" % (returned - began, drain.get("waited", -1)))
+    figure("drain under load: connections / old workers at the start",
+           "%d / %d" % (drain.get("connections_at_start", -1), drain.get("old_workers_at_start", -1)))
     assert not result.get("failed"), result
     assert result["changed"] and result["reloaded"] and drain["drained"], result
     assert len(answers) == REQUESTS and not failed, failed
@@ -171,8 +159,8 @@ def test_drain_waits_for_twenty_slow_requests_in_flight(host, slow_server):
     assert all(a[3] - a[2] >= LATENCY_MS / 1000 - 0.5 for a in slow), slow
     assert all(a[3] <= returned for a in slow), (returned, slow)
     assert drain["connections_at_start"] >= IN_FLIGHT and drain["old_workers_at_start"] >= 1
-    assert "server %s down;" % slow_server in upstream_lines(conf(LB1), "roundrobin")
-    assert "server %s;" % slow_server in upstream_lines(conf(LB2), "roundrobin")
+    assert "server %s down;" % slow_server in upstream_block(lb_conf(LB1), "roundrobin")
+    assert "server %s;" % slow_server in upstream_block(lb_conf(LB2), "roundrobin")
     # No new request reaches it: 10 rounds more (total weight 11 without it), exact over the other eight.
     rounds = 10 * (len(PORTS) * sum(WEIGHT.values()) - WEIGHT[SLOW_HOST])
     counts = count_backends(host, "/roundrobin?after-drain", rounds, by="host")
@@ -201,35 +189,35 @@ def test_disable_weight_enable_and_named_errors(host, back_to_the_variables):
     counts = count_backends(host, "/roundrobin", 10 * len(PORTS) * sum(weights.values()), by="host")
     assert counts == {"%s:%s" % (name, port): 10 * weights[name] for name in APP_HOSTS for port in PORTS}
     enabled = upstream_server(host, upstream="roundrobin", host=APP_HOSTS[1], state="enabled")
-    assert enabled["changed"] and conf(LB1) == conf(LB2)
+    assert enabled["changed"] and lb_conf(LB1) == lb_conf(LB2)
     for args, words in [({"upstream": "nope", "server": app2[0]}, "upstream: no upstream 'nope'"),
                         ({"upstream": "roundrobin", "server": "10.255.0.1:7001"}, "server: 10.255.0.1:7001 is not a"),
                         ({"upstream": "roundrobin", "host": LB2}, "host: %s has no" % LB2),
                         ({"upstream": "roundrobin", "server": app2[0], "weight": 5000}, "weight: must be an integer")]:
-        before = conf(LB1)
+        before = lb_conf(LB1)
         result = upstream_server(host, **args)
         # The result testinfra reads back (ansible --tree) carried no "failed"
         # key for these refusals: the named message and an unchanged file tell
         # the refusal here; tests/functional/test_upstream_server.py checks the
         # failed status itself.
         assert words in result.get("msg", "") and not result.get("changed"), result
-        assert conf(LB1) == before
-    assert conf(LB1) == conf(LB2)
+        assert lb_conf(LB1) == before
+    assert lb_conf(LB1) == lb_conf(LB2)
 
 
-def test_site_yml_keeps_what_upstream_server_set(host, back_to_the_variables):
+def test_site_yml_keeps_what_upstream_server_set(host, back_to_the_variables, figure):
     """The documented rule: a re-run of site.yml keeps a disabled server down
     (and a weight) until state=enabled; it changes nothing on any host."""
     app3 = address_of(APP_HOSTS[2], "7002")
     assert upstream_server(host, upstream="leastconn", server=app3, state="disabled", weight=7)["changed"]
-    before = conf(LB1)
+    before = lb_conf(LB1)
     run = run_playbook("playbooks/site.yml")
     assert run.returncode == 0, run.stdout[-3000:]
     changed = {name: counters["changed"] for name, counters in recap(run).items()}
-    print("site.yml re-run after a disable: changed per host %s" % changed)
+    figure("site.yml re-run after a disable: changed per host", changed)
     assert all(count == 0 for count in changed.values()), changed
-    assert conf(LB1) == before and "server %s weight=7 down;" % app3 in upstream_lines(before, "leastconn")
+    assert lb_conf(LB1) == before and "server %s weight=7 down;" % app3 in upstream_block(before, "leastconn")
     weight = WEIGHT[APP_HOSTS[2]]
     expected = "server %s%s;" % (app3, " weight=%d" % weight if weight != 1 else "")
-    assert expected in upstream_lines(conf(LB2), "leastconn")
+    assert expected in upstream_block(lb_conf(LB2), "leastconn")
     assert upstream_server(host, upstream="leastconn", server=app3, state="enabled")["changed"]

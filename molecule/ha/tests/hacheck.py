@@ -6,6 +6,8 @@ import json
 import subprocess
 import time
 
+from lbcheck import docker
+
 LB1, LB2, CLIENT = "edgeops-ha-lb1", "edgeops-ha-lb2", "edgeops-ha-client"
 LBS = (LB1, LB2)
 VIP = "172.29.77.200"
@@ -113,10 +115,6 @@ while time.monotonic() < end and len(samples) < 10 * seconds + 10:
     time.sleep(max(0.0, 0.1 - (time.time() - samples[-1][0])))
 print(json.dumps(samples))
 '''
-
-
-def docker(*args, timeout=60, check=True):
-    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True, timeout=timeout)
 
 
 def sh(name, command, timeout=60, check=True):

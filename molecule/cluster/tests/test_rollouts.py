@@ -1,15 +1,17 @@
 """playbooks/rolling_deploy.yml, then playbooks/canary.yml, under load (in
-this order: each starts from the release the one before left): a client in
+this order: each starts from the release the one before left; and after
+test_cluster.py and test_drain.py, which pytest runs first: these leave the
+app hosts on releases the inventory does not name, which a site.yml run
+would put back): a client in
 lb1 keeps 16 connections busy on /roundrobin for each whole run and counts
 every response by status and X-App-Version; lb_verify measures /leastconn,
 which the load does not touch, so its counts stay exact."""
 
 import json
 import os
-import re
 
-from deployload import (Load, docker_exec, drain_waits, first_start, last_end, message, run_playbook, served_version,
-                        task_times)
+from deployload import Load, drain_waits, first_start, last_end, message, profiled_playbook, served_version, task_times
+from lbcheck import docker_exec, lb_conf, upstream_servers
 
 APP_HOSTS = ["edgeops-cluster-app1", "edgeops-cluster-app2", "edgeops-cluster-app3"]
 LBS = ["edgeops-cluster-lb1", "edgeops-cluster-lb2"]
@@ -18,19 +20,29 @@ VERIFY = {"rolling_deploy_verify_locations": [{"path": "/leastconn"}]}
 
 
 def down_servers(lb):
-    return re.findall(r"^\s*server (\S+) [^;]*\bdown\b", docker_exec(lb, "cat", "/etc/nginx/conf.d/upstream.conf"),
-                      re.M)
+    conf = lb_conf(lb)
+    return [server for upstream in ("roundrobin", "leastconn", "iphash")
+            for server, rest in upstream_servers(conf, upstream).items() if " down" in rest]
 
 
-def test_rolling_deploy_v1_to_v2_fails_no_request():
+def record(figure, label, load, wall, **more):
+    """The load's counts and the play's wall time, as figures the run prints."""
+    figure("%s: requests" % label, load.result["sent"])
+    figure("%s: failed" % label, "%d %s" % (load.result["failed"], load.failures() or ""))
+    figure("%s: by version" % label, load.versions())
+    figure("%s: wall s" % label, round(wall, 1))
+    for name, value in more.items():
+        figure("%s: %s" % (label, name.replace("_", " ")), value)
+
+
+def test_rolling_deploy_v1_to_v2_fails_no_request(figure):
     assert {v for h in APP_HOSTS for v in served_version(h)} == {"1"}
     with Load(LBS[0], "/roundrobin") as load:
-        run, wall = run_playbook("playbooks/rolling_deploy.yml", dict(VERIFY, app_servers_version="2"))
+        run, wall = profiled_playbook("playbooks/rolling_deploy.yml", dict(VERIFY, app_servers_version="2"))
     assert run.returncode == 0, run.stdout[-6000:]
     times = task_times(run)
     drained, enabled = first_start(times, "Drain this host"), last_end(times, "Enable this host")
-    print("rolling deploy 1 -> 2: %d requests, %d failed, wall %.1f s, drain waits %s s, by version %s" % (
-        load.result["sent"], load.result["failed"], wall, drain_waits(run), load.versions()))
+    record(figure, "rolling deploy 1 -> 2", load, wall, drain_waits=drain_waits(run))
     assert load.result["failed"] == 0, load.failures()
     assert load.result["sent"] > 500
     before, after = load.versions(before=drained), load.versions(after=enabled + 1)
@@ -41,15 +53,14 @@ def test_rolling_deploy_v1_to_v2_fails_no_request():
     assert all(down_servers(lb) == [] for lb in LBS)
 
 
-def test_broken_v3_stops_at_the_first_host():
+def test_broken_v3_stops_at_the_first_host(figure):
     # app1 stays drained on v3: the canary below starts from there.
     v3 = dict(VERIFY, app_servers_version="3", app_servers_program=PROGRAM, app_servers_command=[
         "{python}", "{release}/deploy_app.py", "--mode=unhealthy", "--bind={bind}", "--port={port}",
         "--version={version}", "--health-path={health_path}"], rolling_deploy_health_timeout=6)
     with Load(LBS[0], "/roundrobin") as load:
-        run, wall = run_playbook("playbooks/rolling_deploy.yml", v3)
-    print("broken v3: %d requests, %d failed, wall %.1f s, by version %s" % (
-        load.result["sent"], load.result["failed"], wall, load.versions()))
+        run, wall = profiled_playbook("playbooks/rolling_deploy.yml", v3)
+    record(figure, "broken v3", load, wall)
     assert run.returncode != 0
     stopped = message(run, r"rolling deploy stopped at (\S+): health check (http://[^ ,]+)[^;]* did not answer 200"
                            r"(?s:.*);\s+left drained on edgeops-cluster-lb1, edgeops-cluster-lb2;")
@@ -80,23 +91,16 @@ def canary_servers():
     return ["%s:%d" % (address, port) for port in (7001, 7002, 7003)]
 
 
-def upstream_servers(lb, upstream):
-    conf = docker_exec(lb, "cat", "/etc/nginx/conf.d/upstream.conf")
-    block = re.search(r"^upstream %s \{\n(.*?)^\}" % upstream, conf, re.M | re.S)
-    return dict(re.findall(r"^\s*server (\S+)(.*);", block.group(1), re.M))
-
-
-def test_canary_ramps_to_its_weight_with_exact_shares():
-    before = {lb: upstream_servers(lb, "leastconn") for lb in LBS}
+def test_canary_ramps_to_its_weight_with_exact_shares(figure):
+    before = {lb: upstream_servers(lb_conf(lb), "leastconn") for lb in LBS}
     peers = served_version(APP_HOSTS[1]) | served_version(APP_HOSTS[2])  # 2, after the rolling deploys
     with Load(LBS[0], "/roundrobin") as load:
-        run, wall = run_playbook("playbooks/canary.yml", canary_vars("4"))
+        run, wall = profiled_playbook("playbooks/canary.yml", canary_vars("4"))
     assert run.returncode == 0, run.stdout[-6000:]
     passed = message(run, r"canary %s passed every step: (\[.*\])$" % CANARY)
     assert passed, run.stdout[-6000:]
     steps = json.loads(passed.group(1))
-    print("canary 4 on %s: %d requests, %d failed, wall %.1f s, by version %s, steps %s" % (
-        CANARY, load.result["sent"], load.result["failed"], wall, load.versions(), steps))
+    record(figure, "canary 4", load, wall, steps=steps)
     assert load.result["failed"] == 0, load.failures()
     assert set(load.versions()) == peers | {"4"} and load.versions()["4"] > 0
     # 120 requests on /leastconn one at a time (least_conn ties: weighted
@@ -113,32 +117,31 @@ def test_canary_ramps_to_its_weight_with_exact_shares():
     # The canary is back at the weight the role's variables give it (1: no
     # weight=), no longer down; its peers' servers as before.
     for lb in LBS:
-        after = upstream_servers(lb, "leastconn")
+        after = upstream_servers(lb_conf(lb), "leastconn")
         assert {server: after[server] for server in canary_servers()} == {server: "" for server in canary_servers()}
         assert {k: v for k, v in after.items() if k not in canary_servers()} == \
             {k: v for k, v in before[lb].items() if k not in canary_servers()}
         assert down_servers(lb) == []
 
 
-def test_canary_with_errors_is_rolled_back():
-    before = {lb: upstream_servers(lb, "leastconn") for lb in LBS}
+def test_canary_with_errors_is_rolled_back(figure):
+    before = {lb: upstream_servers(lb_conf(lb), "leastconn") for lb in LBS}
     v5 = canary_vars("5", app_servers_program=PROGRAM, app_servers_command=[
         "{python}", "{release}/deploy_app.py", "--mode=errors", "--bind={bind}", "--port={port}",
         "--version={version}", "--health-path={health_path}"])
     with Load(LBS[0], "/roundrobin") as load:
-        run, wall = run_playbook("playbooks/canary.yml", v5)
-    print("canary 5 (every other request 500) on %s: %d requests, %d failed (%s), wall %.1f s, by version %s" % (
-        CANARY, load.result["sent"], load.result["failed"], load.failures(), wall, load.versions()))
+        run, wall = profiled_playbook("playbooks/canary.yml", v5)
+    record(figure, "canary 5 (500 to every other request)", load, wall)
     assert run.returncode != 0
     why = message(run, r"canary %s rolled back to (\S+) and enabled again: at 50 %% \(weight 1\): error rate "
                        r"([0-9.]+) %% \((\d+) of (\d+) responses of [^)]* with status >= 500" % CANARY)
     assert why, run.stdout[-6000:]
-    print("rolled back because: %s" % why.group(0))
+    figure("canary 5: the play's reason", why.group(0))
     assert why.group(1) == "4", why.group(1)  # releases/4, what it ran before
     assert 40.0 <= float(why.group(2)) <= 60.0  # every other request
     # Only the canary failed requests, and only with its 500s.
     assert set(load.failures()) <= {"status 500"}, load.failures()
     assert load.result["failed"] > 0
     assert served_version(CANARY) == {"4"}
-    assert {lb: upstream_servers(lb, "leastconn") for lb in LBS} == before
+    assert {lb: upstream_servers(lb_conf(lb), "leastconn") for lb in LBS} == before
     assert all(down_servers(lb) == [] for lb in LBS)
