@@ -72,8 +72,9 @@ class ActionModule(ActionBase):
                                      "again" % (record_path, ", ".join(_drain.RECORD_PATHS))])
         state_text = self._read(state_path, task_vars)
         state = _drain.parse_state(state_text, state_path)
-        targets = _drain.resolve_targets(record, request["upstream"], request["server"], request["host"])
-        new_state = _drain.next_state(state, request["upstream"], targets, request["state"], request["weight"])
+        by_upstream = _drain.resolve_all(record, request["upstream"], request["server"], request["host"])
+        targets = _drain.addresses_of(by_upstream)
+        new_state = _drain.next_state_all(state, by_upstream, request["state"], request["weight"])
         warnings = []
         try:
             model = model_from_record(record, overrides=new_state, warnings=warnings)

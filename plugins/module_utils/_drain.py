@@ -63,11 +63,26 @@ def _int(value, field, bounds, errors):
     return int(text)
 
 
+def _upstream_names(upstream, errors):
+    """`upstream` (a name or a list of names) as a list; each wrong one named."""
+    names = [upstream] if isinstance(upstream, str) else upstream
+    if not isinstance(names, list) or not names:
+        errors.append("upstream: must be an upstream name or a non-empty list of them, got %r" % (upstream,))
+        return []
+    for index, name in enumerate(names):
+        where = "upstream" if isinstance(upstream, str) else "upstream[%d]" % index
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            errors.append("%s: must be an upstream name (letters, digits, _ . -), got %r" % (where, name))
+        elif name in names[:index]:
+            errors.append("%s: %s is named twice" % (where, name))
+    return names
+
+
 def check_request(upstream, server=None, host=None, state="enabled", weight=None, timeout=60):
-    """The module's parameters, normalised; DrainError naming each wrong one."""
+    """The module's parameters, normalised (`upstream`: a list of names, one
+    change for all of them); DrainError naming each wrong one."""
     errors = []
-    if not isinstance(upstream, str) or not NAME_RE.match(upstream):
-        errors.append("upstream: must be an upstream name (letters, digits, _ . -), got %r" % (upstream,))
+    upstream = _upstream_names(upstream, errors)
     if (server is None) == (host is None):
         errors.append("server, host: give exactly one of them, got %s"
                       % ("both" if server is not None else "neither"))
@@ -110,6 +125,25 @@ def _host_of(address):
     return parse_address(address)[0]
 
 
+def resolve_all(record, upstreams, server=None, host=None):
+    """{upstream: its addresses the request acts on} for every upstream named;
+    DrainError naming every upstream that lacks the server or host."""
+    targets, errors = {}, []
+    for upstream in upstreams:
+        try:
+            targets[upstream] = resolve_targets(record, upstream, server, host)
+        except DrainError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise DrainError(errors)
+    return targets
+
+
+def addresses_of(targets):
+    """Every address of {upstream: addresses} once, in order."""
+    return list(dict.fromkeys(address for addresses in targets.values() for address in addresses))
+
+
 def resolve_targets(record, upstream, server=None, host=None):
     """The addresses of `upstream` the request acts on; DrainError naming the field.
 
@@ -146,6 +180,13 @@ def resolve_targets(record, upstream, server=None, host=None):
         raise DrainError(["host: %s has no server in upstream %s (it has: %s)"
                           % (host, upstream, ", ".join(addresses) or "none")])
     return chosen
+
+
+def next_state_all(state, targets, new_state, weight=None):
+    """next_state for each upstream of {upstream: addresses}, one after the other."""
+    for upstream, addresses in targets.items():
+        state = next_state(state, upstream, addresses, new_state, weight)
+    return state
 
 
 def next_state(state, upstream, addresses, new_state, weight=None):

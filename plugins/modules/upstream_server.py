@@ -31,8 +31,13 @@ description:
     longer have is ignored by the role with a warning.
 options:
   upstream:
-    description: The upstream, as named in C(load_balancer_upstreams).
-    type: str
+    description:
+      - The upstream, as named in C(load_balancer_upstreams), or a list of them - one change for all, so one
+        C(nginx -t), one reload and one wait instead of one per upstream (a host in three upstreams is drained with
+        one reload, not three).
+      - Each upstream named must have the I(server) or servers of the I(host); the error names every one that has not.
+    type: list
+    elements: str
     required: true
   server:
     description:
@@ -121,6 +126,14 @@ EXAMPLES = r"""
   delegate_to: "{{ item }}"
   loop: "{{ groups['lb'] }}"
 
+- name: Drain a host in every upstream it serves with one reload per load balancer
+  edgeops.nginx_lb.upstream_server:
+    upstream: [roundrobin, leastconn, iphash]
+    host: app2
+    state: drained
+  delegate_to: "{{ item }}"
+  loop: "{{ groups['lb'] }}"
+
 - name: Take one server out without waiting
   edgeops.nginx_lb.upstream_server:
     upstream: pool
@@ -143,7 +156,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 servers:
-  description: The addresses the task acted on.
+  description: The addresses the task acted on (each once, over every upstream named).
   returned: always
   type: list
   elements: str
@@ -193,7 +206,7 @@ def _write(module, path, data):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            upstream=dict(type="str", required=True),
+            upstream=dict(type="list", elements="str", required=True),
             server=dict(type="str"),
             host=dict(type="str"),
             state=dict(type="str", choices=list(_drain.STATES), default="enabled"),

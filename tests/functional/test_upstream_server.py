@@ -83,8 +83,9 @@ def lb(tmp_path):
         "events {{ }}\nhttp {{ include {t}/conf.d/*.conf; }}\n".format(t=tmp_path))
     servers = ["127.0.0.1:%d" % slow_port, "127.0.0.1:%d" % fast_port]
     role_vars = {
-        "load_balancer_upstreams": [{"name": "pool", "servers": [{"address": a} for a in servers]}],
-        "load_balancer_locations": [{"path": "/pool", "upstream": "pool"}],
+        "load_balancer_upstreams": [{"name": "pool", "servers": [{"address": a} for a in servers]},
+                                    {"name": "spare", "servers": [{"address": a} for a in servers]}],
+        "load_balancer_locations": [{"path": "/pool", "upstream": "pool"}, {"path": "/spare", "upstream": "spare"}],
         "load_balancer_listen": "127.0.0.1:%d" % listen,
         "load_balancer_access_log": str(tmp_path / "access.log"),
         "load_balancer_access_log_buffer": "",
@@ -191,6 +192,28 @@ def test_disable_weight_enable_check_mode_and_named_errors(lb):
     assert results[9].get("failed") and "has no usable server" in results[9]["msg"], results[9]
     assert "server %s;" % fast in conf.read_text() and "server %s down;" % slow in conf.read_text()
     assert json.loads(state_file.read_text()) == {"upstreams": {"pool": {slow: {"state": "disabled"}}}}
+
+
+def test_several_upstreams_change_with_one_reload(lb):
+    slow, fast = lb["servers"]
+    conf = lb["tmp"] / "conf.d" / "upstream.conf"
+    original = conf.read_text()
+    pid = (lb["tmp"] / "nginx.pid").read_text().strip()
+    disabled, enabled, missing = change(
+        lb,
+        {"upstream": ["pool", "spare"], "server": slow, "state": "disabled"},
+        {"upstream": ["pool", "spare"], "host": "127.0.0.1", "state": "enabled"},
+        {"upstream": ["pool", "nope", "spare"], "server": slow, "state": "disabled"})
+    assert disabled["changed"] and disabled["reloaded"] and disabled["servers"] == [slow]
+    assert after(disabled).count("server %s down;" % slow) == 2
+    assert json.loads(disabled["diff"][0]["after"]) == {
+        "upstreams": {"pool": {slow: {"state": "disabled"}}, "spare": {slow: {"state": "disabled"}}}}
+    assert enabled["changed"] and enabled["servers"] == [slow, fast] and after(enabled) == original
+    assert missing.get("failed") and "upstream: no upstream 'nope'" in missing["msg"], missing
+    assert conf.read_text() == original
+    # The same master, reloaded (twice: one per change), not restarted.
+    assert (lb["tmp"] / "nginx.pid").read_text().strip() == pid
+    assert get(lb["port"], "/spare")[0] == 200
 
 
 def test_a_whole_config_nginx_refuses_leaves_the_live_one(lb):

@@ -32,7 +32,12 @@ def errors(**kwargs):
 @pytest.mark.parametrize("kwargs, words", [
     ({"upstream": "pool;"}, "upstream: must be an upstream name"),
     ({"upstream": "pool\n"}, "upstream: must be an upstream name"),
-    ({"upstream": None}, "upstream: must be an upstream name"),
+    ({"upstream": None}, "upstream: must be an upstream name or a non-empty list of them"),
+    ({"upstream": []}, "upstream: must be an upstream name or a non-empty list of them"),
+    ({"upstream": ["pool", "a b"]}, "upstream[1]: must be an upstream name"),
+    ({"upstream": ["pool", 3]}, "upstream[1]: must be an upstream name"),
+    ({"upstream": ["pool", "other", "pool"]}, "upstream[2]: pool is named twice"),
+    ({"upstream": "pool,other"}, "upstream: must be an upstream name"),
     ({"server": None}, "server, host: give exactly one of them, got neither"),
     ({"host": "app2"}, "server, host: give exactly one of them, got both"),
     ({"server": "10.0.0.12"}, "server: must be 'host:port'"),
@@ -53,7 +58,8 @@ def test_check_request_names_the_wrong_field(kwargs, words):
 
 def test_check_request_normalises():
     assert _drain.check_request("pool", server="10.0.0.12:07001", state="drained", weight="5", timeout=None) == {
-        "upstream": "pool", "server": "10.0.0.12:7001", "host": None, "state": "drained", "weight": 5, "timeout": 60}
+        "upstream": ["pool"], "server": "10.0.0.12:7001", "host": None, "state": "drained", "weight": 5, "timeout": 60}
+    assert _drain.check_request(["pool", "other"], host="app2")["upstream"] == ["pool", "other"]
 
 
 @pytest.mark.parametrize("server, host, expected", [
@@ -79,6 +85,22 @@ def test_resolve_targets_names_what_does_not_exist(upstream, server, host, words
     assert words in str(caught.value)
 
 
+def test_resolve_all_acts_on_every_upstream_named():
+    record = dict(RECORD, upstreams=RECORD["upstreams"] + [
+        {"name": "backup", "servers": [{"address": "10.0.0.12:7002"}, {"address": "10.0.0.13:7001"}]}])
+    by_upstream = _drain.resolve_all(record, ["pool", "backup"], host="app2")
+    assert by_upstream == {"pool": ["10.0.0.12:7001", "10.0.0.12:7002"], "backup": ["10.0.0.12:7002"]}
+    assert _drain.addresses_of(by_upstream) == ["10.0.0.12:7001", "10.0.0.12:7002"]
+
+
+def test_resolve_all_names_every_upstream_without_the_host():
+    with pytest.raises(DrainError) as caught:
+        _drain.resolve_all(RECORD, ["other", "pool", "nope"], host="app2")
+    assert caught.value.errors == [
+        "host: app2 has no server in upstream other (it has: 127.0.0.1:7001)",
+        "upstream: no upstream 'nope' on this load balancer (it has: other, pool)"]
+
+
 A, B = "10.0.0.12:7001", "10.0.0.12:7002"
 
 
@@ -102,6 +124,15 @@ def test_next_state(before, addresses, state, weight, after):
     copy = json.loads(json.dumps(before))
     assert _drain.next_state(before, "pool", addresses, state, weight) == after
     assert before == copy
+
+
+def test_next_state_all_changes_each_upstream_named():
+    before = {"upstreams": {"other": {"x:1": {"weight": 2}}}}
+    after = _drain.next_state_all(before, {"pool": [A, B], "other": ["x:1"]}, "drained")
+    assert after == {"upstreams": {"pool": {A: {"state": "drained"}, B: {"state": "drained"}},
+                                   "other": {"x:1": {"state": "drained", "weight": 2}}}}
+    assert _drain.next_state_all(after, {"pool": [A, B], "other": ["x:1"]}, "enabled") == {"upstreams": {}}
+    assert before == {"upstreams": {"other": {"x:1": {"weight": 2}}}}
 
 
 def test_state_text_is_stable_and_checked():
