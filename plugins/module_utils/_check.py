@@ -229,9 +229,10 @@ def _check_location(findings, location, names, paths):
     if not syntax.PATH_RE.match(location.path) or "//" in location.path:
         findings.syntax(field("path"), "must start with '/' and hold only letters, digits and . _ ~ - / (no '//', at "
                         "most 1024), got %r" % (location.path,), location, subject)
-    if location.path in paths:
+    # Per server block: two servers (other ports or names) may both have /x.
+    if (location.server_block, location.path) in paths:
         findings.add("error", field("path"), "duplicate location path %r" % location.path, location, subject)
-    paths.add(location.path)
+    paths.add((location.server_block, location.path))
     if location.upstream not in names:
         # A config may proxy to a host or a variable: not an upstream of ours.
         if findings.from_vars or not re.search(r"[$.:]", location.upstream):

@@ -118,6 +118,9 @@ class Location:
     file: Optional[str] = None
     line: Optional[int] = None
     where: Optional[str] = field(default=None, compare=False)
+    # The server block it is in, as found in a parsed config ("file:line #n");
+    # None: the role's one server block.
+    server_block: Optional[str] = field(default=None, compare=False)
 
 
 @dataclass
@@ -313,6 +316,7 @@ def model_to_dict(model):
         _stream_to_dict(stream_data, stream)
     for location_data in data["locations"]:
         location_data.pop("where")
+        location_data.pop("server_block")
     if model.site is not None and model.origin == "vars":
         data["site"] = _site_to_dict(model.site)
     elif data["site"] is not None:

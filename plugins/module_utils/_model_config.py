@@ -135,10 +135,12 @@ def model_from_config(tree):
     """
     model = Model(origin="config")
     model.streams = _streams(tree)
+    blocks = 0  # server blocks seen: two may start on one line
     for directive in _outside_streams(tree):
         if directive.name == "upstream" and directive.block is not None:
             model.upstreams.append(_upstream_from_block(directive))
         elif directive.name == "server" and directive.block is not None:
+            blocks += 1
             raw = list(_raw_locations(directive))
             if raw and model.site is None:
                 model.site = _site_from_block(directive)
@@ -150,5 +152,6 @@ def model_from_config(tree):
                 if loc.modifier == "" and len(loc.path) > 1 and loc.path.endswith("/") \
                         and (loc.path[:-1], loc.upstream) in exacts:
                     loc.path, loc.modifier = loc.path[:-1], None
+                loc.server_block = "%s:%s #%d" % (directive.file, directive.line, blocks)
                 model.locations.append(loc)
     return model

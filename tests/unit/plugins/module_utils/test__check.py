@@ -39,6 +39,17 @@ def test_lint_findings(config, severity, words):
     assert any(f["severity"] == severity and words in f["message"] for f in findings), findings
 
 
+def test_a_location_path_is_a_duplicate_only_within_its_server_block():
+    upstream = "upstream a { zone a 64k; server h:1; } "
+    twice = upstream + "server { location /x/ { proxy_pass http://a; } location /x/ { proxy_pass http://a; } }"
+    findings = lint(model_from_config(parse(twice, "t.conf")))
+    assert [f["severity"] for f in findings] == ["error"] and "duplicate location path '/x/'" in findings[0]["message"]
+    # Another server block (another port): its own /x/.
+    two_servers = upstream + ("server { listen 80; location /x/ { proxy_pass http://a; } } "
+                              "server { listen 8085; location /x/ { proxy_pass http://a; } }")
+    assert lint(model_from_config(parse(two_servers, "t.conf"))) == []
+
+
 def test_lint_clean_model_has_no_findings():
     config = ("upstream a { zone a 64k; server h:1 weight=2; server h:2; } "
               "server { location = /x { rewrite ^ / break; proxy_pass http://a; } "
