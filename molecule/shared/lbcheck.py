@@ -119,6 +119,11 @@ def docker_sh(name, command, stdin=None, timeout=60, check=True):
     return docker_exec(name, "sh", "-c", command, stdin=stdin, timeout=timeout, check=check)
 
 
+def container_address(name):
+    """The address of the container `name` on the scenario's network."""
+    return docker_exec(name, "hostname", "-i").split()[0]
+
+
 UPSTREAM_CONF = "/etc/nginx/conf.d/upstream.conf"
 
 

@@ -8,7 +8,8 @@ import time
 import pytest
 import yaml
 
-from lbcheck import count_backends, docker_sh, lb_conf, lb_verify, recap, run_playbook, upstream_servers
+from lbcheck import (container_address, count_backends, docker_sh, lb_conf, lb_verify, recap, run_playbook,
+                     upstream_servers)
 
 # Every test runs on each load balancer; the app hosts are driven with docker.
 testinfra_hosts = ["lb"]
@@ -21,7 +22,7 @@ WEIGHT = {"edgeops-cluster-app1": 1, "edgeops-cluster-app2": 1, "edgeops-cluster
 def test_app_servers_bind_their_host_address():
     for name in APP_HOSTS:
         listening = docker_sh(name, "ss -Htln")
-        address = docker_sh(name, "hostname -i").split()[0]
+        address = container_address(name)
         for port in PORTS:
             assert "%s:%s" % (address, port) in listening, (name, listening)
             assert "127.0.0.1:%s" % port not in listening
@@ -75,7 +76,7 @@ def test_a_stopped_app_host_costs_no_client_request(host, app2_stopped):
     result = lb_verify(host, {"locations": [{"path": "/roundrobin"}], "requests": 120})
     assert result["passed"] is False
     # The three missing backends are named, with no response each.
-    address = docker_sh(app2_stopped, "hostname -i").split()[0]
+    address = container_address(app2_stopped)
     for port in PORTS:
         assert " %s:%s:0" % (address, port) in result["msg"], result["msg"]
 

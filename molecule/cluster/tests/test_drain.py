@@ -13,7 +13,7 @@ import time
 import pytest
 import yaml
 
-from lbcheck import count_backends, docker_sh, lb_conf, recap, run_playbook, upstream_block
+from lbcheck import container_address, count_backends, docker_sh, lb_conf, recap, run_playbook, upstream_block
 
 # Acts from the first load balancer's test only (the back_to_the_variables fixture).
 testinfra_hosts = ["lb"]
@@ -77,7 +77,7 @@ import os; os.rename(out + ".tmp", out)
 
 
 def address_of(name, port):
-    return "%s:%s" % (docker_sh(name, "hostname -i").split()[0], port)
+    return "%s:%s" % (container_address(name), port)
 
 
 def upstream_server(lb, check=False, **args):

@@ -11,7 +11,7 @@ import json
 import os
 
 from deployload import Load, drain_waits, first_start, last_end, message, profiled_playbook, served_version, task_times
-from lbcheck import docker_exec, lb_conf, upstream_servers
+from lbcheck import container_address, lb_conf, upstream_servers
 
 APP_HOSTS = ["edgeops-cluster-app1", "edgeops-cluster-app2", "edgeops-cluster-app3"]
 LBS = ["edgeops-cluster-lb1", "edgeops-cluster-lb2"]
@@ -69,7 +69,7 @@ def test_broken_v3_stops_at_the_first_host(figure):
     assert load.result["failed"] == 0, load.failures()
     assert set(load.versions()) == {"2"}  # v3 never served a client
     assert served_version(APP_HOSTS[1]) == served_version(APP_HOSTS[2]) == {"2"}
-    app1 = docker_exec(APP_HOSTS[0], "hostname", "-i").split()[0]
+    app1 = container_address(APP_HOSTS[0])
     for lb in LBS:
         assert sorted(down_servers(lb)) == sorted("%s:%d" % (app1, p) for p in (7001, 7002, 7003) for dummy in range(3))
 
@@ -87,7 +87,7 @@ def canary_vars(version, **more):
 
 
 def canary_servers():
-    address = docker_exec(CANARY, "hostname", "-i").split()[0]
+    address = container_address(CANARY)
     return ["%s:%d" % (address, port) for port in (7001, 7002, 7003)]
 
 
