@@ -58,3 +58,45 @@ def unit(port, state="active running"):
         "other-units", "nothing-changed"])
 def test_only_running_instances_restart(changed, enabled, units, restarted):
     assert restart_ports(changed, enabled, units) == restarted
+
+
+CHOOSE = "Choose the instances to restart"
+
+
+def chosen_ports(changed_paths, program_copied=False):
+    """app_servers_restart_ports as tasks/install.yml chooses it from what the
+    host_files run (and the copy of a user's program) changed."""
+    with open(ROLES / "app_servers" / "tasks" / "install.yml") as handle:
+        task = [t for t in yaml.safe_load(handle) if t.get("name") == CHOOSE][0]
+    variables = {
+        "app_servers_all_ports": [7001, 7002, 7003],
+        "app_servers_settings_files": [{"path": "/etc/edgeops/%d.env" % port} for port in (7001, 7002, 7003)],
+        "app_servers_files": {"changed_paths": changed_paths},
+        "app_servers_program_copy": {"changed": program_copied},
+        "app_servers_release_dir": "/opt/edgeops/releases/2",
+        "app_servers_install_dir": "/opt/edgeops",
+        "app_servers_service_name": "app-server",
+    }
+    templar = Templar(loader=DataLoader(), variables=variables)
+    variables.update({name: [templar.template(trust_as_template(item)) for item in value]
+                      for name, value in task["vars"].items()})
+    expression = task["ansible.builtin.set_fact"]["app_servers_restart_ports"]
+    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(expression))
+
+
+@pytest.mark.parametrize("changed_paths, program_copied, restarted", [
+    ([], False, []),
+    # Directories alone (a new config dir) change no instance.
+    (["/opt/edgeops", "/etc/edgeops"], False, []),
+    (["/etc/edgeops/7002.env"], False, [7002]),
+    (["/etc/edgeops/7003.env", "/etc/edgeops/7001.env"], False, [7001, 7003]),
+    (["/opt/edgeops/releases/2/launch.py"], False, [7001, 7002, 7003]),
+    (["/opt/edgeops/current"], False, [7001, 7002, 7003]),
+    (["/etc/systemd/system/app-server@.service"], False, [7001, 7002, 7003]),
+    ([], True, [7001, 7002, 7003]),
+    # A settings file of a port that is not one of ours restarts nothing.
+    (["/etc/edgeops/70011.env"], False, []),
+], ids=["nothing", "directories", "one-setting", "two-settings", "launcher", "current-link", "unit",
+        "user-program", "foreign-file"])
+def test_what_changed_decides_what_restarts(changed_paths, program_copied, restarted):
+    assert chosen_ports(changed_paths, program_copied) == restarted

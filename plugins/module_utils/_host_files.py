@@ -1,0 +1,363 @@
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Several files, directories, links and removals in one module run.
+
+A re-run of the roles spent most of its time starting modules on the host:
+one copy or template task is a stat and a file module run, a directory one
+more. host_files compares and applies a whole list at once: what already
+matches (content, owner, group, mode, link target) is left alone, a file is
+replaced atomically (a temporary file beside it, then rename), and nothing
+is changed in check mode. Every entry is checked before the first change:
+bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import shutil
+import stat
+import tempfile
+from dataclasses import dataclass, field
+
+STATES = ("file", "directory", "link", "absent")
+# Names as useradd takes them (and a numeric id); modes as chmod's octal.
+_NAME = re.compile(r"^(?:[a-z_][a-z0-9_.-]{0,31}\$?|[0-9]{1,10})$")
+_MODE = re.compile(r"^0?[0-7]{3,4}$")
+# A diff shows a file's text only up to this size, like the copy module's.
+DIFF_MAX_BYTES = 64 * 1024
+# Module arguments travel in one JSON document: a program tree belongs in copy.
+CONTENT_MAX_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class Entry:
+    path: str
+    state: str
+    content: bytes | None = None
+    copy_from: str | None = None
+    force: bool = True
+    target: str | None = None
+    owner: str | None = None
+    group: str | None = None
+    mode: int | None = None
+
+
+@dataclass
+class Outcome:
+    path: str
+    state: str
+    changes: list = field(default_factory=list)
+    before: str | None = None
+    after: str | None = None
+
+    @property
+    def changed(self):
+        return bool(self.changes)
+
+
+def _fail(index, name, message):
+    raise ValueError("files[%d].%s: %s" % (index, name, message))
+
+
+def _check_path(index, name, value):
+    if not isinstance(value, str) or not value:
+        _fail(index, name, "a non-empty absolute path is required")
+    if "\x00" in value or "\n" in value:
+        _fail(index, name, "no NUL byte or newline allowed")
+    if not value.startswith("/") or value.rstrip("/") == "":
+        _fail(index, name, "must be an absolute path below / (got %r)" % value)
+    if ".." in value.split("/"):
+        _fail(index, name, "no '..' component allowed (got %r)" % value)
+    return os.path.normpath(value)
+
+
+def parse_entries(raw):
+    """The task's list of dicts as Entry objects; ValueError names the field."""
+    if not isinstance(raw, list) or not raw:
+        raise ValueError("files: a non-empty list is required")
+    entries, seen = [], {}
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise ValueError("files[%d]: a dict is required" % index)
+        unknown = set(item) - {"path", "state", "content", "copy_from", "force", "src", "owner", "group", "mode"}
+        if unknown:
+            _fail(index, sorted(unknown)[0], "unknown option (known: path, state, content, copy_from, force, src,"
+                  " owner, group, mode)")
+        path = _check_path(index, "path", item.get("path"))
+        given = {key for key in ("content", "copy_from", "src") if item.get(key) is not None}
+        state = item.get("state") or ("link" if "src" in given else "file" if given else None)
+        if state not in STATES:
+            _fail(index, "state", "one of %s is required (got %r)" % (", ".join(STATES), item.get("state")))
+        entry = Entry(path=path, state=state)
+        if state == "file":
+            if len(given & {"content", "copy_from"}) != 1 or "src" in given:
+                _fail(index, "content", "a file needs exactly one of content or copy_from")
+            if "content" in given:
+                content = item["content"]
+                if not isinstance(content, str):
+                    _fail(index, "content", "text is required")
+                entry.content = content.encode("utf-8", "surrogateescape")
+                if len(entry.content) > CONTENT_MAX_BYTES:
+                    _fail(index, "content", "%d bytes, more than %d: use the copy module"
+                          % (len(entry.content), CONTENT_MAX_BYTES))
+            else:
+                entry.copy_from = _check_path(index, "copy_from", item["copy_from"])
+            force = item.get("force", True)
+            if not isinstance(force, bool):
+                _fail(index, "force", "true or false is required")
+            entry.force = force
+        elif given - ({"src"} if state == "link" else set()):
+            _fail(index, sorted(given)[0], "only a file takes content or copy_from, only a link src")
+        if state == "link":
+            target = item.get("src")
+            if not isinstance(target, str) or not target or "\x00" in target or "\n" in target:
+                _fail(index, "src", "a link needs a target path (no NUL byte or newline)")
+            entry.target = target
+        for name in ("owner", "group"):
+            value = item.get(name)
+            if value is None:
+                continue
+            if state == "absent":
+                _fail(index, name, "not with state absent")
+            if not isinstance(value, (str, int)) or not _NAME.match(str(value)):
+                _fail(index, name, "a user or group name (lowercase letters, digits, _ . -) or a numeric id"
+                      " is required (got %r)" % (value,))
+            setattr(entry, name, str(value))
+        mode = item.get("mode")
+        if mode is not None:
+            if state in ("absent", "link"):
+                _fail(index, "mode", "not with state %s" % state)
+            if not isinstance(mode, str) or not _MODE.match(mode):
+                _fail(index, "mode", "an octal mode as a quoted string such as '0644' is required (got %r)" % (mode,))
+            entry.mode = int(mode, 8)
+        if path in seen:
+            _fail(index, "path", "%s is listed twice (also files[%d])" % (path, seen[path]))
+        seen[path] = index
+        entries.append(entry)
+    return entries
+
+
+def _uid(name):
+    return int(name) if name.isdigit() else pwd.getpwnam(name).pw_uid
+
+
+def _gid(name):
+    return int(name) if name.isdigit() else grp.getgrnam(name).gr_gid
+
+
+def _ids(entry, check_mode):
+    """The numeric owner and group; in check mode a user a skipped task would
+    have created counts as a change rather than an error."""
+    ids = []
+    for name, lookup in ((entry.owner, _uid), (entry.group, _gid)):
+        if name is None:
+            ids.append(None)
+            continue
+        try:
+            ids.append(lookup(name))
+        except KeyError:
+            if check_mode:
+                ids.append(-2)
+                continue
+            raise ValueError("%s: no such %s %r on the host" % (entry.path, "user" if lookup is _uid else "group", name))
+    return ids
+
+
+def _lstat(path):
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _text(data):
+    if data is None or len(data) > DIFF_MAX_BYTES or b"\x00" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _attr_changes(entry, current, uid, gid):
+    changes = []
+    if entry.mode is not None and (current is None or stat.S_IMODE(current.st_mode) != entry.mode):
+        changes.append("mode")
+    if uid is not None and (current is None or current.st_uid != uid):
+        changes.append("owner")
+    if gid is not None and (current is None or current.st_gid != gid):
+        changes.append("group")
+    return changes
+
+
+def _apply_attrs(entry, path, uid, gid, follow=True):
+    if entry.mode is not None:
+        os.chmod(path, entry.mode)
+    if uid is not None or gid is not None:
+        (os.chown if follow else os.lchown)(path, -1 if uid is None else uid, -1 if gid is None else gid)
+
+
+def _source(entry, check_mode):
+    """The bytes a file entry wants, or None when a copy_from source that an
+    earlier (check mode) task would create is missing."""
+    if entry.content is not None:
+        return entry.content
+    try:
+        with open(entry.copy_from, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        if check_mode:
+            return None
+        raise ValueError("%s: copy_from %s does not exist on the host" % (entry.path, entry.copy_from))
+
+
+def _write_atomically(path, data, mode, uid, gid):
+    directory, name = os.path.split(path)
+    handle, temporary = tempfile.mkstemp(prefix="." + name + ".", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+            os.fchmod(out.fileno(), mode)
+            if uid is not None or gid is not None:
+                os.fchown(out.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _file(entry, check_mode, outcome, uid, gid):
+    current = _lstat(entry.path)
+    if current is not None and stat.S_ISDIR(current.st_mode):
+        raise ValueError("%s: is a directory, a file was asked for" % entry.path)
+    if not os.path.isdir(os.path.dirname(entry.path)) and not check_mode:
+        raise ValueError("%s: the directory %s does not exist (list it first with state directory)"
+                         % (entry.path, os.path.dirname(entry.path)))
+    is_file = current is not None and stat.S_ISREG(current.st_mode)
+    before = None
+    if is_file:
+        with open(entry.path, "rb") as handle:
+            before = handle.read()
+    if is_file and not entry.force:
+        wanted = before
+    else:
+        wanted = _source(entry, check_mode)
+    if wanted is None or before != wanted:
+        outcome.changes.append("content" if is_file else "created")
+        outcome.before, outcome.after = _text(before or b""), _text(wanted or b"")
+        if not check_mode:
+            mode = entry.mode if entry.mode is not None else (
+                stat.S_IMODE(current.st_mode) if is_file else 0o644)
+            _write_atomically(entry.path, wanted, mode, uid, gid)
+        return
+    attrs = _attr_changes(entry, current, uid, gid)
+    outcome.changes.extend(attrs)
+    if attrs and not check_mode:
+        _apply_attrs(entry, entry.path, uid, gid)
+
+
+def _directory(entry, check_mode, outcome, uid, gid):
+    current = _lstat(entry.path)
+    if current is not None and not stat.S_ISDIR(current.st_mode):
+        raise ValueError("%s: exists and is not a directory" % entry.path)
+    if current is None:
+        outcome.changes.append("created")
+        if not check_mode:
+            os.makedirs(entry.path, mode=0o755, exist_ok=True)
+            _apply_attrs(entry, entry.path, uid, gid)
+        return
+    attrs = _attr_changes(entry, current, uid, gid)
+    outcome.changes.extend(attrs)
+    if attrs and not check_mode:
+        _apply_attrs(entry, entry.path, uid, gid)
+
+
+def _link(entry, check_mode, outcome, uid, gid):
+    current = _lstat(entry.path)
+    if current is not None and stat.S_ISDIR(current.st_mode):
+        raise ValueError("%s: is a directory, a link was asked for" % entry.path)
+    if current is not None and stat.S_ISLNK(current.st_mode) and os.readlink(entry.path) == entry.target:
+        attrs = [name for name in _attr_changes(entry, current, uid, gid) if name != "mode"]
+        outcome.changes.extend(attrs)
+        if attrs and not check_mode:
+            _apply_attrs(entry, entry.path, uid, gid, follow=False)
+        return
+    outcome.changes.append("created" if current is None else "target")
+    if check_mode:
+        return
+    directory, name = os.path.split(entry.path)
+    temporary = os.path.join(directory, ".%s.%d.link" % (name, os.getpid()))
+    if os.path.lexists(temporary):
+        os.unlink(temporary)
+    os.symlink(entry.target, temporary)
+    try:
+        _apply_attrs(entry, temporary, uid, gid, follow=False)
+        os.replace(temporary, entry.path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _absent(entry, check_mode, outcome, uid, gid):
+    current = _lstat(entry.path)
+    if current is None:
+        return
+    outcome.changes.append("removed")
+    if check_mode:
+        return
+    if stat.S_ISDIR(current.st_mode):
+        shutil.rmtree(entry.path)
+    else:
+        os.unlink(entry.path)
+
+
+_APPLY = {"file": _file, "directory": _directory, "link": _link, "absent": _absent}
+
+
+def apply(entries, check_mode=False):
+    """Bring each entry to its state, in order; a list of Outcome. In check
+    mode nothing is changed and the outcomes say what would be."""
+    # Everything that can be refused is looked up before the first change.
+    ids = [_ids(entry, check_mode) for entry in entries]
+    written = set()
+    for entry in entries:
+        if entry.copy_from and entry.copy_from not in written and not check_mode \
+                and not os.path.isfile(entry.copy_from):
+            raise ValueError("%s: copy_from %s is not a file on the host" % (entry.path, entry.copy_from))
+        written.add(entry.path)
+    outcomes = []
+    for entry, (uid, gid) in zip(entries, ids):
+        outcome = Outcome(path=entry.path, state=entry.state)
+        _APPLY[entry.state](entry, check_mode, outcome, uid, gid)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def as_result(outcomes, with_diff=False):
+    """The module's return values (and Ansible's diff list in diff mode)."""
+    result = {
+        "changed": any(outcome.changed for outcome in outcomes),
+        "changed_paths": [outcome.path for outcome in outcomes if outcome.changed],
+        "results": [{"path": outcome.path, "state": outcome.state, "changed": outcome.changed,
+                     "changes": outcome.changes} for outcome in outcomes],
+    }
+    if with_diff:
+        diffs = []
+        for outcome in outcomes:
+            if not outcome.changed:
+                continue
+            if outcome.before is not None or outcome.after is not None:
+                diffs.append({"before_header": outcome.path, "after_header": outcome.path,
+                              "before": outcome.before or "", "after": outcome.after or ""})
+            else:
+                diffs.append({"before_header": outcome.path, "after_header": outcome.path,
+                              "before": "", "after": "%s: %s\n" % (outcome.state, ", ".join(outcome.changes))})
+        result["diff"] = diffs
+    return result

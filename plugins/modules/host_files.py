@@ -1,0 +1,149 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_files
+short_description: Several files, directories, links and removals in one module run
+version_added: 0.4.0
+author: edgeops engineers (@edgeops)
+description:
+  - Brings a list of paths to their state in one run on the host, in the order given - where a role would
+    otherwise run a M(ansible.builtin.file), M(ansible.builtin.copy) or M(ansible.builtin.template) task
+    per path, each one or two module runs.
+  - What already matches (content, owner, group, mode, link target) is left alone; a file is replaced
+    atomically (a temporary file in the same directory, then a rename).
+  - Every entry is checked before the first change (paths, names, modes, users and groups on the host,
+    sources), so bad input changes nothing.
+  - The roles of this collection use it for their small files; for a tree of files or a large one, use
+    M(ansible.builtin.copy).
+options:
+  files:
+    description: The paths and what they should be, applied in this order.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      path:
+        description: Absolute path (no C(..) component).
+        type: path
+        required: true
+      state:
+        description:
+          - C(file) - a regular file with I(content) or the content of I(copy_from).
+          - C(directory) - created with its missing parents when absent.
+          - C(link) - a symbolic link to I(src), replaced atomically when it points elsewhere.
+          - C(absent) - removed (a directory with its content).
+          - Default C(file) with I(content) or I(copy_from), C(link) with I(src).
+        type: str
+        choices: [file, directory, link, absent]
+      content:
+        description: The file's text (at most 4 MiB).
+        type: str
+      copy_from:
+        description: A file on the host whose content the file gets.
+        type: path
+      force:
+        description: With C(false), an existing file keeps its content (its owner, group and mode are still set).
+        type: bool
+        default: true
+      src:
+        description: The target of a link.
+        type: str
+      owner:
+        description: User name or numeric id.
+        type: str
+      group:
+        description: Group name or numeric id.
+        type: str
+      mode:
+        description:
+          - Octal mode as a quoted string, such as C('0644'); a new file without it gets C(0644).
+          - An unquoted YAML number is refused (YAML reads C(0644) as the number 420).
+        type: raw
+attributes:
+  check_mode:
+    description: Changes nothing and says what would change.
+    support: full
+  diff_mode:
+    description: Text files up to 64 KiB show their content before and after; other changes are named.
+    support: full
+  platform:
+    support: full
+    platforms: posix
+seealso:
+  - module: ansible.builtin.copy
+  - module: ansible.builtin.file
+"""
+
+EXAMPLES = r"""
+- name: Install a release and point current at it
+  edgeops.nginx_lb.host_files:
+    files:
+      - {path: /opt/app/releases/2, state: directory, owner: root, group: root, mode: "0755"}
+      - path: /opt/app/releases/2/launch.py
+        content: "{{ lookup('ansible.builtin.file', 'launch.py', rstrip=false) }}"
+        mode: "0644"
+      - {path: /opt/app/current, src: releases/2}
+      - {path: /opt/app/app_server.py, state: absent}
+  register: app_files
+  notify: Restart the app
+
+- name: Serve a copy of a certificate that is kept elsewhere on the host
+  edgeops.nginx_lb.host_files:
+    files:
+      - {path: /etc/nginx/tls/site.crt, copy_from: /etc/nginx/tls/selfsigned.crt, mode: "0644"}
+"""
+
+RETURN = r"""
+changed_paths:
+  description: The paths that changed (or would change in check mode), in the order given.
+  returned: always
+  type: list
+  elements: str
+  sample: [/opt/app/releases/2, /opt/app/current]
+results:
+  description: One per entry - C(path), C(state), C(changed) and C(changes) (created, content, mode, owner, group,
+    target, removed).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/opt/app/current", "state": "link", "changed": true, "changes": ["target"]}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_files import apply, as_result, parse_entries
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            files=dict(type="list", elements="dict", required=True, options=dict(
+                path=dict(type="path", required=True),
+                state=dict(type="str", choices=["file", "directory", "link", "absent"]),
+                content=dict(type="str"),
+                copy_from=dict(type="path"),
+                force=dict(type="bool", default=True),
+                src=dict(type="str"),
+                owner=dict(type="str"),
+                group=dict(type="str"),
+                # raw: a YAML integer such as 0644 must be refused, not read as decimal digits.
+                mode=dict(type="raw"),
+            )),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        entries = parse_entries(module.params["files"])
+        outcomes = apply(entries, check_mode=module.check_mode)
+    except (ValueError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**as_result(outcomes, with_diff=module._diff))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""plugins/module_utils/_host_files.py: many paths in one module run."""
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_files import (
+    CONTENT_MAX_BYTES, apply, as_result, parse_entries)
+
+UID, GID = str(os.getuid()), str(os.getgid())
+
+
+def run(entries, check_mode=False, diff=False):
+    return as_result(apply(parse_entries(entries), check_mode=check_mode), with_diff=diff)
+
+
+@pytest.mark.parametrize("entries, message", [
+    ([], "files: a non-empty list"),
+    ([{"path": "relative/x", "content": "a"}], "files[0].path: must be an absolute path"),
+    ([{"path": "/", "state": "directory"}], "files[0].path: must be an absolute path below /"),
+    ([{"path": "/etc/../x", "content": "a"}], "files[0].path: no '..' component"),
+    ([{"path": "/tmp/a\nb", "content": "a"}], "files[0].path: no NUL byte or newline"),
+    ([{"path": "/tmp/x"}], "files[0].state: one of file, directory, link, absent"),
+    ([{"path": "/tmp/x", "state": "file"}], "files[0].content: a file needs exactly one"),
+    ([{"path": "/tmp/x", "content": "a", "copy_from": "/tmp/y"}], "files[0].content: a file needs exactly one"),
+    ([{"path": "/tmp/x", "state": "directory", "content": "a"}], "files[0].content: only a file takes"),
+    ([{"path": "/tmp/x", "state": "link"}], "files[0].src: a link needs a target"),
+    ([{"path": "/tmp/x", "content": "a", "mode": 644}], "files[0].mode: an octal mode as a quoted string"),
+    ([{"path": "/tmp/x", "content": "a", "mode": "u+rwx"}], "files[0].mode: an octal mode"),
+    ([{"path": "/tmp/x", "state": "absent", "mode": "0644"}], "files[0].mode: not with state absent"),
+    ([{"path": "/tmp/x", "content": "a", "owner": "root; rm -rf /"}], "files[0].owner: a user or group name"),
+    ([{"path": "/tmp/x", "content": "a", "group": "Root"}], "files[0].group: a user or group name"),
+    ([{"path": "/tmp/x", "content": "a", "force": "no"}], "files[0].force: true or false"),
+    ([{"path": "/tmp/x", "content": "a", "colour": "red"}], "files[0].colour: unknown option"),
+    ([{"path": "/tmp/x", "content": "a"}, {"path": "/tmp/x/", "state": "absent"}],
+     "files[1].path: /tmp/x is listed twice (also files[0])"),
+    ([{"path": "/tmp/x", "content": "a" * (CONTENT_MAX_BYTES + 1)}], "use the copy module"),
+])
+def test_bad_entries_are_refused_naming_the_field(entries, message):
+    with pytest.raises(ValueError) as caught:
+        parse_entries(entries)
+    assert message in str(caught.value)
+
+
+def test_creates_then_leaves_alone(tmp_path):
+    entries = [
+        {"path": str(tmp_path / "releases/1"), "state": "directory", "owner": UID, "group": GID, "mode": "0750"},
+        {"path": str(tmp_path / "releases/1/launch.py"), "content": "print(1)\n", "mode": "0640"},
+        {"path": str(tmp_path / "current"), "src": "releases/1"},
+        {"path": str(tmp_path / "old.py"), "state": "absent"},
+    ]
+    (tmp_path / "old.py").write_text("old")
+    first = run(entries)
+    assert first["changed"] is True
+    assert first["changed_paths"] == [e["path"] for e in entries]
+    assert stat.S_IMODE(os.stat(tmp_path / "releases/1").st_mode) == 0o750
+    assert (tmp_path / "releases/1/launch.py").read_text() == "print(1)\n"
+    assert stat.S_IMODE(os.stat(tmp_path / "releases/1/launch.py").st_mode) == 0o640
+    assert os.readlink(tmp_path / "current") == "releases/1"
+    assert not (tmp_path / "old.py").exists()
+    again = run(entries)
+    assert again["changed"] is False and again["changed_paths"] == []
+
+
+@pytest.mark.parametrize("drift, change", [
+    (lambda p: p.write_text("edited\n"), "content"),
+    (lambda p: os.chmod(p, 0o600), "mode"),
+])
+def test_drift_is_put_right(tmp_path, drift, change):
+    target = tmp_path / "unit.service"
+    entries = [{"path": str(target), "content": "[Unit]\n", "mode": "0644"}]
+    run(entries)
+    drift(target)
+    result = run(entries)
+    assert result["results"][0]["changes"] == [change]
+    assert target.read_text() == "[Unit]\n" and stat.S_IMODE(os.stat(target).st_mode) == 0o644
+
+
+def test_check_mode_changes_nothing_and_says_what_would(tmp_path):
+    target = tmp_path / "new" / "file.txt"
+    entries = [{"path": str(tmp_path / "new"), "state": "directory"},
+               {"path": str(target), "content": "hello\n"},
+               {"path": str(tmp_path / "link"), "src": "new"}]
+    result = run(entries, check_mode=True, diff=True)
+    assert result["changed_paths"] == [e["path"] for e in entries]
+    assert not (tmp_path / "new").exists() and not (tmp_path / "link").exists()
+    assert {"before_header": str(target), "after_header": str(target), "before": "", "after": "hello\n"} \
+        in result["diff"]
+
+
+def test_link_is_retargeted(tmp_path):
+    (tmp_path / "current").symlink_to("releases/1")
+    result = run([{"path": str(tmp_path / "current"), "src": "releases/2"}])
+    assert result["results"][0]["changes"] == ["target"]
+    assert os.readlink(tmp_path / "current") == "releases/2"
+
+
+def test_copy_from_and_force_false(tmp_path):
+    source = tmp_path / "selfsigned.crt"
+    source.write_text("CERT\n")
+    served = tmp_path / "site.crt"
+    entries = [{"path": str(served), "copy_from": str(source), "force": False, "mode": "0644"}]
+    assert run(entries)["changed"] is True and served.read_text() == "CERT\n"
+    served.write_text("ISSUED\n")
+    os.chmod(served, 0o600)
+    result = run(entries)
+    # force false keeps an issued certificate, but its mode is still set.
+    assert result["results"][0]["changes"] == ["mode"] and served.read_text() == "ISSUED\n"
+
+
+def test_refusals_on_the_host_come_before_the_first_change(tmp_path):
+    first = tmp_path / "first.txt"
+    entries = [{"path": str(first), "content": "a"},
+               {"path": str(tmp_path / "second.txt"), "content": "b", "owner": "no-such-user-edgeops"}]
+    with pytest.raises(ValueError, match="no such user 'no-such-user-edgeops'"):
+        run(entries)
+    assert not first.exists()
+    missing = [{"path": str(first), "content": "a"},
+               {"path": str(tmp_path / "copy"), "copy_from": str(tmp_path / "nowhere")}]
+    with pytest.raises(ValueError, match="copy_from .*nowhere is not a file"):
+        run(missing)
+    assert not first.exists()
+
+
+def test_unknown_owner_in_check_mode_is_a_change(tmp_path):
+    target = tmp_path / "x"
+    target.write_text("a")
+    result = run([{"path": str(target), "content": "a", "owner": "no-such-user-edgeops"}], check_mode=True)
+    assert result["results"][0]["changes"] == ["owner"]
+
+
+@pytest.mark.parametrize("existing, state, message", [
+    ("dir", "file", "is a directory, a file was asked for"),
+    ("file", "directory", "exists and is not a directory"),
+    ("dir", "link", "is a directory, a link was asked for"),
+])
+def test_wrong_kind_of_path_is_an_error(tmp_path, existing, state, message):
+    path = tmp_path / "p"
+    if existing == "dir":
+        path.mkdir()
+    else:
+        path.write_text("x")
+    entry = {"path": str(path), "state": state}
+    entry.update({"file": {"content": "a"}, "link": {"src": "t"}, "directory": {}}[state])
+    with pytest.raises(ValueError, match=message):
+        run([entry])
+
+
+def test_absent_removes_a_directory_tree(tmp_path):
+    (tmp_path / "releases/1").mkdir(parents=True)
+    (tmp_path / "releases/1/app.py").write_text("x")
+    result = run([{"path": str(tmp_path / "releases"), "state": "absent"}])
+    assert result["changed"] and not (tmp_path / "releases").exists()
+
+
+def test_a_missing_directory_is_named(tmp_path):
+    with pytest.raises(ValueError, match="does not exist .list it first"):
+        run([{"path": str(tmp_path / "nope/file"), "content": "x"}])
