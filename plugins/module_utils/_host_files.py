@@ -40,6 +40,7 @@ class Entry:
     content: bytes | None = None
     copy_from: str | None = None
     force: bool = True
+    attributes_only: bool = False
     target: str | None = None
     owner: str | None = None
     group: str | None = None
@@ -75,10 +76,14 @@ def _check_path(index, name, value):
     return os.path.normpath(value)
 
 
-def parse_entries(raw):
-    """The task's list of dicts as Entry objects; ValueError names the field."""
-    if not isinstance(raw, list) or not raw:
-        raise ValueError("files: a non-empty list is required")
+def parse_entries(raw, absent=()):
+    """The task's list of dicts (and the paths of I(absent), removed after
+    them) as Entry objects; ValueError names the field."""
+    if not isinstance(raw, list) or not isinstance(absent, (list, tuple)):
+        raise ValueError("files and absent: lists are required")
+    raw = list(raw) + [{"path": path, "state": "absent"} for path in absent]
+    if not raw:
+        raise ValueError("files: a non-empty list is required (or paths in absent)")
     entries, seen = [], {}
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
@@ -94,9 +99,12 @@ def parse_entries(raw):
             _fail(index, "state", "one of %s is required (got %r)" % (", ".join(STATES), item.get("state")))
         entry = Entry(path=path, state=state)
         if state == "file":
-            if len(given & {"content", "copy_from"}) != 1 or "src" in given:
-                _fail(index, "content", "a file needs exactly one of content or copy_from")
-            if "content" in given:
+            if len(given & {"content", "copy_from"}) > 1 or "src" in given:
+                _fail(index, "content", "a file takes one of content or copy_from")
+            if not given:
+                # Only owner, group and mode of a file that must exist.
+                entry.attributes_only = True
+            elif "content" in given:
                 content = item["content"]
                 if not isinstance(content, str):
                     _fail(index, "content", "text is required")
@@ -241,17 +249,26 @@ def _file(entry, check_mode, outcome, uid, gid):
         raise ValueError("%s: the directory %s does not exist (list it first with state directory)"
                          % (entry.path, os.path.dirname(entry.path)))
     is_file = current is not None and stat.S_ISREG(current.st_mode)
+    if entry.attributes_only and not is_file:
+        if check_mode:
+            # An earlier task skipped in check mode would have created it.
+            outcome.changes.append("created")
+            return
+        raise ValueError("%s: no such file (an entry without content or copy_from only sets its attributes)"
+                         % entry.path)
     before = None
     if is_file:
         with open(entry.path, "rb") as handle:
             before = handle.read()
-    if is_file and not entry.force:
+    if is_file and (entry.attributes_only or not entry.force):
         wanted = before
     else:
         wanted = _source(entry, check_mode)
     if wanted is None or before != wanted:
         outcome.changes.append("content" if is_file else "created")
-        outcome.before, outcome.after = _text(before or b""), _text(wanted or b"")
+        # A file others may not read (a key) and a copy of a host file never show in a diff.
+        if entry.content is not None and (entry.mode is None or entry.mode & 0o004):
+            outcome.before, outcome.after = _text(before or b""), _text(wanted or b"")
         if not check_mode:
             mode = entry.mode if entry.mode is not None else (
                 stat.S_IMODE(current.st_mode) if is_file else 0o644)

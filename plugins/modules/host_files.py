@@ -18,6 +18,7 @@ description:
     atomically (a temporary file in the same directory, then a rename).
   - Every entry is checked before the first change (paths, names, modes, users and groups on the host,
     sources), so bad input changes nothing.
+  - I(files) or I(absent) must name at least one path.
   - The roles of this collection use it for their small files; for a tree of files or a large one, use
     M(ansible.builtin.copy).
 options:
@@ -25,7 +26,7 @@ options:
     description: The paths and what they should be, applied in this order.
     type: list
     elements: dict
-    required: true
+    default: []
     suboptions:
       path:
         description: Absolute path (no C(..) component).
@@ -33,7 +34,8 @@ options:
         required: true
       state:
         description:
-          - C(file) - a regular file with I(content) or the content of I(copy_from).
+          - C(file) - a regular file with I(content) or the content of I(copy_from); without either, only the
+            owner, group and mode of a file that must exist.
           - C(directory) - created with its missing parents when absent.
           - C(link) - a symbolic link to I(src), replaced atomically when it points elsewhere.
           - C(absent) - removed (a directory with its content).
@@ -64,12 +66,19 @@ options:
           - Octal mode as a quoted string, such as C('0644'); a new file without it gets C(0644).
           - An unquoted YAML number is refused (YAML reads C(0644) as the number 420).
         type: raw
+  absent:
+    description: Paths to remove (a directory with its content), after I(files); C(state=absent) entries in short.
+    type: list
+    elements: path
+    default: []
 attributes:
   check_mode:
     description: Changes nothing and says what would change.
     support: full
   diff_mode:
-    description: Text files up to 64 KiB show their content before and after; other changes are named.
+    description:
+      - A file given by I(content), up to 64 KiB of text and readable by others (its I(mode)), shows its
+        content before and after; other changes are named only (a key never shows).
     support: full
   platform:
     support: full
@@ -122,7 +131,8 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_files impor
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            files=dict(type="list", elements="dict", required=True, options=dict(
+            absent=dict(type="list", elements="path", default=[]),
+            files=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True),
                 state=dict(type="str", choices=["file", "directory", "link", "absent"]),
                 content=dict(type="str"),
@@ -138,7 +148,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        entries = parse_entries(module.params["files"])
+        entries = parse_entries(module.params["files"], module.params["absent"])
         outcomes = apply(entries, check_mode=module.check_mode)
     except (ValueError, OSError) as exc:
         module.fail_json(msg=str(exc))

@@ -11,19 +11,18 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_files impor
 UID, GID = str(os.getuid()), str(os.getgid())
 
 
-def run(entries, check_mode=False, diff=False):
-    return as_result(apply(parse_entries(entries), check_mode=check_mode), with_diff=diff)
+def run(entries, check_mode=False, diff=False, absent=()):
+    return as_result(apply(parse_entries(entries, absent), check_mode=check_mode), with_diff=diff)
 
 
 @pytest.mark.parametrize("entries, message", [
-    ([], "files: a non-empty list"),
+    ([], "files: a non-empty list is required (or paths in absent)"),
     ([{"path": "relative/x", "content": "a"}], "files[0].path: must be an absolute path"),
     ([{"path": "/", "state": "directory"}], "files[0].path: must be an absolute path below /"),
     ([{"path": "/etc/../x", "content": "a"}], "files[0].path: no '..' component"),
     ([{"path": "/tmp/a\nb", "content": "a"}], "files[0].path: no NUL byte or newline"),
     ([{"path": "/tmp/x"}], "files[0].state: one of file, directory, link, absent"),
-    ([{"path": "/tmp/x", "state": "file"}], "files[0].content: a file needs exactly one"),
-    ([{"path": "/tmp/x", "content": "a", "copy_from": "/tmp/y"}], "files[0].content: a file needs exactly one"),
+    ([{"path": "/tmp/x", "content": "a", "copy_from": "/tmp/y"}], "files[0].content: a file takes one of"),
     ([{"path": "/tmp/x", "state": "directory", "content": "a"}], "files[0].content: only a file takes"),
     ([{"path": "/tmp/x", "state": "link"}], "files[0].src: a link needs a target"),
     ([{"path": "/tmp/x", "content": "a", "mode": 644}], "files[0].mode: an octal mode as a quoted string"),
@@ -157,3 +156,33 @@ def test_absent_removes_a_directory_tree(tmp_path):
 def test_a_missing_directory_is_named(tmp_path):
     with pytest.raises(ValueError, match="does not exist .list it first"):
         run([{"path": str(tmp_path / "nope/file"), "content": "x"}])
+
+
+def test_a_file_without_content_gets_only_its_attributes(tmp_path):
+    key = tmp_path / "selfsigned.key"
+    key.write_text("KEY\n")
+    os.chmod(key, 0o644)
+    entries = [{"path": str(key), "state": "file", "mode": "0600"}]
+    result = run(entries)
+    assert result["results"][0]["changes"] == ["mode"] and key.read_text() == "KEY\n"
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    key.unlink()
+    with pytest.raises(ValueError, match="no such file"):
+        run(entries)
+    assert run(entries, check_mode=True)["changed_paths"] == [str(key)]
+
+
+def test_a_private_file_never_shows_in_a_diff(tmp_path):
+    result = run([{"path": str(tmp_path / "private.key"), "content": "SECRET\n", "mode": "0600"},
+                  {"path": str(tmp_path / "public.crt"), "content": "CERT\n", "mode": "0644"}], diff=True)
+    assert "SECRET" not in repr(result["diff"]) and "CERT" in repr(result["diff"])
+
+
+def test_absent_paths_are_removed_after_the_files(tmp_path):
+    (tmp_path / "default").write_text("server {}")
+    result = run([{"path": str(tmp_path / "site.conf"), "content": "x"}],
+                 absent=[str(tmp_path / "default"), str(tmp_path / "never-there")])
+    assert result["changed_paths"] == [str(tmp_path / "site.conf"), str(tmp_path / "default")]
+    assert not (tmp_path / "default").exists()
+    with pytest.raises(ValueError, match=r"files\[1\].path: must be an absolute path"):
+        parse_entries([{"path": "/a", "content": "x"}], ["relative"])
