@@ -21,6 +21,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 from dataclasses import dataclass, field
 
 STATES = ("file", "directory", "link", "absent")
@@ -41,6 +42,7 @@ class Entry:
     copy_from: str | None = None
     force: bool = True
     attributes_only: bool = False
+    backup: bool = False
     target: str | None = None
     owner: str | None = None
     group: str | None = None
@@ -54,6 +56,7 @@ class Outcome:
     changes: list = field(default_factory=list)
     before: str | None = None
     after: str | None = None
+    backup_file: str | None = None
 
     @property
     def changed(self):
@@ -88,10 +91,11 @@ def parse_entries(raw, absent=()):
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
             raise ValueError("files[%d]: a dict is required" % index)
-        unknown = set(item) - {"path", "state", "content", "copy_from", "force", "src", "owner", "group", "mode"}
+        unknown = set(item) - {"path", "state", "content", "copy_from", "force", "backup", "src", "owner", "group",
+                               "mode"}
         if unknown:
-            _fail(index, sorted(unknown)[0], "unknown option (known: path, state, content, copy_from, force, src,"
-                  " owner, group, mode)")
+            _fail(index, sorted(unknown)[0], "unknown option (known: path, state, content, copy_from, force, backup,"
+                  " src, owner, group, mode)")
         path = _check_path(index, "path", item.get("path"))
         given = {key for key in ("content", "copy_from", "src") if item.get(key) is not None}
         state = item.get("state") or ("link" if "src" in given else "file" if given else None)
@@ -118,6 +122,10 @@ def parse_entries(raw, absent=()):
             if not isinstance(force, bool):
                 _fail(index, "force", "true or false is required")
             entry.force = force
+            backup = item.get("backup", False)
+            if not isinstance(backup, bool):
+                _fail(index, "backup", "true or false is required")
+            entry.backup = backup
         elif given - ({"src"} if state == "link" else set()):
             _fail(index, sorted(given)[0], "only a file takes content or copy_from, only a link src")
         if state == "link":
@@ -171,7 +179,8 @@ def _ids(entry, check_mode):
             if check_mode:
                 ids.append(-2)
                 continue
-            raise ValueError("%s: no such %s %r on the host" % (entry.path, "user" if lookup is _uid else "group", name))
+            kind = "user" if lookup is _uid else "group"
+            raise ValueError("%s: no such %s %r on the host" % (entry.path, kind, name))
     return ids
 
 
@@ -223,6 +232,14 @@ def _source(entry, check_mode):
         raise ValueError("%s: copy_from %s does not exist on the host" % (entry.path, entry.copy_from))
 
 
+def _backup(path):
+    """A copy of the file before it is replaced, named the way Ansible's
+    backup option names it (PATH.PID.YYYY-MM-DD@HH:MM:SS~)."""
+    name = "%s.%d.%s~" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
+    shutil.copy2(path, name)
+    return name
+
+
 def _write_atomically(path, data, mode, uid, gid):
     directory, name = os.path.split(path)
     handle, temporary = tempfile.mkstemp(prefix="." + name + ".", dir=directory)
@@ -272,6 +289,8 @@ def _file(entry, check_mode, outcome, uid, gid):
         if not check_mode:
             mode = entry.mode if entry.mode is not None else (
                 stat.S_IMODE(current.st_mode) if is_file else 0o644)
+            if entry.backup and is_file:
+                outcome.backup_file = _backup(entry.path)
             _write_atomically(entry.path, wanted, mode, uid, gid)
         return
     attrs = _attr_changes(entry, current, uid, gid)
@@ -362,8 +381,10 @@ def as_result(outcomes, with_diff=False):
     result = {
         "changed": any(outcome.changed for outcome in outcomes),
         "changed_paths": [outcome.path for outcome in outcomes if outcome.changed],
-        "results": [{"path": outcome.path, "state": outcome.state, "changed": outcome.changed,
-                     "changes": outcome.changes} for outcome in outcomes],
+        "results": [dict({"path": outcome.path, "state": outcome.state, "changed": outcome.changed,
+                          "changes": outcome.changes},
+                         **({"backup_file": outcome.backup_file} if outcome.backup_file else {}))
+                    for outcome in outcomes],
     }
     if with_diff:
         diffs = []

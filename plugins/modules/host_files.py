@@ -52,6 +52,12 @@ options:
         description: With C(false), an existing file keeps its content (its owner, group and mode are still set).
         type: bool
         default: true
+      backup:
+        description:
+          - Before a file's content is replaced, keep a copy beside it (C(PATH.PID.YYYY-MM-DD@HH:MM:SS~), as Ansible's
+            C(backup) options do); its path is the entry's C(backup_file) in I(results).
+        type: bool
+        default: false
       src:
         description: The target of a link.
         type: str
@@ -82,6 +88,7 @@ attributes:
     support: full
   platform:
     support: full
+    description: POSIX hosts (owner and group by name from the host's user and group databases).
     platforms: posix
 seealso:
   - module: ansible.builtin.copy
@@ -116,7 +123,7 @@ changed_paths:
   sample: [/opt/app/releases/2, /opt/app/current]
 results:
   description: One per entry - C(path), C(state), C(changed) and C(changes) (created, content, mode, owner, group,
-    target, removed).
+    target, removed); C(backup_file) when I(backup) kept a copy.
   returned: always
   type: list
   elements: dict
@@ -138,6 +145,7 @@ def main():
                 content=dict(type="str"),
                 copy_from=dict(type="path"),
                 force=dict(type="bool", default=True),
+                backup=dict(type="bool", default=False),
                 src=dict(type="str"),
                 owner=dict(type="str"),
                 group=dict(type="str"),

@@ -31,6 +31,7 @@ def run(entries, check_mode=False, diff=False, absent=()):
     ([{"path": "/tmp/x", "content": "a", "owner": "root; rm -rf /"}], "files[0].owner: a user or group name"),
     ([{"path": "/tmp/x", "content": "a", "group": "Root"}], "files[0].group: a user or group name"),
     ([{"path": "/tmp/x", "content": "a", "force": "no"}], "files[0].force: true or false"),
+    ([{"path": "/tmp/x", "content": "a", "backup": 1}], "files[0].backup: true or false"),
     ([{"path": "/tmp/x", "content": "a", "colour": "red"}], "files[0].colour: unknown option"),
     ([{"path": "/tmp/x", "content": "a"}, {"path": "/tmp/x/", "state": "absent"}],
      "files[1].path: /tmp/x is listed twice (also files[0])"),
@@ -186,3 +187,15 @@ def test_absent_paths_are_removed_after_the_files(tmp_path):
     assert not (tmp_path / "default").exists()
     with pytest.raises(ValueError, match=r"files\[1\].path: must be an absolute path"):
         parse_entries([{"path": "/a", "content": "x"}], ["relative"])
+
+
+def test_backup_keeps_the_previous_file_only_when_there_was_one(tmp_path):
+    conf = tmp_path / "upstream.conf"
+    entries = [{"path": str(conf), "content": "new\n", "backup": True}]
+    assert "backup_file" not in run(entries)["results"][0]
+    conf.write_text("old\n")
+    result = run(entries)["results"][0]
+    assert conf.read_text() == "new\n"
+    assert open(result["backup_file"]).read() == "old\n"
+    assert result["backup_file"].startswith(str(conf) + ".") and result["backup_file"].endswith("~")
+    assert "backup_file" not in run(entries)["results"][0]
