@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: host_files
 short_description: Several files, directories, links and removals in one module run
-version_added: 0.4.0
+version_added: 0.3.0
 author: edgeops engineers (@edgeops)
 description:
   - Brings a list of paths to their state in one run on the host, in the order given - where a role would

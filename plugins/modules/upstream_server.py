@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: upstream_server
 short_description: Drain, disable, enable or re-weight a server of an upstream the load_balancer role manages
-version_added: 0.4.0
+version_added: 0.3.0
 author: edgeops engineers (@edgeops)
 description:
   - Takes a server (or every server of an app host) of an nginx upstream out of rotation and back, or changes its

@@ -1,0 +1,48 @@
+"""host_files as Ansible runs it (a child process, JSON arguments): the
+argument spec's types and defaults reach the logic, check and diff mode are
+honoured, and a refused entry changes nothing."""
+
+import os
+
+from helpers.processes import run_module
+
+
+def entries(root):
+    return [
+        {"path": str(root / "releases/2"), "state": "directory", "mode": "0755"},
+        {"path": str(root / "releases/2/release.json"), "content": '{"version": "2"}\n', "mode": "0644"},
+        {"path": str(root / "current"), "src": "releases/2"},
+    ]
+
+
+def test_check_then_apply_then_nothing_to_do(tmp_path):
+    args = {"files": entries(tmp_path), "absent": [str(tmp_path / "app_server.py")]}
+    (tmp_path / "app_server.py").write_text("old layout")
+    dry = run_module("host_files", dict(args, _ansible_check_mode=True, _ansible_diff=True))
+    assert dry["changed"] is True and not (tmp_path / "releases").exists()
+    assert dry["changed_paths"] == [e["path"] for e in args["files"]] + [str(tmp_path / "app_server.py")]
+    assert any(d["after"] == '{"version": "2"}\n' for d in dry["diff"])
+    real = run_module("host_files", args)
+    assert real["changed_paths"] == dry["changed_paths"]
+    assert os.readlink(tmp_path / "current") == "releases/2" and not (tmp_path / "app_server.py").exists()
+    again = run_module("host_files", args)
+    assert again["changed"] is False and "diff" not in again
+
+
+def test_a_yaml_number_as_mode_is_refused_before_any_change(tmp_path):
+    files = entries(tmp_path)
+    files[1]["mode"] = 420  # what YAML makes of an unquoted 0644
+    result = run_module("host_files", {"files": files})
+    assert result["failed"] is True
+    assert "files[1].mode: an octal mode as a quoted string" in result["msg"]
+    assert not (tmp_path / "releases").exists()
+
+
+def test_backup_file_names_the_previous_content(tmp_path):
+    conf = tmp_path / "upstream.conf"
+    conf.write_text("upstream a { server 127.0.0.1:7001; }\n")
+    result = run_module("host_files", {"files": [{"path": str(conf), "content": "upstream a { server 127.0.0.1:7002; }\n",
+                                                  "backup": True}]})
+    backup = result["results"][0]["backup_file"]
+    assert open(backup).read() == "upstream a { server 127.0.0.1:7001; }\n"
+    assert conf.read_text().endswith("7002; }\n")
