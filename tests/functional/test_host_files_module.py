@@ -41,8 +41,8 @@ def test_a_yaml_number_as_mode_is_refused_before_any_change(tmp_path):
 def test_backup_file_names_the_previous_content(tmp_path):
     conf = tmp_path / "upstream.conf"
     conf.write_text("upstream a { server 127.0.0.1:7001; }\n")
-    result = run_module("host_files", {"files": [{"path": str(conf), "content": "upstream a { server 127.0.0.1:7002; }\n",
-                                                  "backup": True}]})
+    new = "upstream a { server 127.0.0.1:7002; }\n"
+    result = run_module("host_files", {"files": [{"path": str(conf), "content": new, "backup": True}]})
     backup = result["results"][0]["backup_file"]
     assert open(backup).read() == "upstream a { server 127.0.0.1:7001; }\n"
     assert conf.read_text().endswith("7002; }\n")

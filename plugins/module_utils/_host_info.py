@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read-only questions to a host, answered in one module run.
+
+A re-run of the roles asked them in one module run each (the package query,
+the service user and group, three finds, systemd's loaded units, the state
+file, nginx -v); each run costs a process on the host and, with many hosts,
+a worker on the controller. host_info answers them together and changes
+nothing. The answers keep the shapes the roles read (a command's stdout, a
+find's files), so the roles' expressions stay as they were.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import stat
+
+# A state file the roles read is small; anything larger is not ours.
+READ_MAX_BYTES = 1024 * 1024
+_NGINX_VERSION = re.compile(r"nginx/([0-9][0-9.]*)")
+_UNIT_PATTERN = re.compile(r"^[A-Za-z0-9_.@*:-]{1,200}$")
+_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
+
+
+def user_entry(name):
+    """The passwd entry of a user, or None."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    try:
+        group = grp.getgrgid(entry.pw_gid).gr_name
+    except KeyError:
+        group = str(entry.pw_gid)
+    return {"name": entry.pw_name, "uid": entry.pw_uid, "group": group, "home": entry.pw_dir,
+            "shell": entry.pw_shell}
+
+
+def group_entry(name):
+    """The group entry, or None."""
+    try:
+        entry = grp.getgrnam(name)
+    except KeyError:
+        return None
+    return {"name": entry.gr_name, "gid": entry.gr_gid}
+
+
+def list_directories(paths):
+    """The entries directly in each directory, as find reports them (path,
+    isdir, islnk, ctime, mtime); a directory that does not exist has none."""
+    files = []
+    for directory in paths:
+        try:
+            names = sorted(os.listdir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            path = os.path.join(directory, name)
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            is_link = stat.S_ISLNK(info.st_mode)
+            is_dir = stat.S_ISDIR(info.st_mode) or (is_link and os.path.isdir(path))
+            files.append({"path": path, "isdir": is_dir, "islnk": is_link, "isreg": stat.S_ISREG(info.st_mode),
+                          "ctime": info.st_ctime, "mtime": info.st_mtime})
+    return files
+
+
+def read_files(paths):
+    """Each small text file's content, or None when it does not exist."""
+    contents = {}
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(READ_MAX_BYTES + 1)
+        except FileNotFoundError:
+            contents[path] = None
+            continue
+        if len(data) > READ_MAX_BYTES:
+            raise ValueError("read: %s is larger than %d bytes" % (path, READ_MAX_BYTES))
+        contents[path] = data.decode("utf-8", "replace")
+    return contents
+
+
+def check_unit_pattern(pattern):
+    if not _UNIT_PATTERN.match(pattern):
+        raise ValueError("units: %r is not a unit name or glob (letters, digits, _ . @ * : -)" % (pattern,))
+    return pattern
+
+
+def nginx_version(stderr):
+    """The version `nginx -v` printed, or None."""
+    found = _NGINX_VERSION.search(stderr or "")
+    return found.group(1) if found else None
+
+
+def gather(run, package_query=(), packages=(), user=None, group=None, directories=(), read=(), units=None,
+           nginx=None):
+    """Every answer asked for. `run(argv)` -> (rc, stdout, stderr) runs a
+    command without a shell; `nginx` is the path of the binary (or None)."""
+    for field, name in (("user", user), ("group", group)):
+        if name is not None and not _NAME.match(name):
+            raise ValueError("%s: %r is not a user or group name (lowercase letters, digits, _ . -)" % (field, name))
+    answers = {}
+    if package_query and packages:
+        rc, out, err = run(list(package_query) + list(packages))
+        # dpkg-query exits 1 when a package is unknown: still an answer.
+        if rc not in (0, 1):
+            raise ValueError("package query %s failed (rc %d): %s" % (package_query[0], rc, err.strip()[:500]))
+        answers["packages"] = {"rc": rc, "stdout": out}
+    if user is not None:
+        answers["user"] = user_entry(user)
+    if group is not None:
+        answers["group"] = group_entry(group)
+    if directories:
+        answers["files"] = list_directories(directories)
+    if read:
+        answers["content"] = read_files(read)
+    if units is not None:
+        rc, out, err = run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "--type=service",
+                            check_unit_pattern(units)])
+        if rc != 0:
+            raise ValueError("systemctl list-units failed (rc %d): %s" % (rc, err.strip()[:500]))
+        answers["units"] = {"rc": rc, "stdout": out}
+    if nginx is not None:
+        if nginx:
+            rc, out, err = run([nginx, "-v"])
+            answers["nginx_version"] = nginx_version(err + out)
+        else:
+            answers["nginx_version"] = None
+    return answers

@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_info
+short_description: Several read-only questions to a host in one module run
+version_added: 0.3.0
+author: edgeops engineers (@edgeops)
+description:
+  - Answers, in one run on the host, what the roles of this collection would otherwise ask in one module run
+    each - which packages the package database lists, a user's and a group's entries, the entries of some
+    directories, the content of small state files, systemd's services matching a pattern, the nginx version.
+  - Changes nothing. Only what is asked is answered.
+options:
+  package_query:
+    description:
+      - The package database query as an argv (no shell), the package names appended - for example
+        C([dpkg-query, --show, --showformat, "${Package} ${db:Status-Abbrev}\n"]). Exit codes 0 and 1 are answers.
+    type: list
+    elements: str
+    default: []
+  packages:
+    description: The packages to ask I(package_query) about.
+    type: list
+    elements: str
+    default: []
+  user:
+    description: A user whose passwd entry to return (C(user), null when there is none).
+    type: str
+  group:
+    description: A group whose entry to return (C(group), null when there is none).
+    type: str
+  directories:
+    description: Directories whose entries (not recursive) to list in C(files); a missing one has none.
+    type: list
+    elements: path
+    default: []
+  read:
+    description: Small text files (at most 1 MiB) whose content to return in C(content); null for a missing one.
+    type: list
+    elements: path
+    default: []
+  units:
+    description: A systemd unit name or glob; C(systemctl list-units --all --plain --no-legend --type=service) on it.
+    type: str
+  nginx:
+    description: Return the version of the host's nginx (C(nginx -v)), null when nginx is not installed.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    description: Reads only, in check mode as in a normal run.
+    support: full
+  diff_mode:
+    description: Nothing is changed, so there is no diff.
+    support: none
+  platform:
+    support: full
+    description: POSIX hosts; I(units) needs systemd.
+    platforms: posix
+seealso:
+  - module: edgeops.nginx_lb.host_files
+  - module: ansible.builtin.package_facts
+  - module: ansible.builtin.find
+"""
+
+EXAMPLES = r"""
+- name: Ask what the app server role needs to know, in one run
+  edgeops.nginx_lb.host_info:
+    package_query: [dpkg-query, --show, --showformat, "${Package} ${db:Status-Abbrev}\n"]
+    packages: [python3, python3-apt]
+    user: app-server
+    group: app-server
+    directories: [/opt/edgeops/releases, /etc/edgeops]
+    units: app-server@*.service
+  register: app_host
+"""
+
+RETURN = r"""
+packages:
+  description: The package query's C(rc) and C(stdout).
+  returned: when I(package_query) and I(packages) are given
+  type: dict
+  sample: {"rc": 0, "stdout": "python3 ii \npython3-apt ii \n"}
+user:
+  description: The user's C(name), C(uid), C(group) (its primary group's name), C(home) and C(shell); null if none.
+  returned: when I(user) is given
+  type: dict
+group:
+  description: The group's C(name) and C(gid); null if none.
+  returned: when I(group) is given
+  type: dict
+files:
+  description: The entries of I(directories), as M(ansible.builtin.find) reports them (C(path), C(isdir), C(islnk),
+    C(isreg), C(ctime), C(mtime)).
+  returned: when I(directories) are given
+  type: list
+  elements: dict
+content:
+  description: Path to text (null for a missing file).
+  returned: when I(read) is given
+  type: dict
+units:
+  description: The C(rc) and C(stdout) of C(systemctl list-units) on I(units).
+  returned: when I(units) is given
+  type: dict
+nginx_version:
+  description: The version C(nginx -v) printed; null when nginx is not installed.
+  returned: when I(nginx) is true
+  type: str
+  sample: 1.22.1
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_info import gather
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            package_query=dict(type="list", elements="str", default=[]),
+            packages=dict(type="list", elements="str", default=[]),
+            user=dict(type="str"),
+            group=dict(type="str"),
+            directories=dict(type="list", elements="path", default=[]),
+            read=dict(type="list", elements="path", default=[]),
+            units=dict(type="str"),
+            nginx=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    nginx = None
+    if params["nginx"]:
+        nginx = module.get_bin_path("nginx", opt_dirs=["/usr/sbin", "/usr/local/sbin"]) or ""
+
+    def run(argv):
+        return module.run_command(argv)
+
+    try:
+        answers = gather(run, package_query=params["package_query"], packages=params["packages"],
+                         user=params["user"], group=params["group"], directories=params["directories"],
+                         read=params["read"], units=params["units"], nginx=nginx)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, **answers)
+
+
+if __name__ == "__main__":
+    main()

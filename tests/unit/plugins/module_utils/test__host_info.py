@@ -1,0 +1,107 @@
+"""plugins/module_utils/_host_info.py: read-only answers in one module run
+(commands are a fake runner here: the unit tier starts no process)."""
+
+import os
+
+import pytest
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _host_info
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_info import READ_MAX_BYTES, gather
+
+DPKG = ["dpkg-query", "--show", "--showformat", "${Package} ${db:Status-Abbrev}\n"]
+
+
+class Runner:
+    def __init__(self, answers):
+        self.answers, self.calls = answers, []
+
+    def __call__(self, argv):
+        self.calls.append(argv)
+        return self.answers[argv[0]]
+
+
+def test_only_what_is_asked_is_answered_and_nothing_runs_otherwise():
+    runner = Runner({})
+    assert gather(runner) == {}
+    assert runner.calls == []
+
+
+def test_packages_units_and_nginx_version_in_one_call(monkeypatch):
+    runner = Runner({
+        "dpkg-query": (1, "python3 ii \n", "dpkg-query: no packages found matching python3-apt\n"),
+        "systemctl": (0, "app-server@7001.service loaded active running x\n", ""),
+        "/usr/sbin/nginx": (0, "", "nginx version: nginx/1.22.1\n"),
+    })
+    answers = gather(runner, package_query=DPKG, packages=["python3", "python3-apt"], units="app-server@*.service",
+                     nginx="/usr/sbin/nginx")
+    assert answers["packages"] == {"rc": 1, "stdout": "python3 ii \n"}
+    assert answers["units"]["stdout"].startswith("app-server@7001.service loaded active running")
+    assert answers["nginx_version"] == "1.22.1"
+    assert runner.calls[0] == DPKG + ["python3", "python3-apt"]
+    assert runner.calls[1][-1] == "app-server@*.service"
+
+
+def test_nginx_not_installed_is_none():
+    assert gather(Runner({}), nginx="") == {"nginx_version": None}
+
+
+@pytest.mark.parametrize("kwargs, runner_answers, message", [
+    ({"package_query": DPKG, "packages": ["x"]}, {"dpkg-query": (2, "", "broken database")},
+     "package query dpkg-query failed (rc 2): broken database"),
+    ({"units": "app-server@*.service; reboot"}, {}, "units: 'app-server@*.service; reboot' is not a unit name"),
+    ({"units": "x.service"}, {"systemctl": (1, "", "Failed to connect to bus")}, "systemctl list-units failed"),
+    ({"user": "Root"}, {}, "user: 'Root' is not a user or group name"),
+    ({"group": "a b"}, {}, "group: 'a b' is not a user or group name"),
+])
+def test_failures_name_what_failed(kwargs, runner_answers, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")):
+        gather(Runner(runner_answers), **kwargs)
+
+
+def test_user_and_group_entries(monkeypatch):
+    import grp
+    import pwd
+    monkeypatch.setattr(pwd, "getpwnam", lambda name: pwd.struct_passwd(
+        ("app-server", "x", 999, 998, "", "/nonexistent", "/usr/sbin/nologin")))
+    monkeypatch.setattr(grp, "getgrgid", lambda gid: grp.struct_group(("app-server", "x", gid, [])))
+    monkeypatch.setattr(grp, "getgrnam", lambda name: (_ for _ in ()).throw(KeyError(name)))
+    answers = gather(Runner({}), user="app-server", group="app-server")
+    assert answers["user"] == {"name": "app-server", "uid": 999, "group": "app-server", "home": "/nonexistent",
+                               "shell": "/usr/sbin/nologin"}
+    assert answers["group"] is None
+
+
+def test_directories_are_listed_like_find(tmp_path):
+    (tmp_path / "releases/1").mkdir(parents=True)
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf/7001.env").write_text("x")
+    os.symlink(str(tmp_path / "releases/1"), str(tmp_path / "releases/current"))
+    files = gather(Runner({}), directories=[str(tmp_path / "releases"), str(tmp_path / "conf"),
+                                            str(tmp_path / "missing")])["files"]
+    by_path = {f["path"]: f for f in files}
+    assert set(by_path) == {str(tmp_path / "releases/1"), str(tmp_path / "releases/current"),
+                            str(tmp_path / "conf/7001.env")}
+    assert by_path[str(tmp_path / "releases/1")]["isdir"] is True
+    assert by_path[str(tmp_path / "releases/current")]["islnk"] is True
+    settings = by_path[str(tmp_path / "conf/7001.env")]
+    assert settings["isreg"] is True and settings["ctime"] > 0
+
+
+def test_read_returns_text_or_none_and_refuses_a_large_file(tmp_path):
+    state = tmp_path / "upstream_state.json"
+    state.write_text('{"roundrobin": {}}\n')
+    answers = gather(Runner({}), read=[str(state), str(tmp_path / "none.json")])
+    assert answers["content"] == {str(state): '{"roundrobin": {}}\n', str(tmp_path / "none.json"): None}
+    state.write_bytes(b"x" * (READ_MAX_BYTES + 1))
+    with pytest.raises(ValueError, match="larger than"):
+        gather(Runner({}), read=[str(state)])
+
+
+@pytest.mark.parametrize("stderr, version", [
+    ("nginx version: nginx/1.22.1\n", "1.22.1"),
+    ("nginx version: nginx/1.27.3 (Ubuntu)\n", "1.27.3"),
+    ("nginx version: openresty/1.21.4.1\n", None),
+    ("", None),
+])
+def test_nginx_version(stderr, version):
+    assert _host_info.nginx_version(stderr) == version
