@@ -64,8 +64,10 @@ def test_user_and_group_entries(monkeypatch):
     monkeypatch.setattr(pwd, "getpwnam", lambda name: pwd.struct_passwd(
         ("app-server", "x", 999, 998, "", "/nonexistent", "/usr/sbin/nologin")))
     monkeypatch.setattr(grp, "getgrgid", lambda gid: grp.struct_group(("app-server", "x", gid, [])))
+
     def no_group(name):
         raise KeyError(name)
+
     monkeypatch.setattr(grp, "getgrnam", no_group)
     answers = gather(Runner({}), user="app-server", group="app-server")
     assert answers["user"] == {"name": "app-server", "uid": 999, "group": "app-server", "home": "/nonexistent",
