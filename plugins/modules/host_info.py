@@ -146,7 +146,8 @@ def main():
         answers = gather(run, package_query=params["package_query"], packages=params["packages"],
                          user=params["user"], group=params["group"], directories=params["directories"],
                          read=params["read"], units=params["units"], nginx=nginx)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
+        # A file or directory the host refuses to read is an answer the role cannot use: say which.
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **answers)
 
