@@ -218,6 +218,15 @@ def _apply_attrs(entry, path, uid, gid, follow=True):
         (os.chown if follow else os.lchown)(path, -1 if uid is None else uid, -1 if gid is None else gid)
 
 
+def _put_attributes(entry, current, uid, gid, check_mode, outcome, follow=True):
+    """Owner, group and mode (not of a link: its mode means nothing) put right
+    on a path whose kind and content are already as asked."""
+    attrs = [name for name in _attr_changes(entry, current, uid, gid) if follow or name != "mode"]
+    outcome.changes.extend(attrs)
+    if attrs and not check_mode:
+        _apply_attrs(entry, entry.path, uid, gid, follow=follow)
+
+
 def _source(entry, check_mode):
     """The bytes a file entry wants, or None when a copy_from source that an
     earlier (check mode) task would create is missing."""
@@ -293,10 +302,7 @@ def _file(entry, check_mode, outcome, uid, gid):
                 outcome.backup_file = _backup(entry.path)
             _write_atomically(entry.path, wanted, mode, uid, gid)
         return
-    attrs = _attr_changes(entry, current, uid, gid)
-    outcome.changes.extend(attrs)
-    if attrs and not check_mode:
-        _apply_attrs(entry, entry.path, uid, gid)
+    _put_attributes(entry, current, uid, gid, check_mode, outcome)
 
 
 def _directory(entry, check_mode, outcome, uid, gid):
@@ -309,10 +315,7 @@ def _directory(entry, check_mode, outcome, uid, gid):
             os.makedirs(entry.path, mode=0o755, exist_ok=True)
             _apply_attrs(entry, entry.path, uid, gid)
         return
-    attrs = _attr_changes(entry, current, uid, gid)
-    outcome.changes.extend(attrs)
-    if attrs and not check_mode:
-        _apply_attrs(entry, entry.path, uid, gid)
+    _put_attributes(entry, current, uid, gid, check_mode, outcome)
 
 
 def _link(entry, check_mode, outcome, uid, gid):
@@ -320,10 +323,7 @@ def _link(entry, check_mode, outcome, uid, gid):
     if current is not None and stat.S_ISDIR(current.st_mode):
         raise ValueError("%s: is a directory, a link was asked for" % entry.path)
     if current is not None and stat.S_ISLNK(current.st_mode) and os.readlink(entry.path) == entry.target:
-        attrs = [name for name in _attr_changes(entry, current, uid, gid) if name != "mode"]
-        outcome.changes.extend(attrs)
-        if attrs and not check_mode:
-            _apply_attrs(entry, entry.path, uid, gid, follow=False)
+        _put_attributes(entry, current, uid, gid, check_mode, outcome, follow=False)
         return
     outcome.changes.append("created" if current is None else "target")
     if check_mode:
