@@ -19,11 +19,17 @@ import pwd
 import re
 import stat
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import check_operand, read_regular
+
 # A state file the roles read is small; anything larger is not ours.
 READ_MAX_BYTES = 1024 * 1024
 _NGINX_VERSION = re.compile(r"nginx/([0-9][0-9.]*)")
-_UNIT_PATTERN = re.compile(r"^[A-Za-z0-9_.@*:-]{1,200}$")
-_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
+# Values that reach a command line, after its `--`: never an option.
+_UNIT_PATTERN = re.compile(r"\A[A-Za-z0-9_.@*:][A-Za-z0-9_.@*:-]{0,199}\Z")
+_UNIT_WORDS = "a unit name or glob (letters, digits, _ . @ * : -)"
+_PACKAGE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.+:~*-]{0,199}\Z")
+_PACKAGE_WORDS = "a package name (letters, digits, _ . + : ~ * -)"
+_NAME = re.compile(r"\A[a-z_][a-z0-9_.-]{0,31}\$?\Z")
 
 
 def user_entry(name):
@@ -72,25 +78,19 @@ def list_directories(paths):
 
 
 def read_files(paths):
-    """Each small text file's content, or None when it does not exist."""
+    """Each small text file's content, or None when it does not exist; a
+    path that is not a regular file (a FIFO would block) is refused."""
     contents = {}
-    for path in paths:
+    for index, path in enumerate(paths):
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(READ_MAX_BYTES + 1)
+            data = read_regular(path, READ_MAX_BYTES, what="read[%d]" % index)
         except FileNotFoundError:
             contents[path] = None
             continue
         if len(data) > READ_MAX_BYTES:
-            raise ValueError("read: %s is larger than %d bytes" % (path, READ_MAX_BYTES))
+            raise ValueError("read[%d]: %s is larger than %d bytes" % (index, path, READ_MAX_BYTES))
         contents[path] = data.decode("utf-8", "replace")
     return contents
-
-
-def check_unit_pattern(pattern):
-    if not _UNIT_PATTERN.match(pattern):
-        raise ValueError("units: %r is not a unit name or glob (letters, digits, _ . @ * : -)" % (pattern,))
-    return pattern
 
 
 def nginx_version(stderr):
@@ -102,13 +102,18 @@ def nginx_version(stderr):
 def gather(run, package_query=(), packages=(), user=None, group=None, directories=(), read=(), units=None,
            nginx=None):
     """Every answer asked for. `run(argv)` -> (rc, stdout, stderr) runs a
-    command without a shell; `nginx` is the path of the binary (or None)."""
+    command without a shell; `nginx` is the path of the binary (or None).
+    Every value is checked before the first command runs."""
     for field, name in (("user", user), ("group", group)):
         if name is not None and not _NAME.match(name):
             raise ValueError("%s: %r is not a user or group name (lowercase letters, digits, _ . -)" % (field, name))
+    operands = [check_operand("packages[%d]" % index, name, _PACKAGE, _PACKAGE_WORDS)
+                for index, name in enumerate(packages)]
+    if units is not None:
+        check_operand("units", units, _UNIT_PATTERN, _UNIT_WORDS)
     answers = {}
     if package_query and packages:
-        rc, out, err = run(list(package_query) + list(packages))
+        rc, out, err = run(list(package_query) + ["--"] + operands)
         # dpkg-query exits 1 when a package is unknown: still an answer.
         if rc not in (0, 1):
             raise ValueError("package query %s failed (rc %d): %s" % (package_query[0], rc, err.strip()[:500]))
@@ -122,8 +127,8 @@ def gather(run, package_query=(), packages=(), user=None, group=None, directorie
     if read:
         answers["content"] = read_files(read)
     if units is not None:
-        rc, out, err = run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "--type=service",
-                            check_unit_pattern(units)])
+        rc, out, err = run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "--type=service", "--",
+                            units])
         if rc != 0:
             raise ValueError("systemctl list-units failed (rc %d): %s" % (rc, err.strip()[:500]))
         answers["units"] = {"rc": rc, "stdout": out}

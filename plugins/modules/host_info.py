@@ -18,13 +18,15 @@ description:
 options:
   package_query:
     description:
-      - The package database query as an argv (no shell), the package names appended - for example
+      - The package database query as an argv (no shell), C(--) and the package names appended - for example
         C([dpkg-query, --show, --showformat, "${Package} ${db:Status-Abbrev}\n"]). Exit codes 0 and 1 are answers.
     type: list
     elements: str
     default: []
   packages:
-    description: The packages to ask I(package_query) about.
+    description:
+      - The packages to ask I(package_query) about, appended after C(--) (never taken for an option).
+      - Letters, digits and C(_ . + : ~ * -), starting with a letter or digit.
     type: list
     elements: str
     default: []
@@ -40,17 +42,27 @@ options:
     elements: path
     default: []
   read:
-    description: Small text files (at most 1 MiB) whose content to return in C(content); null for a missing one.
+    description:
+      - Small text files (at most 1 MiB) whose content to return in C(content); null for a missing one.
+      - Each must be a regular file (or a link to one); a FIFO, a device or a directory is refused, never read.
     type: list
     elements: path
     default: []
   units:
-    description: A systemd unit name or glob; C(systemctl list-units --all --plain --no-legend --type=service) on it.
+    description:
+      - A systemd unit name or glob; C(systemctl list-units --all --plain --no-legend --type=service --) on it.
+      - Letters, digits and C(_ . @ * : -), not starting with C(-) (never taken for an option).
     type: str
   nginx:
     description: Return the version of the host's nginx (C(nginx -v)), null when nginx is not installed.
     type: bool
     default: false
+  deadline:
+    description:
+      - Seconds the commands of the run may take together (more than 0, at most 3600); a command still running
+        then is killed with what it started, and the task fails naming it.
+    type: float
+    default: 60
 attributes:
   check_mode:
     description: Reads only, in check mode as in a normal run.
@@ -118,6 +130,7 @@ nginx_version:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_info import gather
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import Deadline, run_until
 
 
 def main():
@@ -131,6 +144,7 @@ def main():
             read=dict(type="list", elements="path", default=[]),
             units=dict(type="str"),
             nginx=dict(type="bool", default=False),
+            deadline=dict(type="float", default=60),
         ),
         supports_check_mode=True,
     )
@@ -138,14 +152,11 @@ def main():
     nginx = None
     if params["nginx"]:
         nginx = module.get_bin_path("nginx", opt_dirs=["/usr/sbin", "/usr/local/sbin"]) or ""
-
-    def run(argv):
-        return module.run_command(argv)
-
     try:
-        answers = gather(run, package_query=params["package_query"], packages=params["packages"],
-                         user=params["user"], group=params["group"], directories=params["directories"],
-                         read=params["read"], units=params["units"], nginx=nginx)
+        deadline = Deadline(params["deadline"])
+        answers = gather(lambda argv: run_until(deadline, argv), package_query=params["package_query"],
+                         packages=params["packages"], user=params["user"], group=params["group"],
+                         directories=params["directories"], read=params["read"], units=params["units"], nginx=nginx)
     except (ValueError, OSError) as exc:
         # A file or directory the host refuses to read is an answer the role cannot use: say which.
         module.fail_json(msg=str(exc))

@@ -2,11 +2,14 @@
 (commands are a fake runner here: the unit tier starts no process)."""
 
 import os
+import re
 
 import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _host_info
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_info import READ_MAX_BYTES, gather
+
+from helpers.alarm import fail_after
 
 DPKG = ["dpkg-query", "--show", "--showformat", "${Package} ${db:Status-Abbrev}\n"]
 
@@ -37,8 +40,8 @@ def test_packages_units_and_nginx_version_in_one_call(monkeypatch):
     assert answers["packages"] == {"rc": 1, "stdout": "python3 ii \n"}
     assert answers["units"]["stdout"].startswith("app-server@7001.service loaded active running")
     assert answers["nginx_version"] == "1.22.1"
-    assert runner.calls[0] == DPKG + ["python3", "python3-apt"]
-    assert runner.calls[1][-1] == "app-server@*.service"
+    assert runner.calls[0] == DPKG + ["--", "python3", "python3-apt"]
+    assert runner.calls[1][-2:] == ["--", "app-server@*.service"]
 
 
 def test_nginx_not_installed_is_none():
@@ -48,7 +51,7 @@ def test_nginx_not_installed_is_none():
 @pytest.mark.parametrize("kwargs, runner_answers, message", [
     ({"package_query": DPKG, "packages": ["x"]}, {"dpkg-query": (2, "", "broken database")},
      "package query dpkg-query failed (rc 2): broken database"),
-    ({"units": "app-server@*.service; reboot"}, {}, "units: 'app-server@*.service; reboot' is not a unit name"),
+    ({"units": "app-server@*.service; reboot"}, {}, "units: must be a unit name or glob"),
     ({"units": "x.service"}, {"systemctl": (1, "", "Failed to connect to bus")}, "systemctl list-units failed"),
     ({"user": "Root"}, {}, "user: 'Root' is not a user or group name"),
     ({"group": "a b"}, {}, "group: 'a b' is not a user or group name"),
@@ -109,3 +112,51 @@ def test_read_returns_text_or_none_and_refuses_a_large_file(tmp_path):
 ])
 def test_nginx_version(stderr, version):
     assert _host_info.nginx_version(stderr) == version
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"units": "-H"}, "units"),
+    ({"units": "-Hroot@attacker.example"}, "units"),
+    ({"units": "--host=attacker.example"}, "units"),
+    ({"units": "-"}, "units"),
+    ({"units": "app-server@*.service\n"}, "units"),
+    ({"units": ""}, "units"),
+    ({"package_query": DPKG, "packages": ["-oDir=/tmp"]}, "packages[0]"),
+    ({"package_query": DPKG, "packages": ["python3", "--admindir=/tmp"]}, "packages[1]"),
+    ({"package_query": DPKG, "packages": ["python3\n"]}, "packages[0]"),
+    ({"package_query": DPKG, "packages": ["python3; reboot"]}, "packages[0]"),
+    ({"user": "root\n"}, "user"),
+    ({"group": "root\n"}, "group"),
+])
+def test_a_value_that_could_be_an_option_is_refused_before_any_command(kwargs, field):
+    runner = Runner({"dpkg-query": (0, "", ""), "systemctl": (0, "", "")})
+    with pytest.raises(ValueError, match=r"\A%s: " % re.escape(field)):
+        gather(runner, nginx="/usr/sbin/nginx", **kwargs)
+    assert runner.calls == []
+
+
+@pytest.mark.parametrize("kwargs, argv_tail", [
+    ({"units": "*.service"}, ["--", "*.service"]),
+    ({"units": "app-server@7001.service"}, ["--", "app-server@7001.service"]),
+    ({"package_query": DPKG, "packages": ["libc6:amd64", "g++", "python3-apt"]},
+     ["--", "libc6:amd64", "g++", "python3-apt"]),
+])
+def test_values_reach_the_command_after_its_end_of_options(kwargs, argv_tail):
+    runner = Runner({"dpkg-query": (0, "", ""), "systemctl": (0, "", "")})
+    gather(runner, **kwargs)
+    assert runner.calls[0][-len(argv_tail):] == argv_tail
+
+
+@pytest.mark.parametrize("make, kind", [
+    (lambda path: os.mkfifo(path), "a FIFO"),
+    (lambda path: (os.mkfifo(str(path) + ".fifo"), os.symlink(str(path) + ".fifo", path)), "a FIFO"),
+    (lambda path: os.mkdir(path), "a directory"),
+    (lambda path: os.symlink("/dev/null", path), "a character device"),
+    (lambda path: os.symlink("/dev/zero", path), "a character device"),
+])
+def test_read_refuses_what_is_not_a_regular_file_without_blocking(tmp_path, make, kind):
+    state = tmp_path / "upstream_state.json"
+    make(state)
+    words = r"\Aread\[1\]: %s is %s, not a regular file" % (re.escape(str(state)), kind)
+    with fail_after(5), pytest.raises(ValueError, match=words):
+        gather(Runner({}), read=[str(tmp_path / "missing"), str(state)])

@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: edgeops engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the modules share when they read from the host or run a command on
+it: a file read must be a regular file (a FIFO blocks a read for ever, a
+device never ends), a command ends by the module's deadline, and a value
+from the task never reaches a command where it could be taken for an option.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import time
+
+DEADLINE_MAX_S = 3600.0
+# A numeric owner or group as chown takes it: (uid_t)-1 means "leave as is".
+ID_MAX = 2 ** 32 - 2
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def kind_of(mode):
+    """'a FIFO', 'a directory', ... for a stat mode that is not a regular file."""
+    for test, words in _KINDS:
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def read_regular(path, limit=None, what="path"):
+    """The bytes of `path` (at most `limit` + 1 when given, so that a caller
+    can tell a file that is too large). It must be a regular file, or a link
+    to one: anything else is refused before it is read (ValueError naming
+    `what` and the path); opened without blocking, then checked again on
+    the open descriptor. FileNotFoundError and other OSError pass through."""
+    refused = "%s: %s is %s, not a regular file"
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise ValueError(refused % (what, path, kind_of(mode)))
+    handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(handle, "rb") as stream:
+        mode = os.fstat(stream.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(refused % (what, path, kind_of(mode)))
+        return stream.read() if limit is None else stream.read(limit + 1)
+
+
+def check_deadline(value, field="deadline"):
+    """Seconds, more than 0 and at most DEADLINE_MAX_S; ValueError names the field."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= DEADLINE_MAX_S:
+        raise ValueError("%s: must be more than 0 and at most %g seconds, got %r" % (field, DEADLINE_MAX_S, value))
+    return float(value)
+
+
+class Deadline:
+    """The end of a module run: every command it starts gets what is left."""
+
+    def __init__(self, seconds, clock=time.monotonic):
+        self.seconds = check_deadline(seconds)
+        self._clock = clock
+        self._end = clock() + self.seconds
+
+    def remaining(self):
+        return max(0.0, self._end - self._clock())
+
+
+def check_operand(field, value, allowed, described):
+    """`value` as a command takes it after `--`: a string matching the
+    anchored allow-list `allowed` (`described` in words), never starting
+    with '-' (checked apart, so that it holds when the allow-list widens)."""
+    if not isinstance(value, str) or value.startswith("-") or not allowed.match(value):
+        raise ValueError("%s: must be %s, not starting with '-', got %r" % (field, described, value))
+    return value
+
+
+def run_until(deadline, argv):
+    """(rc, stdout, stderr) of `argv`, run without a shell and with stdin from
+    /dev/null. A command still running at the deadline is killed with the
+    processes it started (its own session), and ValueError names it."""
+    if deadline.remaining() <= 0:
+        raise ValueError("deadline: %g s passed before %s could run" % (deadline.seconds, argv[0]))
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=deadline.remaining())
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            # A grandchild that left the session still holds the pipes.
+            proc.wait()
+        raise ValueError("deadline: %s did not finish within %g s and was killed" % (argv[0], deadline.seconds))
+    return proc.returncode, out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "surrogateescape")
