@@ -24,10 +24,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import ID_MAX, kind_of, read_regular
+
 STATES = ("file", "directory", "link", "absent")
 # Names as useradd takes them (and a numeric id); modes as chmod's octal.
-_NAME = re.compile(r"^(?:[a-z_][a-z0-9_.-]{0,31}\$?|[0-9]{1,10})$")
-_MODE = re.compile(r"^0?[0-7]{3,4}$")
+_NAME = re.compile(r"\A(?:[a-z_][a-z0-9_.-]{0,31}\$?|[0-9]{1,10})\Z")
+_MODE = re.compile(r"\A0?[0-7]{3,4}\Z")
 # A diff shows a file's text only up to this size, like the copy module's.
 DIFF_MAX_BYTES = 64 * 1024
 # Module arguments travel in one JSON document: a program tree belongs in copy.
@@ -139,9 +141,12 @@ def parse_entries(raw, absent=()):
                 continue
             if state == "absent":
                 _fail(index, name, "not with state absent")
-            if not isinstance(value, (str, int)) or not _NAME.match(str(value)):
+            if not isinstance(value, (str, int)) or isinstance(value, bool) or not _NAME.match(str(value)):
                 _fail(index, name, "a user or group name (lowercase letters, digits, _ . -) or a numeric id"
                       " is required (got %r)" % (value,))
+            if str(value).isdigit() and int(value) > ID_MAX:
+                # chown takes 2**32-1 as "leave as is": the file would never get it.
+                _fail(index, name, "a numeric id must be 0-%d, got %s" % (ID_MAX, value))
             setattr(entry, name, str(value))
         mode = item.get("mode")
         if mode is not None:
@@ -233,8 +238,7 @@ def _source(entry, check_mode):
     if entry.content is not None:
         return entry.content
     try:
-        with open(entry.copy_from, "rb") as handle:
-            return handle.read()
+        return read_regular(entry.copy_from, what="%s: copy_from" % entry.path)
     except FileNotFoundError:
         if check_mode:
             return None
@@ -271,9 +275,6 @@ def _file(entry, check_mode, outcome, uid, gid):
     current = _lstat(entry.path)
     if current is not None and stat.S_ISDIR(current.st_mode):
         raise ValueError("%s: is a directory, a file was asked for" % entry.path)
-    if not os.path.isdir(os.path.dirname(entry.path)) and not check_mode:
-        raise ValueError("%s: the directory %s does not exist (list it first with state directory)"
-                         % (entry.path, os.path.dirname(entry.path)))
     is_file = current is not None and stat.S_ISREG(current.st_mode)
     if entry.attributes_only and not is_file:
         if check_mode:
@@ -282,10 +283,7 @@ def _file(entry, check_mode, outcome, uid, gid):
             return
         raise ValueError("%s: no such file (an entry without content or copy_from only sets its attributes)"
                          % entry.path)
-    before = None
-    if is_file:
-        with open(entry.path, "rb") as handle:
-            before = handle.read()
+    before = read_regular(entry.path, what=entry.path) if is_file else None
     if is_file and (entry.attributes_only or not entry.force):
         wanted = before
     else:
@@ -354,6 +352,32 @@ def _absent(entry, check_mode, outcome, uid, gid):
         os.unlink(entry.path)
 
 
+def _check_sources_and_directories(entries):
+    """Each copy_from a regular file (or written by an earlier entry), each
+    file's and link's directory present (or created by an earlier entry)."""
+    written, directories = set(), set()
+    for entry in entries:
+        if entry.copy_from and entry.copy_from not in written:
+            try:
+                mode = os.stat(entry.copy_from).st_mode
+            except FileNotFoundError:
+                raise ValueError("%s: copy_from %s does not exist on the host" % (entry.path, entry.copy_from))
+            if not stat.S_ISREG(mode):
+                raise ValueError("%s: copy_from: %s is %s, not a regular file" % (entry.path, entry.copy_from,
+                                                                                kind_of(mode)))
+        parent = os.path.dirname(entry.path)
+        if entry.state in ("file", "link") and parent not in directories and not os.path.isdir(parent):
+            raise ValueError("%s: the directory %s does not exist (list it first with state directory)"
+                             % (entry.path, parent))
+        written.add(entry.path)
+        if entry.state == "directory":
+            # makedirs creates the missing parents too.
+            path = entry.path
+            while path not in directories and path != "/":
+                directories.add(path)
+                path = os.path.dirname(path)
+
+
 _APPLY = {"file": _file, "directory": _directory, "link": _link, "absent": _absent}
 
 
@@ -362,12 +386,9 @@ def apply(entries, check_mode=False):
     mode nothing is changed and the outcomes say what would be."""
     # Everything that can be refused is looked up before the first change.
     ids = [_ids(entry, check_mode) for entry in entries]
-    written = set()
-    for entry in entries:
-        if entry.copy_from and entry.copy_from not in written and not check_mode \
-                and not os.path.isfile(entry.copy_from):
-            raise ValueError("%s: copy_from %s is not a file on the host" % (entry.path, entry.copy_from))
-        written.add(entry.path)
+    if not check_mode:
+        # In check mode an earlier (skipped) task may create a source or a directory.
+        _check_sources_and_directories(entries)
     outcomes = []
     for entry, (uid, gid) in zip(entries, ids):
         outcome = Outcome(path=entry.path, state=entry.state)

@@ -17,7 +17,7 @@ description:
   - What already matches (content, owner, group, mode, link target) is left alone; a file is replaced
     atomically (a temporary file in the same directory, then a rename).
   - Every entry is checked before the first change (paths, names, modes, users and groups on the host,
-    sources), so bad input changes nothing.
+    sources, the directory of each file and link), so bad input changes nothing.
   - I(files) or I(absent) must name at least one path.
   - The roles of this collection use it for their small files; for a tree of files or a large one, use
     M(ansible.builtin.copy).
@@ -29,7 +29,10 @@ options:
     default: []
     suboptions:
       path:
-        description: Absolute path (no C(..) component).
+        description:
+          - Absolute path (no C(..) component).
+          - The directory of a file or a link must exist or be listed before it with C(state=directory)
+            (check mode assumes an earlier task creates it).
         type: path
         required: true
       state:
@@ -46,7 +49,9 @@ options:
         description: The file's text (at most 4 MiB).
         type: str
       copy_from:
-        description: A file on the host whose content the file gets.
+        description:
+          - A file on the host whose content the file gets.
+          - It must be a regular file (or a link to one); a FIFO, a device or a directory is refused, never read.
         type: path
       force:
         description: With C(false), an existing file keeps its content (its owner, group and mode are still set).
@@ -62,10 +67,10 @@ options:
         description: The target of a link.
         type: str
       owner:
-        description: User name or numeric id.
+        description: User name or numeric id (0-4294967294; 4294967295 means "no change" to chown).
         type: str
       group:
-        description: Group name or numeric id.
+        description: Group name or numeric id (0-4294967294; 4294967295 means "no change" to chown).
         type: str
       mode:
         description:

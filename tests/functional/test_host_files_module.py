@@ -4,6 +4,8 @@ honoured, and a refused entry changes nothing."""
 
 import os
 
+import pytest
+
 from helpers.processes import run_module
 
 
@@ -46,3 +48,35 @@ def test_backup_file_names_the_previous_content(tmp_path):
     backup = result["results"][0]["backup_file"]
     assert open(backup).read() == "upstream a { server 127.0.0.1:7001; }\n"
     assert conf.read_text().endswith("7002; }\n")
+
+
+@pytest.mark.parametrize("field", ["owner", "group"])
+@pytest.mark.parametrize("value", ["9999999999", "4294967295", 4294967296])
+def test_a_numeric_id_chown_cannot_take_fails_naming_it_before_any_change(tmp_path, field, value):
+    files = entries(tmp_path)
+    files[1][field] = value
+    result = run_module("host_files", {"files": files}, timeout=30)
+    assert result["failed"] is True
+    assert result["msg"] == "files[1].%s: a numeric id must be 0-4294967294, got %s" % (field, value)
+    assert not (tmp_path / "releases").exists()
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_copy_from_a_fifo_fails_naming_it_instead_of_blocking(tmp_path, check_mode):
+    source = tmp_path / "selfsigned.crt"
+    os.mkfifo(str(source))
+    files = [{"path": str(tmp_path / "first"), "content": "a"},
+             {"path": str(tmp_path / "site.crt"), "copy_from": str(source)}]
+    result = run_module("host_files", {"files": files, "_ansible_check_mode": check_mode}, timeout=30)
+    assert result["failed"] is True
+    assert result["msg"] == "%s: copy_from: %s is a FIFO, not a regular file" % (tmp_path / "site.crt", source)
+    assert not (tmp_path / "first").exists()
+
+
+@pytest.mark.parametrize("entry", [{"content": "x"}, {"src": "releases/2"}])
+def test_a_missing_directory_is_named_before_any_change(tmp_path, entry):
+    files = entries(tmp_path) + [dict(entry, path=str(tmp_path / "missing/current"))]
+    result = run_module("host_files", {"files": files}, timeout=30)
+    assert result["msg"] == "%s: the directory %s does not exist (list it first with state directory)" % (
+        tmp_path / "missing/current", tmp_path / "missing")
+    assert not (tmp_path / "releases").exists()

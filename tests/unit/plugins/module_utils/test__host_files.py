@@ -1,12 +1,15 @@
 """plugins/module_utils/_host_files.py: many paths in one module run."""
 
 import os
+import re
 import stat
 
 import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_files import (
     CONTENT_MAX_BYTES, apply, as_result, parse_entries)
+
+from helpers.alarm import fail_after
 
 UID, GID = str(os.getuid()), str(os.getgid())
 
@@ -118,7 +121,7 @@ def test_refusals_on_the_host_come_before_the_first_change(tmp_path):
     assert not first.exists()
     missing = [{"path": str(first), "content": "a"},
                {"path": str(tmp_path / "copy"), "copy_from": str(tmp_path / "nowhere")}]
-    with pytest.raises(ValueError, match="copy_from .*nowhere is not a file"):
+    with pytest.raises(ValueError, match="copy_from .*nowhere does not exist on the host"):
         run(missing)
     assert not first.exists()
 
@@ -154,9 +157,78 @@ def test_absent_removes_a_directory_tree(tmp_path):
     assert result["changed"] and not (tmp_path / "releases").exists()
 
 
-def test_a_missing_directory_is_named(tmp_path):
-    with pytest.raises(ValueError, match="does not exist .list it first"):
-        run([{"path": str(tmp_path / "nope/file"), "content": "x"}])
+@pytest.mark.parametrize("entry", [
+    {"content": "x"},
+    {"copy_from": "/etc/hostname"},
+    {"state": "file"},
+    {"src": "elsewhere"},
+])
+@pytest.mark.parametrize("missing", ["nope", "nope/deeper"])
+def test_a_missing_directory_is_named_before_the_first_change(tmp_path, entry, missing):
+    first = tmp_path / "first.txt"
+    path = tmp_path / missing / "file"
+    with pytest.raises(ValueError, match=r"\A%s: the directory %s does not exist .list it first"
+                       % (re.escape(str(path)), re.escape(str(path.parent)))):
+        run([{"path": str(first), "content": "a"}, dict(entry, path=str(path))])
+    assert not first.exists()
+
+
+@pytest.mark.parametrize("directory, entry", [
+    ("nope/deeper", {"content": "x"}),
+    ("nope/deeper", {"src": "elsewhere"}),
+    ("nope/deeper/sub", {"content": "x"}),  # its missing parents are created with it
+    ("nope/deeper/sub", {"src": "sub"}),
+])
+def test_a_directory_listed_earlier_counts_as_there(tmp_path, directory, entry):
+    path = tmp_path / "nope/deeper/file"
+    result = run([{"path": str(tmp_path / directory), "state": "directory"}, dict(entry, path=str(path))])
+    assert result["changed_paths"] == [str(tmp_path / directory), str(path)] and os.path.lexists(path)
+
+
+@pytest.mark.parametrize("field", ["owner", "group"])
+@pytest.mark.parametrize("value, words", [
+    ("9999999999", "a numeric id must be 0-4294967294, got 9999999999"),
+    ("4294967295", "a numeric id must be 0-4294967294, got 4294967295"),
+    ("4294967296", "a numeric id must be 0-4294967294, got 4294967296"),
+    (4294967295, "a numeric id must be 0-4294967294, got 4294967295"),
+    ("-1", "a user or group name"),
+    ("root\n", "a user or group name"),
+    ("0\n", "a user or group name"),
+    (" root", "a user or group name"),
+    (True, "a user or group name"),
+])
+def test_an_owner_or_group_chown_cannot_take_is_refused(field, value, words):
+    with pytest.raises(ValueError, match=r"\Afiles\[1\]\.%s: %s" % (field, re.escape(words))):
+        parse_entries([{"path": "/tmp/a", "content": "a"}, {"path": "/tmp/b", "content": "b", field: value}])
+
+
+@pytest.mark.parametrize("value", ["0", "4294967294", "65534", "app-server", "_apt", "machine$"])
+def test_an_owner_or_group_in_range_is_taken(value):
+    entry = parse_entries([{"path": "/tmp/a", "content": "a", "owner": value, "group": value}])[0]
+    assert (entry.owner, entry.group) == (value, value)
+
+
+@pytest.mark.parametrize("mode", ["0644\n", "644\n", "\n0644", "0o644", "006444", "+0644"])
+def test_a_mode_with_anything_around_it_is_refused(mode):
+    with pytest.raises(ValueError, match=r"\Afiles\[0\]\.mode: an octal mode"):
+        parse_entries([{"path": "/tmp/a", "content": "a", "mode": mode}])
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+@pytest.mark.parametrize("make, kind", [
+    (lambda path: os.mkfifo(path), "a FIFO"),
+    (lambda path: (os.mkfifo(str(path) + ".fifo"), os.symlink(str(path) + ".fifo", path)), "a FIFO"),
+    (lambda path: os.mkdir(path), "a directory"),
+    (lambda path: os.symlink("/dev/null", path), "a character device"),
+])
+def test_copy_from_what_is_not_a_regular_file_is_refused_without_blocking(tmp_path, make, kind, check_mode):
+    first, source = tmp_path / "first.txt", tmp_path / "source"
+    make(source)
+    words = r"copy_from: %s is %s, not a regular file" % (re.escape(str(source)), kind)
+    with fail_after(5), pytest.raises(ValueError, match=words):
+        run([{"path": str(first), "content": "a"}, {"path": str(tmp_path / "copy"), "copy_from": str(source)}],
+            check_mode=check_mode)
+    assert not first.exists()
 
 
 def test_a_file_without_content_gets_only_its_attributes(tmp_path):
