@@ -31,8 +31,8 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf impor
 # and once it is (error_log stderr) the log form
 #   2026/01/01 10:00:00 [emerg] 42#42: host not found in upstream "x:80" in /etc/nginx/conf.d/a.conf:5
 _MESSAGE_RE = re.compile(
-    r"^(?:nginx: |\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )\[(?P<level>[a-z]+)\] (?:\d+#\d+: )?"
-    r"(?P<message>.*?)(?: in (?P<file>\S+?):(?P<line>\d+))?\s*$")
+    r"\A(?:nginx: |\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )\[(?P<level>[a-z]+)\] (?:\d+#\d+: )?"
+    r"(?P<message>.*?)(?: in (?P<file>\S+?):(?P<line>\d+))?\s*\Z")
 _VERSION_RE = re.compile(r"nginx/(\d+(?:\.\d+)*)")
 _FAILURE_LEVELS = ("emerg", "alert", "crit", "error")
 
