@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_files import (
     CONTENT_MAX_BYTES, apply, as_result, parse_entries)
 
-from helpers.alarm import fail_after
+from helpers.not_regular import NOT_REGULAR, fail_after
 
 UID, GID = str(os.getuid()), str(os.getgid())
 
@@ -215,12 +215,7 @@ def test_a_mode_with_anything_around_it_is_refused(mode):
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
-@pytest.mark.parametrize("make, kind", [
-    (lambda path: os.mkfifo(path), "a FIFO"),
-    (lambda path: (os.mkfifo(str(path) + ".fifo"), os.symlink(str(path) + ".fifo", path)), "a FIFO"),
-    (lambda path: os.mkdir(path), "a directory"),
-    (lambda path: os.symlink("/dev/null", path), "a character device"),
-])
+@pytest.mark.parametrize("make, kind", NOT_REGULAR)
 def test_copy_from_what_is_not_a_regular_file_is_refused_without_blocking(tmp_path, make, kind, check_mode):
     first, source = tmp_path / "first.txt", tmp_path / "source"
     make(source)

@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _host_info
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_info import READ_MAX_BYTES, gather
 
-from helpers.alarm import fail_after
+from helpers.not_regular import NOT_REGULAR, fail_after
 
 DPKG = ["dpkg-query", "--show", "--showformat", "${Package} ${db:Status-Abbrev}\n"]
 
@@ -147,13 +147,7 @@ def test_values_reach_the_command_after_its_end_of_options(kwargs, argv_tail):
     assert runner.calls[0][-len(argv_tail):] == argv_tail
 
 
-@pytest.mark.parametrize("make, kind", [
-    (lambda path: os.mkfifo(path), "a FIFO"),
-    (lambda path: (os.mkfifo(str(path) + ".fifo"), os.symlink(str(path) + ".fifo", path)), "a FIFO"),
-    (lambda path: os.mkdir(path), "a directory"),
-    (lambda path: os.symlink("/dev/null", path), "a character device"),
-    (lambda path: os.symlink("/dev/zero", path), "a character device"),
-])
+@pytest.mark.parametrize("make, kind", NOT_REGULAR)
 def test_read_refuses_what_is_not_a_regular_file_without_blocking(tmp_path, make, kind):
     state = tmp_path / "upstream_state.json"
     make(state)

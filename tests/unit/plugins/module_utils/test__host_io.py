@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import (
     Deadline, check_deadline, check_operand, read_regular)
 
-from helpers.alarm import fail_after
+from helpers.not_regular import NOT_REGULAR, fail_after
 
 WORD = re.compile(r"\A[a-z][a-z0-9-]{0,20}\Z")
 
@@ -27,11 +27,7 @@ def test_read_regular_lets_a_missing_file_through(tmp_path):
         read_regular(str(tmp_path / "missing"))
 
 
-@pytest.mark.parametrize("make, kind", [
-    (os.mkfifo, "a FIFO"),
-    (os.mkdir, "a directory"),
-    (lambda path: os.symlink("/dev/null", path), "a character device"),
-])
+@pytest.mark.parametrize("make, kind", NOT_REGULAR)
 def test_read_regular_names_what_it_refuses(tmp_path, make, kind):
     path = str(tmp_path / "p")
     make(path)
