@@ -243,12 +243,16 @@ def check_main_candidate(content, conf_path, nginx_binary="nginx", shown_name=No
     temporary name no include pattern of a stock layout matches, tested with
     `nginx -t -c`, and removed again: the live file is never touched.
     Returns (NginxTestResult, candidate parse function) -- the parser reads
-    the candidate with its includes while it still exists."""
+    the candidate with its includes while it still exists. ValueError names
+    `path` when the candidate cannot be written beside it."""
     conf_dir = os.path.dirname(os.path.abspath(conf_path))
     shown_name = shown_name or conf_path
     if not isinstance(content, (bytes, bytearray)):
         content = content.encode("utf-8", "surrogateescape")
-    handle, candidate = tempfile.mkstemp(prefix=".nginx_validate_", suffix=".tmp", dir=conf_dir)
+    try:
+        handle, candidate = tempfile.mkstemp(prefix=".nginx_validate_", suffix=".tmp", dir=conf_dir)
+    except OSError as exc:
+        raise ValueError("path: cannot write the candidate beside %s: %s" % (conf_path, exc.strerror or exc)) from None
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(content)

@@ -7,11 +7,15 @@ with the collection's parser, then the lint."""
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from typing import Optional
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _nginx_check, _nginx_conf
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._check import lint
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import kind_of, read_regular
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import PATH_RE
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model, model_to_dict
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
 
@@ -64,6 +68,38 @@ def _read_model(report, parse):
                                 "message": "could not read upstreams and locations: %s" % exc})
 
 
+def read_source(src):
+    """The bytes of a candidate file on the host, as they are (nginx takes
+    any byte in a comment or a string); ValueError naming `src` for a path
+    that is missing or no regular file (a FIFO would block the read)."""
+    try:
+        return read_regular(src, what="src")
+    except OSError as exc:
+        raise ValueError("src: cannot read %s: %s" % (src, exc.strerror or exc)) from None
+
+
+def check_path(path, kind="conf.d", candidate=False):
+    """`path` as `nginx -t -c` takes it: an absolute path of the allow-list
+    (never an option). The live file it names must be a regular file when it
+    exists (nginx -t would block on a FIFO); a main candidate is written
+    beside it, so its directory must exist. ValueError names `path`."""
+    if not isinstance(path, str) or not PATH_RE.match(path):
+        raise ValueError("path: must be an absolute path of letters, digits and . _ ~ / -, got %r" % (path,))
+    if candidate and kind == "main":
+        directory = os.path.dirname(path)
+        if not os.path.isdir(directory):
+            raise ValueError("path: the directory %s does not exist (a main candidate is tested beside %s)"
+                             % (directory, path))
+    elif not candidate:
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            return path  # nginx -t says so, with its own words
+        if not stat.S_ISREG(mode):
+            raise ValueError("path: %s is %s, not a regular file" % (path, kind_of(mode)))
+    return path
+
+
 def validate(nginx_binary, runner, path="/etc/nginx/nginx.conf", content=None, shown_name="candidate",
              lint_model=True, kind="conf.d", check_mode=False, modules=()):
     """Validate `content` (a conf.d candidate, str or bytes; with kind="main" a
@@ -71,7 +107,9 @@ def validate(nginx_binary, runner, path="/etc/nginx/nginx.conf", content=None, s
     `check_mode`: a conf.d candidate's new log files are not created (valid is
     None when nginx -t could not run without creating one). kind="stream": a
     top-level file with a `stream` block, checked after `modules` (include
-    patterns of the module loaders); ValueError for a pattern that is not a path."""
+    patterns of the module loaders); ValueError for a pattern that is not a
+    path and for a `path` check_path refuses."""
+    check_path(path, kind, candidate=content is not None)
     if content is not None and kind == "main":
         result, tree, error = _nginx_check.check_main_candidate(content, path, nginx_binary, shown_name=shown_name,
                                                                 runner=runner)

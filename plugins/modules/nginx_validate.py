@@ -23,11 +23,16 @@ options:
   path:
     description:
       - Main configuration file to validate as nginx would load it.
-      - Used when neither I(src) nor I(content) is given.
+      - Used when neither I(src) nor I(content) is given; then it must be a regular file when it exists (a FIFO
+        or a device is refused, nginx -t would block on it).
+      - With I(kind=main), the path the candidate is meant for; its directory must exist.
+      - An absolute path of letters, digits and C(. _ ~ / -) (it reaches the command line).
     type: path
     default: /etc/nginx/nginx.conf
   src:
-    description: A candidate conf.d snippet (http context) on the target.
+    description:
+      - A candidate conf.d snippet (http context) on the target.
+      - It must be a regular file (or a link to one); a FIFO, a device or a directory is refused, never read.
     type: path
   content:
     description: A candidate conf.d snippet (http context) as text.
@@ -70,6 +75,13 @@ options:
     type: str
     choices: [error, warning, never]
     default: error
+  deadline:
+    description:
+      - Seconds C(nginx -t) and C(nginx -v) may take together (more than 0, at most 3600); an nginx still running
+        then (an include of a FIFO, an upstream name whose lookup hangs) is killed, and the task fails naming it.
+    type: float
+    default: 60
+    version_added: 0.3.0
 attributes:
   check_mode:
     description:
@@ -174,7 +186,8 @@ nginx_version:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import Deadline, run_until
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import read_source, validate
 
 
 def main():
@@ -189,6 +202,7 @@ def main():
             nginx_binary=dict(type="str", default="nginx"),
             lint=dict(type="bool", default=True),
             fail_on=dict(type="str", choices=["error", "warning", "never"], default="error"),
+            deadline=dict(type="float", default=60),
         ),
         mutually_exclusive=[("src", "content")],
         supports_check_mode=True,
@@ -203,23 +217,15 @@ def main():
                              % (params["name"] or params["src"] or params["path"], params["nginx_binary"]))
         module.fail_json(msg="nginx binary %r not found on the target" % params["nginx_binary"])
 
-    if params["src"]:
-        try:
-            # Bytes as they are: nginx takes any byte in a comment or a string.
-            with open(params["src"], "rb") as handle:
-                params["content"] = handle.read()
-        except OSError as exc:
-            module.fail_json(msg="cannot read src %s: %s" % (params["src"], exc))
-
-    def runner(argv):
-        return module.run_command(argv)
-
     try:
-        report = validate(binary, runner, path=params["path"], content=params["content"],
-                          shown_name=params["name"] or params["src"] or "candidate",
+        deadline = Deadline(params["deadline"])
+        if params["src"]:
+            params["content"] = read_source(params["src"])
+        report = validate(binary, lambda argv: run_until(deadline, argv), path=params["path"],
+                          content=params["content"], shown_name=params["name"] or params["src"] or "candidate",
                           lint_model=params["lint"], kind=params["kind"], check_mode=module.check_mode,
                           modules=params["modules"])
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         module.fail_json(msg=str(exc))
     if report.valid is None:
         module.warn("check mode: a new log file of the candidate could not be pointed at a temporary file,"

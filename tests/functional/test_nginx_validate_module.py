@@ -3,6 +3,7 @@ the modules run as Ansible runs them (a child process each)."""
 
 import json
 import os
+import time
 
 import pytest
 
@@ -180,3 +181,38 @@ def test_module_names_an_include_loop_that_nginx_dies_of(tmp_path):
     result = run_module("nginx_validate", {"path": main})
     assert result["failed"] is True and result["valid"] is False
     assert "include loop" in result["msg"], result["msg"]
+
+
+@needs_nginx
+@pytest.mark.parametrize("missing", ["nope", "nope/deeper"])
+def test_module_names_the_missing_directory_of_a_main_candidate(tmp_path, missing):
+    path = tmp_path / missing / "nginx.conf"
+    result = run_module("nginx_validate", {"content": "events { }\n", "kind": "main", "path": str(path)}, timeout=30)
+    assert result["failed"] is True
+    assert result["msg"] == "path: the directory %s does not exist (a main candidate is tested beside %s)" % (
+        path.parent, path)
+    assert not (tmp_path / "nope").exists()
+
+
+@needs_nginx
+@pytest.mark.parametrize("field", ["src", "path"])
+def test_module_refuses_a_fifo_to_read_instead_of_blocking(tmp_path, field):
+    fifo = tmp_path / "upstream.conf"
+    os.mkfifo(str(fifo))
+    started = time.monotonic()
+    result = run_module("nginx_validate", {field: str(fifo)}, timeout=30)
+    assert result["failed"] is True
+    assert result["msg"] == "%s: %s is a FIFO, not a regular file" % (field, fifo)
+    assert time.monotonic() - started < 10
+
+
+@needs_nginx
+def test_module_kills_an_nginx_that_blocks_past_the_deadline(tmp_path):
+    """An include of a FIFO blocks nginx -t itself: the deadline ends it."""
+    fifo = tmp_path / "extra.conf"
+    os.mkfifo(str(fifo))
+    started = time.monotonic()
+    result = run_module("nginx_validate", {"content": "include %s;\n" % fifo, "deadline": 2}, timeout=30)
+    assert result["failed"] is True
+    assert result["msg"] == "deadline: %s did not finish within 2 s and was killed" % NGINX
+    assert time.monotonic() - started < 10
