@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import ID_MAX, kind_of, read_regular
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import ID_MAX, encodable, kind_of, read_regular
 
 STATES = ("file", "directory", "link", "absent")
 # Names as useradd takes them (and a numeric id); modes as chmod's octal.
@@ -78,6 +78,7 @@ def _check_path(index, name, value):
         _fail(index, name, "must be an absolute path below / (got %r)" % value)
     if ".." in value.split("/"):
         _fail(index, name, "no '..' component allowed (got %r)" % value)
+    encodable("files[%d].%s" % (index, name), value)
     return os.path.normpath(value)
 
 
@@ -114,7 +115,7 @@ def parse_entries(raw, absent=()):
                 content = item["content"]
                 if not isinstance(content, str):
                     _fail(index, "content", "text is required")
-                entry.content = content.encode("utf-8", "surrogateescape")
+                entry.content = encodable("files[%d].content" % index, content)
                 if len(entry.content) > CONTENT_MAX_BYTES:
                     _fail(index, "content", "%d bytes, more than %d: use the copy module"
                           % (len(entry.content), CONTENT_MAX_BYTES))
@@ -134,6 +135,7 @@ def parse_entries(raw, absent=()):
             target = item.get("src")
             if not isinstance(target, str) or not target or "\x00" in target or "\n" in target:
                 _fail(index, "src", "a link needs a target path (no NUL byte or newline)")
+            encodable("files[%d].src" % index, target)
             entry.target = target
         for name in ("owner", "group"):
             value = item.get(name)

@@ -19,7 +19,7 @@ import pwd
 import re
 import stat
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import check_operand, read_regular
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import check_operand, encodable, read_regular
 
 # A state file the roles read is small; anything larger is not ours.
 READ_MAX_BYTES = 1024 * 1024
@@ -111,6 +111,9 @@ def gather(run, package_query=(), packages=(), user=None, group=None, directorie
                 for index, name in enumerate(packages)]
     if units is not None:
         check_operand("units", units, _UNIT_PATTERN, _UNIT_WORDS)
+    for field, paths in (("directories", directories), ("read", read)):
+        for index, path in enumerate(paths):
+            encodable("%s[%d]" % (field, index), path)
     answers = {}
     if package_query and packages:
         rc, out, err = run(list(package_query) + ["--"] + operands)

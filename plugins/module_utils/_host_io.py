@@ -48,6 +48,17 @@ def read_regular(path, limit=None, what="path"):
         return stream.read() if limit is None else stream.read(limit + 1)
 
 
+def encodable(field, value):
+    """`value` (text) as the bytes it stands for on the host: a byte that is
+    not UTF-8 comes as a surrogate escape and goes back as that byte; a lone
+    surrogate of any other kind names no byte, so ValueError names `field`."""
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        raise ValueError("%s: %r at %d stands for no byte (a lone surrogate)"
+                         % (field, value[exc.start], exc.start)) from None
+
+
 def check_deadline(value, field="deadline"):
     """Seconds, more than 0 and at most DEADLINE_MAX_S; ValueError names the field."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= DEADLINE_MAX_S:

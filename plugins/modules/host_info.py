@@ -26,7 +26,7 @@ options:
   packages:
     description:
       - The packages to ask I(package_query) about, appended after C(--) (never taken for an option).
-      - Letters, digits and C(_ . + : ~ * -), starting with a letter or digit.
+      - Letters, digits and C(_ . + ~ * -) and C(:) (an architecture), starting with a letter or digit.
     type: list
     elements: str
     default: []
@@ -51,7 +51,7 @@ options:
   units:
     description:
       - A systemd unit name or glob; C(systemctl list-units --all --plain --no-legend --type=service --) on it.
-      - Letters, digits and C(_ . @ * : -), not starting with C(-) (never taken for an option).
+      - Letters, digits and C(_ . @ * -) and C(:), not starting with C(-) (never taken for an option).
     type: str
   nginx:
     description: Return the version of the host's nginx (C(nginx -v)), null when nginx is not installed.

@@ -80,3 +80,11 @@ def test_a_missing_directory_is_named_before_any_change(tmp_path, entry):
     assert result["msg"] == "%s: the directory %s does not exist (list it first with state directory)" % (
         tmp_path / "missing/current", tmp_path / "missing")
     assert not (tmp_path / "releases").exists()
+
+
+def test_a_path_that_stands_for_no_byte_fails_naming_it_before_any_change(tmp_path):
+    files = entries(tmp_path) + [{"path": str(tmp_path / "current\ud800"), "src": "releases/2"}]
+    result = run_module("host_files", {"files": files}, timeout=30)
+    assert result["msg"] == "files[3].path: '\\ud800' at %d stands for no byte (a lone surrogate)" % (
+        len(str(tmp_path)) + len("/current"))
+    assert not (tmp_path / "releases").exists()

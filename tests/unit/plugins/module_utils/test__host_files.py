@@ -266,3 +266,23 @@ def test_backup_keeps_the_previous_file_only_when_there_was_one(tmp_path):
     assert open(result["backup_file"]).read() == "old\n"
     assert result["backup_file"].startswith(str(conf) + ".") and result["backup_file"].endswith("~")
     assert "backup_file" not in run(entries)["results"][0]
+
+
+@pytest.mark.parametrize("surrogate", ["\ud800", "\udbff", "\udfff", "\udc7f"])
+@pytest.mark.parametrize("field, entry", [
+    ("path", {"path": "/tmp/a{}", "content": "a"}),
+    ("content", {"path": "/tmp/a", "content": "x{}"}),
+    ("copy_from", {"path": "/tmp/a", "copy_from": "/tmp/b{}"}),
+    ("src", {"path": "/tmp/a", "src": "b{}"}),
+])
+def test_text_that_stands_for_no_byte_is_refused_naming_the_field(field, entry, surrogate):
+    entry = {key: value.replace("{}", surrogate) for key, value in entry.items()}
+    words = r"\Afiles\[1\]\.%s: %s at \d+ stands for no byte" % (field, re.escape(repr(surrogate)))
+    with pytest.raises(ValueError, match=words):
+        parse_entries([{"path": "/tmp/first", "content": "a"}, entry])
+
+
+def test_a_byte_that_is_not_utf8_reaches_the_file_as_that_byte(tmp_path):
+    path = tmp_path / "latin1.conf"
+    run([{"path": str(path), "content": "caf\udce9\n"}])
+    assert path.read_bytes() == b"caf\xe9\n"

@@ -154,3 +154,13 @@ def test_read_refuses_what_is_not_a_regular_file_without_blocking(tmp_path, make
     words = r"\Aread\[1\]: %s is %s, not a regular file" % (re.escape(str(state)), kind)
     with fail_after(5), pytest.raises(ValueError, match=words):
         gather(Runner({}), read=[str(tmp_path / "missing"), str(state)])
+
+
+@pytest.mark.parametrize("field", ["directories", "read"])
+@pytest.mark.parametrize("surrogate", ["\ud800", "\udfff"])
+def test_a_path_that_stands_for_no_byte_is_refused_naming_it(tmp_path, field, surrogate):
+    runner = Runner({})
+    words = r"\A%s\[1\]: %s at \d+ stands for no byte" % (field, re.escape(repr(surrogate)))
+    with pytest.raises(ValueError, match=words):
+        gather(runner, nginx="/usr/sbin/nginx", **{field: [str(tmp_path), str(tmp_path) + surrogate]})
+    assert runner.calls == []

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import (
-    Deadline, check_deadline, check_operand, read_regular)
+    Deadline, check_deadline, check_operand, encodable, read_regular)
 
 from helpers.not_regular import NOT_REGULAR, fail_after
 
@@ -68,3 +68,14 @@ def test_the_dash_check_holds_when_the_allow_list_takes_a_dash_first():
     assert check_operand("packages[0]", "a-b", anything, "text") == "a-b"
     with pytest.raises(ValueError, match=r"\Apackages\[0\]: "):
         check_operand("packages[0]", "-oDir=/tmp", anything, "text")
+
+
+@pytest.mark.parametrize("value, data", [("caf\u00e9", b"caf\xc3\xa9"), ("caf\udce9", b"caf\xe9"), ("", b"")])
+def test_encodable_gives_the_bytes_text_stands_for(value, data):
+    assert encodable("content", value) == data
+
+
+@pytest.mark.parametrize("value, at", [("\ud800", 0), ("ab\udfff", 2), ("a\udc7f", 1)])
+def test_encodable_names_the_field_and_where_no_byte_is_meant(value, at):
+    with pytest.raises(ValueError, match=r"\Aread\[0\]: %s at %d stands for no byte" % (re.escape(repr(value[at])), at)):
+        encodable("read[0]", value)
