@@ -195,7 +195,7 @@ def parse_listen(text):
     No host name: nginx resolves it at startup (localhost to 127.0.0.1 and
     ::1), so two spellings of one socket could not be compared. No
     IPv4-mapped IPv6 address: nginx's IPv6 sockets are ipv6only and cannot
-    bind one.
+    bind one; no link-local one (fe80::/10): it binds only with a zone id.
     """
     text = str(text)
     if PORT_RE.match(text):
@@ -204,9 +204,13 @@ def parse_listen(text):
     if not host.startswith("[") and not _IPV4_TEXT_RE.match(host):
         raise ValueError("must be a port, IPv4:port or [IPv6]:port, not a host name (nginx resolves %r at startup, "
                          "so two spellings of one socket could not be told apart), got %r" % (host, text))
-    if host.startswith("[") and ipaddress.IPv6Address(host[1:-1]).ipv4_mapped is not None:
+    address = ipaddress.IPv6Address(host[1:-1]) if host.startswith("[") else None
+    if address is not None and address.ipv4_mapped is not None:
         raise ValueError("%s is an IPv4-mapped IPv6 address, which nginx's IPv6-only socket cannot bind: listen on "
-                         "%s:%d instead, got %r" % (host, ipaddress.IPv6Address(host[1:-1]).ipv4_mapped, port, text))
+                         "%s:%d instead, got %r" % (host, address.ipv4_mapped, port, text))
+    if address is not None and address.is_link_local:
+        raise ValueError("%s is a link-local IPv6 address, which binds only with a zone id, and nginx reads none, "
+                         "got %r" % (host, text))
     return host, port
 
 

@@ -66,6 +66,13 @@ def test_an_ipv4_mapped_listen_is_refused(host):
     refused("load_balancer_streams[0].listen", "IPv4-mapped", streams=[stream(listen=host + ":19000")])
 
 
+@pytest.mark.parametrize("host", ["[fe80::1]", "[fe80::abcd:1]", "[febf::1]", "[FE80:0::1]"])
+def test_a_link_local_listen_is_refused(host):
+    # nginx -t binds it and fails: "bind() to [fe80::1]:19000 failed (22: Invalid argument)".
+    refused("load_balancer_listen", "link-local", load_balancer_listen=host + ":18080")
+    refused("load_balancer_streams[0].listen", "link-local", streams=[stream(listen=host + ":19000")])
+
+
 @pytest.mark.parametrize("listen", ["localhost:19000", "LOCALHOST:19000", "lb.example.test:19000", "localhost.:19000"])
 def test_a_host_name_in_a_listen_is_refused(listen):
     refused("load_balancer_listen", "not a host name", load_balancer_listen=listen)
@@ -92,7 +99,8 @@ def test_the_same_socket_spelled_twice_clashes(first, second):
 
 def test_addresses_nginx_reads_as_meant_pass():
     build(upstreams=upstreams_with(address="[fe80::1]:7001"), load_balancer_listen="[::1]:18080",
-          streams=[stream(listen="127.0.0.1:19000"), stream(name="t", listen="[::1]:19001")])
+          streams=[stream(listen="127.0.0.1:19000"), stream(name="t", listen="[::1]:19001"),
+                   stream(name="w", listen="[::]:19003")])
 
 
 # ------------------------------------------------------------ regex server names
