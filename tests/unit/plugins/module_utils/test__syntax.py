@@ -1,9 +1,13 @@
 """nginx's syntax for values the collection writes: allow-lists and quoting."""
 
+import re
+
 import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (
+    check_location_path,
+    check_server_name,
     parse_address,
     parse_listen,
     quote,
@@ -91,3 +95,38 @@ def test_not_a_size(text):
 ])
 def test_unknown_variables(text, unknown):
     assert unknown_variables(text) == unknown
+
+
+# The per-value checks a server block's fields use (one listen, one path, one server name).
+
+@pytest.mark.parametrize("listen, words", [
+    ("localhost:80", "not a host name"), ("[::ffff:127.0.0.1]:80", "IPv4-mapped"), ("[fe80::1]:80", "link-local"),
+    ("[fe80::1%eth0]:80", "zone id"), ("[::1%lo]:80", "zone id"),
+])
+def test_listen_is_a_port_or_an_ip_address_nginx_can_bind(listen, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        parse_listen(listen)
+
+
+@pytest.mark.parametrize("path, ok", [
+    ("/", True), ("/a/", True), ("/a.b/..c", True), ("/a//b", False), ("/a/./b", False), ("/a/..", False),
+    ("/.", False), ("//", False), ("a", False), ("/a b", False),
+])
+def test_check_location_path(path, ok):
+    if ok:
+        check_location_path(path)
+    else:
+        with pytest.raises(ValueError):
+            check_location_path(path)
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("example.com", True), ("[::1]", True), ("~^(?<sub>.+)$", True), (".", False), ("1..2", False),
+    ("~(?<host>x)", False), ("~", False), ("~x{65536}", False),
+])
+def test_check_server_name(name, ok):
+    if ok:
+        check_server_name(name)
+    else:
+        with pytest.raises(ValueError):
+            check_server_name(name)
