@@ -108,25 +108,18 @@ def test_listen_is_a_port_or_an_ip_address_nginx_can_bind(listen, words):
         parse_listen(listen)
 
 
-@pytest.mark.parametrize("path, ok", [
-    ("/", True), ("/a/", True), ("/a.b/..c", True), ("/a//b", False), ("/a/./b", False), ("/a/..", False),
-    ("/.", False), ("//", False), ("a", False), ("/a b", False),
-])
-def test_check_location_path(path, ok):
+@pytest.mark.parametrize("check, value, ok", [
+    (check_location_path, path, ok) for path, ok in [
+        ("/", True), ("/a/", True), ("/a.b/..c", True), ("/a//b", False), ("/a/./b", False), ("/a/..", False),
+        ("/.", False), ("//", False), ("a", False), ("/a b", False)]
+] + [
+    (check_server_name, name, ok) for name, ok in [
+        ("example.com", True), ("[::1]", True), ("~^(?<sub>.+)$", True), (".", False), ("1..2", False),
+        ("~(?<host>x)", False), ("~", False), ("~x{65536}", False)]
+], ids=lambda value: getattr(value, "__name__", repr(value)))
+def test_one_location_path_and_one_server_name(check, value, ok):
     if ok:
-        check_location_path(path)
+        check(value)
     else:
         with pytest.raises(ValueError):
-            check_location_path(path)
-
-
-@pytest.mark.parametrize("name, ok", [
-    ("example.com", True), ("[::1]", True), ("~^(?<sub>.+)$", True), (".", False), ("1..2", False),
-    ("~(?<host>x)", False), ("~", False), ("~x{65536}", False),
-])
-def test_check_server_name(name, ok):
-    if ok:
-        check_server_name(name)
-    else:
-        with pytest.raises(ValueError):
-            check_server_name(name)
+            check(value)
