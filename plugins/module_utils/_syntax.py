@@ -161,7 +161,7 @@ def parse_host(text):
     """A host as nginx should see it: a normalised IP ('[v6]' bracketed) or a name."""
     if text.startswith("[") and text.endswith("]"):
         return "[%s]" % _ipv6(text).compressed
-    if re.match(r"\A[0-9.]+\Z", text):
+    if _IPV4_TEXT_RE.match(text):
         try:
             return str(ipaddress.IPv4Address(text))
         except ValueError:
