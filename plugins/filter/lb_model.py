@@ -15,6 +15,11 @@ description:
   - "Fails with one message per wrong field, naming it (for example
     C(load_balancer_upstreams[4].servers[0].weight: must be 1-1000, got 0))."
   - The model is the one C(edgeops.nginx_lb.nginx_validate) and C(edgeops.nginx_lb.lb_verify) read back from a live config.
+  - Values are judged as nginx will read them, before C(nginx -t) sees them. A C(listen) is a port, C(IPv4:port) or
+    C([IPv6]:port) (no host name, no IPv4-mapped or link-local address, no IPv6 zone id); a C(~regex) server name uses only the
+    PCRE that nginx's PCRE2 and Python read alike, and its named captures are no nginx variable; upstream names
+    differ in more than case and are not C(SSL) (the role's C(ssl_session_cache) zone); location paths are in normal
+    form (no C(//), C(.) or C(..) segment).
 options:
   _input:
     description: The upstreams, a list of dicts with C(name), C(method), C(servers) and so on.

@@ -23,7 +23,8 @@ from typing import Optional
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _syntax as syntax
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
     METHODS, METHODS_WITHOUT_BACKUP, STREAM_METHODS, STREAM_PROTOCOLS)
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import check_tls
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import (
+    ACME_CHALLENGE_PATH, acme_location_in_server, check_tls)
 
 WEIGHT_RANGE = (1, 1000)
 MAX_FAILS_RANGE = (0, 1000)
@@ -167,6 +168,21 @@ def _check_server(findings, upstream, server, seen):
                      "the servers)" % upstream.method, upstream, subject)
 
 
+def _check_upstream_name(findings, field, upstream, names):
+    """A name that nginx takes for one already given: upstream names compare
+    without case; an upstream's zone takes its name, and the role's own
+    nginx.conf declares ROLE_ZONE_NAMES."""
+    same = [name for name in names if name.lower() == upstream.name.lower()]
+    if same:
+        findings.add("error", field, "duplicate upstream name %r%s" % (
+            upstream.name, "" if same[0] == upstream.name else
+            " (nginx compares upstream names without case: %r is given before)" % same[0]), upstream, upstream.name)
+    if findings.from_vars and upstream.name in syntax.ROLE_ZONE_NAMES:
+        findings.add("error", field, "%r is the shared memory zone of the role's ssl_session_cache (nginx.conf); an "
+                     "upstream's zone takes the upstream's name and would clash: choose another name"
+                     % upstream.name, upstream, upstream.name)
+
+
 def _check_upstream(findings, upstream, names, stream=False):
     """One upstream; `stream`: of nginx's stream module (its methods and variables)."""
     where = upstream.where or "upstream %s" % upstream.name
@@ -178,8 +194,7 @@ def _check_upstream(findings, upstream, names, stream=False):
     if not syntax.NAME_RE.match(upstream.name):
         findings.syntax(field("name"), "must be 1-128 letters, digits, '_', '.', '-', got %r" % (upstream.name,),
                         upstream, subject)
-    if upstream.name in names:
-        findings.add("error", field("name"), "duplicate upstream name %r" % upstream.name, upstream, subject)
+    _check_upstream_name(findings, field("name"), upstream, names)
     names.add(upstream.name)
     methods = STREAM_METHODS if stream else METHODS
     if upstream.method not in methods:
@@ -226,9 +241,7 @@ def _check_location(findings, location, names, paths):
     def field(attr):
         return _field(location, attr, where)
 
-    if not syntax.PATH_RE.match(location.path) or "//" in location.path:
-        findings.syntax(field("path"), "must start with '/' and hold only letters, digits and . _ ~ - / (no '//', at "
-                        "most 1024), got %r" % (location.path,), location, subject)
+    _check_location_path(findings, field("path"), location.path, location)
     # Per server block: two servers (other ports or names) may both have /x.
     if (location.server_block, location.path) in paths:
         findings.add("error", field("path"), "duplicate location path %r" % location.path, location, subject)
@@ -247,36 +260,39 @@ def _check_location(findings, location, names, paths):
             % (uri, location.path, uri.strip("/"), location.path, location.path, location.path), location, subject)
 
 
+def _check_location_path(findings, field, path, obj=None):
+    """One location path (also the per-site check of one path)."""
+    try:
+        syntax.check_location_path(path)
+    except ValueError as exc:
+        findings.syntax(field, str(exc), obj, path)
+
+
 def _check_server_names(findings, field, names):
+    """One server_name list: each name as nginx reads it (check_server_name)."""
     if not names or len(names) > MAX_SERVER_NAMES:
         findings.syntax(field, "must hold 1-%d names, got %d" % (MAX_SERVER_NAMES, len(names)))
     for name in names:
-        if name.startswith("~"):
-            _check_regex_name(findings, field, name)
-        elif len(name) > 253 or not syntax.SERVER_NAME_RE.match(name):
-            findings.syntax(field, "%r is not a server name (at most 253 letters, digits, '-', '_', dots; '*.' "
-                            "or '.*' wildcards; '_'; or a ~regex)" % (name[:300],))
+        try:
+            syntax.check_server_name(name)
+        except ValueError as exc:
+            findings.syntax(field, str(exc))
 
 
-def _check_regex_name(findings, field, name):
-    if len(name) > 512 or not name.isascii() or syntax.has_control(name):
-        findings.syntax(field, "regex name %r must be printable ASCII, at most 512 characters" % (name,))
-        return
+def _check_listen(findings, field, listen, obj=None, subject=None):
+    """One listen (port, IPv4:port or [IPv6]:port); its (address, port) or None."""
     try:
-        # PCRE's (?<name>...) is Python's (?P<name>...).
-        re.compile(re.sub(r"\(\?<(?=[A-Za-z_])", "(?P<", name[1:]))
-    except re.error as exc:
-        findings.syntax(field, "regex name %r does not compile: %s" % (name, exc))
+        return syntax.parse_listen(listen)
+    except ValueError as exc:
+        findings.syntax(field, "must be a port, address:port or [ipv6]:port: %s" % exc, obj, subject)
+    return None
 
 
 def _check_site(findings, site):
     def field(attr):
         return site.where.get(attr, attr)
 
-    try:
-        syntax.parse_listen(site.listen)
-    except ValueError as exc:
-        findings.syntax(field("listen"), "must be a port, address:port or [ipv6]:port: %s" % exc)
+    listen = _check_listen(findings, field("listen"), site.listen)
     _check_server_names(findings, field("server_names"), site.server_names)
     if site.access_log != "off" and not syntax.FILE_PATH_RE.match(site.access_log):
         findings.syntax(field("access_log"), "must be 'off' or an absolute path of letters, digits and . _ - / "
@@ -289,7 +305,8 @@ def _check_site(findings, site):
     for name, value in site.proxy_set_headers:
         where = "%s.%s" % (field("proxy_set_headers"), name)
         if not syntax.HEADER_NAME_RE.match(name):
-            findings.syntax(where, "header name must be letters, digits, '-', '_' (at most 64), got %r" % (name,))
+            findings.syntax(where, "header name must be letters, digits, '-', '_' (at most %d: nginx's "
+                            "proxy_headers_hash holds no longer one), got %r" % (syntax.MAX_HEADER_NAME, name))
         elif name.lower() in RESERVED_HEADERS:
             findings.syntax(where, "is set by the role itself (upstream keep-alive needs it empty)")
         elif name.lower() in seen:
@@ -304,11 +321,7 @@ def _check_site(findings, site):
         findings.syntax(field("proxy_next_upstream"), "must be 'off' or distinct words of %s, got %r"
                         % (", ".join(NEXT_UPSTREAM[:-1]), " ".join(tokens)))
     if site.tls is not None:
-        try:
-            listen_port = syntax.parse_listen(site.listen)[1]
-        except ValueError:
-            listen_port = None
-        check_tls(site.tls, listen_port, findings.syntax)
+        check_tls(site.tls, listen[1] if listen else None, findings.syntax)
     names = set()
     for index, directive in enumerate(site.extra_directives):
         where = "%s[%d]" % (field("extra_directives"), index)
@@ -319,6 +332,20 @@ def _check_site(findings, site):
         elif name in names and name not in REPEATABLE_DIRECTIVES:
             findings.syntax(where, "%s is given twice (nginx refuses a duplicate)" % name)
         names.add(name)
+
+
+def _check_acme_location(findings, site, locations):
+    """A location the template writes beside its ACME challenge location
+    (`location ^~ /.well-known/acme-challenge/`) in the same server block:
+    nginx refuses the pair ("duplicate location")."""
+    if site.tls is None or not acme_location_in_server(site.tls):
+        return
+    for location in locations:
+        if location.server_block is None and location.strip_prefix and location.path == ACME_CHALLENGE_PATH:
+            findings.syntax(_field(location, "path", "location %s" % location.path),
+                            "%s is the ACME HTTP-01 location that %s.mode acme writes into this server block (with "
+                            "redirect false); nginx refuses a second one: remove this location"
+                            % (ACME_CHALLENGE_PATH, site.tls.where or "load_balancer_tls"), location, location.path)
 
 
 def _check_extra_directive(findings, field, directive):
@@ -350,18 +377,18 @@ def check(model):
                          upstream, upstream.name)
     if model.site is not None and model.origin == "vars":
         _check_site(findings, model.site)
+        _check_acme_location(findings, model.site, model.locations)
     _check_streams(findings, model, names)
     return findings
 
 
 # ------------------------------------------------------------ streams
 
-def _listen_key(listen, protocol):
-    """(protocol, host or None, port) of a listen; None when it is not one."""
-    try:
-        host, port = syntax.parse_listen(listen)
-    except ValueError:
+def _listen_key(parsed, protocol):
+    """(protocol, address or None, port) of a parsed listen (parse_listen); None when it is not one."""
+    if parsed is None:
         return None
+    host, port = parsed
     return protocol, None if host in (None, "0.0.0.0", "[::]") else host, port
 
 
@@ -376,7 +403,10 @@ def _http_listens(model):
     if site is None or model.origin != "vars":
         return []
     listens = []
-    plain = _listen_key(site.listen, "tcp")
+    try:
+        plain = _listen_key(syntax.parse_listen(site.listen), "tcp")
+    except ValueError:
+        plain = None  # _check_site names it
     if plain is not None:
         listens.append((site.where.get("listen", "listen"), plain))
         if site.tls is not None and site.tls.on:
@@ -401,11 +431,9 @@ def _check_streams(findings, model, names):
             findings.syntax(field("protocol"), "must be one of %s, got %r"
                             % (", ".join(STREAM_PROTOCOLS), stream.protocol), stream, subject)
         # (An unknown protocol is named above; its listen clashes with nothing.)
-        key = _listen_key(stream.listen, stream.protocol if stream.protocol in STREAM_PROTOCOLS else "?")
-        if key is None:
-            findings.syntax(field("listen"), "must be a port, address:port or [ipv6]:port, got %r" % (stream.listen,),
-                            stream, subject)
-        else:
+        key = _listen_key(_check_listen(findings, field("listen"), stream.listen, stream, subject),
+                          stream.protocol if stream.protocol in STREAM_PROTOCOLS else "?")
+        if key is not None:
             for other_field, other in taken if key[0] in STREAM_PROTOCOLS else []:
                 if _clash(key, other):
                     findings.add("error", field("listen"), "%s port %d is already taken by %s"

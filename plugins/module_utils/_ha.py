@@ -16,7 +16,7 @@ import ipaddress
 import re
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import PATH_RE
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import check_location_path
 
 # Linux interface names: at most 15 bytes (IFNAMSIZ - 1).
 INTERFACE_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,15}\Z")
@@ -159,8 +159,12 @@ def _status(role_vars, errors):
         errors.append("ha_status_address: must be an IPv4 address, got %r" % (address,))
     port = _int(role_vars.get("ha_status_port"), "ha_status_port", 1, 65535, errors)
     path = role_vars.get("ha_status_path")
-    if not isinstance(path, str) or not PATH_RE.match(path):
-        errors.append("ha_status_path: must be a path like /nginx_status (letters, digits, ._~/-), got %r" % (path,))
+    try:
+        if not isinstance(path, str):
+            raise ValueError("must be a path like /nginx_status, got %r" % (path,))
+        check_location_path(path)
+    except ValueError as exc:
+        errors.append("ha_status_path: %s" % exc)
     allow = role_vars.get("ha_status_allow")
     if not isinstance(allow, list) or not allow:
         errors.append("ha_status_allow: must be a non-empty list of IPv4 addresses or networks, got %r" % (allow,))

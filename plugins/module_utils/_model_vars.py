@@ -151,9 +151,9 @@ def _location(raw, where, errors):
     upstream = to_text(raw.get("upstream"), where + ".upstream", errors)
     if path is None or upstream is None:
         return None
-    # '/roundrobin/' and '/roundrobin' mean the same location.
-    if len(path) > 1:
-        path = path.rstrip("/") or "/"
+    # '/roundrobin/' and '/roundrobin' mean the same location ('/a//' stays for the check to refuse).
+    if len(path) > 1 and path.endswith("/") and not path.endswith("//"):
+        path = path[:-1]
     return Location(path=path, upstream=upstream, strip_prefix=path != "/", where=where)
 
 

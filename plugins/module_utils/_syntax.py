@@ -34,17 +34,22 @@ TIME_RE = re.compile(r"\A(?P<number>[0-9]{1,9})(?P<unit>ms|s|m|h|d|w|M|y)?\Z")
 FILE_PATH_RE = re.compile(r"\A/[A-Za-z0-9._/-]{0,1023}\Z")
 # An include pattern of absolute paths: FILE_PATH_RE's characters and '*'.
 GLOB_PATH_RE = re.compile(r"\A/[A-Za-z0-9._/*-]{0,1023}\Z")
-HEADER_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+# At most 46 characters: nginx 1.22's proxy_headers_hash (bucket size 64)
+# cannot hold a longer name (`nginx -t`: "could not build proxy_headers_hash").
+MAX_HEADER_NAME = 46
+HEADER_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,%d}\Z" % (MAX_HEADER_NAME - 1))
 # A word nginx reads unquoted as itself: no space, quote, ';', '{', '}', '#', '\\'.
 BARE_RE = re.compile(r"\A[A-Za-z0-9_$./:=@,+*%!?&|^~<>()\[\]-]+\Z")
 # A variable reference: $name or ${name}.
 VARIABLE_RE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
 # hash keys: variables and word characters only.
 HASH_KEY_RE = re.compile(r"\A(?:\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Za-z_][A-Za-z0-9_]*|[A-Za-z0-9_.:/-])+\Z")
-# server_name: exact names, wildcards at either end, '_', '' ; regex names start with '~'.
+# server_name: exact names, wildcards at either end, '_'; an IP address is
+# checked by `ipaddress` (check_server_name); regex names start with '~'.
 SERVER_NAME_RE = re.compile(
-    r"\A(?:_|\*\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\.?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*(?:\.\*)?|"
-    r"[0-9.]+|\[[0-9A-Fa-f:.]+\])\Z")
+    r"\A(?:_|\*\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\.?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*(?:\.\*)?)\Z")
+_IPV4_TEXT_RE = re.compile(r"\A[0-9.]+\Z")
+_IPV6_BRACKETED_RE = re.compile(r"\A\[[0-9A-Fa-f:.]+\]\Z")
 
 _TIME_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000, "y": 31536000}
 _SIZE_FACTOR = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
@@ -78,6 +83,24 @@ upstream_session_time realip_remote_addr realip_remote_port
 """.split())
 NGINX_VARIABLE_PREFIXES = ("http_", "sent_http_", "sent_trailer_", "cookie_", "arg_", "upstream_http_",
                            "upstream_trailer_", "upstream_cookie_")
+# Variables the other modules of Debian's nginx declare (found by naming a
+# regex capture after each word of the binary and its modules: `nginx -t`
+# says "the duplicate ... variable"), and the prefixes of module families
+# whose variables depend on the build. A named capture becomes a variable,
+# so its name must be none of these.
+OTHER_MODULE_VARIABLES = frozenset("""
+connections_active connections_reading connections_waiting connections_writing date_gmt date_local
+fastcgi_path_info fastcgi_script_name gzip_ratio http2 http3 invalid_referer limit_conn_status limit_req_status
+memcached_key secure_link secure_link_expires slice_range uid_got uid_reset uid_set
+""".split())
+MODULE_VARIABLE_PREFIXES = ("ssl_", "upstream_", "proxy_", "realip_", "tcpinfo_", "connections_", "geoip_",
+                            "geoip2_", "limit_", "fastcgi_", "uwsgi_", "scgi_", "uid_", "date_", "secure_link",
+                            "request_", "echo_", "quic", "jwt_")
+# The shared memory zones the role itself declares (nginx.conf's
+# ssl_session_cache, the default of load_balancer_ssl_session_cache): an
+# upstream's zone takes the upstream's name and would clash ("already
+# declared for a different use"); nginx compares zone names with case.
+ROLE_ZONE_NAMES = ("SSL",)
 
 
 def has_control(text):
@@ -124,14 +147,21 @@ def parse_port(text):
     return int(text)
 
 
+def _ipv6(text):
+    """'[v6]' -> IPv6Address; nginx reads no zone id ('%eth0') in an address."""
+    if "%" in text:
+        raise ValueError("%r has an IPv6 zone id ('%%...'), which nginx cannot read here" % text)
+    try:
+        return ipaddress.IPv6Address(text[1:-1])
+    except ValueError:
+        raise ValueError("%r is not an IPv6 address" % text) from None
+
+
 def parse_host(text):
     """A host as nginx should see it: a normalised IP ('[v6]' bracketed) or a name."""
     if text.startswith("[") and text.endswith("]"):
-        try:
-            return "[%s]" % ipaddress.IPv6Address(text[1:-1]).compressed
-        except ValueError:
-            raise ValueError("%r is not an IPv6 address" % text) from None
-    if re.match(r"\A[0-9.]+\Z", text):
+        return "[%s]" % _ipv6(text).compressed
+    if _IPV4_TEXT_RE.match(text):
         try:
             return str(ipaddress.IPv4Address(text))
         except ValueError:
@@ -160,11 +190,221 @@ def format_address(host, port):
 
 
 def parse_listen(text):
-    """A `listen` value: a port, 'address:port' or '[v6]:port' -> (host or None, port)."""
+    """A `listen` value: a port, 'IPv4:port' or '[v6]:port' -> (address or None, port).
+
+    No host name: nginx resolves it at startup (localhost to 127.0.0.1 and
+    ::1), so two spellings of one socket could not be compared. No
+    IPv4-mapped IPv6 address: nginx's IPv6 sockets are ipv6only and cannot
+    bind one; no link-local one (fe80::/10): it binds only with a zone id.
+    """
     text = str(text)
     if PORT_RE.match(text):
         return None, parse_port(text)
-    return parse_address(text)
+    host, port = parse_address(text)
+    if not host.startswith("[") and not _IPV4_TEXT_RE.match(host):
+        raise ValueError("must be a port, IPv4:port or [IPv6]:port, not a host name (nginx resolves %r at startup, "
+                         "so two spellings of one socket could not be told apart), got %r" % (host, text))
+    address = ipaddress.IPv6Address(host[1:-1]) if host.startswith("[") else None
+    if address is not None and address.ipv4_mapped is not None:
+        raise ValueError("%s is an IPv4-mapped IPv6 address, which nginx's IPv6-only socket cannot bind: listen on "
+                         "%s:%d instead, got %r" % (host, address.ipv4_mapped, port, text))
+    if address is not None and address.is_link_local:
+        raise ValueError("%s is a link-local IPv6 address, which binds only with a zone id, and nginx reads none, "
+                         "got %r" % (host, text))
+    return host, port
+
+
+def check_location_path(path):
+    """ValueError unless `path` is a normalised absolute path of PATH_RE:
+    nginx matches a location against the request's normalised URI, so a
+    path with '//', a '.' or '..' segment never matches a request."""
+    if not PATH_RE.match(path):
+        raise ValueError("must be a path: start with '/' and hold only letters, digits and . _ ~ - / (at most 1024), "
+                         "got %r" % (path,))
+    segments = path.split("/")[1:]
+    # An empty last segment is the trailing '/' of a directory ('/' itself too).
+    if "" in segments[:-1] or "." in segments or ".." in segments:
+        raise ValueError("must be a path in normal form: no '//', no '.' or '..' segment (nginx matches the request's "
+                         "normalised URI, which never holds them), got %r" % (path,))
+
+
+def check_server_name(name):
+    """ValueError unless `name` is one server_name nginx takes as meant:
+    exact, '*.' or '.*' wildcard, '.' + domain, '_', an IP address or a
+    ~regex (check_regex)."""
+    if name.startswith("~"):
+        check_regex(name[1:])
+        return
+    if len(name) > 253:
+        raise ValueError("%r is not a server name (at most 253 characters)" % (name[:300],))
+    if _IPV4_TEXT_RE.match(name) or _IPV6_BRACKETED_RE.match(name):
+        try:
+            parse_host(name)
+        except ValueError:
+            raise ValueError("%r is not an IP address" % (name,)) from None
+        return
+    if not SERVER_NAME_RE.match(name):
+        raise ValueError("%r is not a server name (letters, digits, '-', '_', dots between labels; '*.' or '.*' "
+                         "wildcards; '_'; an IP address; or a ~regex)" % (name,))
+
+
+# The regular expressions of a ~server_name: the PCRE syntax that PCRE2 (as
+# nginx compiles it) and Python's re read alike. Anything else (Python-only
+# escapes and flags, POSIX classes, lookbehind, backreferences) is refused.
+MAX_REGEX = 512
+MAX_REPEAT = 65535   # PCRE2: "number too big in {} quantifier"
+CAPTURE_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,31}\Z")   # PCRE2: at most 32, no leading digit
+_CLASS_ESCAPES = "dDwWsS"
+_ESCAPES = _CLASS_ESCAPES + "bBA"
+MAX_REGEX_DEPTH = 32
+_LITERAL_RE = re.compile(r"\A[A-Za-z0-9!\"#%&',/:;<=>@_`~-]\Z")
+_ESCAPED_PUNCTUATION_RE = re.compile(r"\A[!-/:-@\[-`{-~]\Z")
+_QUANTIFIER_RE = re.compile(r"\A\{(?P<low>[0-9]{1,6})(?P<comma>,(?P<high>[0-9]{0,6}))?\}\Z")
+
+
+def check_regex(regex):
+    """ValueError unless `regex` is in the PCRE subset of this module that
+    nginx's PCRE2 compiles as Python reads it; its named captures must be
+    PCRE-valid, unique and not the name of an nginx variable (nginx makes
+    each a variable)."""
+    if not regex:
+        raise ValueError("'~' needs a regular expression after it")
+    if len(regex) > MAX_REGEX or not regex.isascii() or has_control(regex):
+        raise ValueError("regex %r must be printable ASCII, at most %d characters" % (regex[:600], MAX_REGEX))
+    names = _regex_captures(regex)
+    for name in names:
+        _check_capture_name(name, regex)
+    try:
+        re.compile(re.sub(r"\(\?<(?=[A-Za-z_])", "(?P<", regex))
+    except re.error as exc:
+        raise ValueError("regex %r does not compile: %s" % (regex, exc)) from None
+
+
+def _check_capture_name(name, regex):
+    if not CAPTURE_NAME_RE.match(name):
+        raise ValueError("regex %r: capture name %r must be a letter or '_' then letters, digits, '_' (at most 32, "
+                         "as PCRE2 reads it)" % (regex, name))
+    lowered = name.lower()
+    if lowered in NGINX_VARIABLES or lowered in STREAM_VARIABLES or lowered in OTHER_MODULE_VARIABLES or \
+            lowered.startswith(NGINX_VARIABLE_PREFIXES + MODULE_VARIABLE_PREFIXES):
+        raise ValueError("regex %r: capture name %r is (or may be) an nginx variable ($%s); nginx makes each named "
+                         "capture a variable and refuses a duplicate" % (regex, name, lowered))
+
+
+def _escape_ok(follower, escapes):
+    return bool(follower) and (follower in escapes or bool(_ESCAPED_PUNCTUATION_RE.match(follower)))
+
+
+def _group_opening(regex, index, refuse):
+    """(index after a group's opening, its capture name or None)."""
+    if not regex.startswith("(?", index):
+        return index + 1, None
+    kind = regex[index + 2:index + 3]
+    if kind in (":", "=", "!"):
+        return index + 3, None
+    for opening in ("(?<", "(?P<"):
+        if regex.startswith(opening, index) and regex[index + len(opening):index + len(opening) + 1] not in "=!":
+            close = regex.find(">", index)
+            if close < 0:
+                refuse("unterminated capture name")
+            return close + 1, regex[index + len(opening):close]
+    refuse("group %r is not one PCRE2 and Python read alike" % regex[index:index + 4])
+    return None
+
+
+def _regex_captures(regex):
+    """The capture names of `regex`, walking it by the allow-list; ValueError
+    at the first construct outside it."""
+    names, depth, index, repeatable = [], 0, 0, False
+
+    def refuse(what):
+        raise ValueError("regex %r: %s at offset %d (allowed: literals, . ^ $ |, [classes], \\d \\w \\s \\b "
+                         "\\A and escaped punctuation, (groups), (?:...), (?<name>...), (?=...), (?!...), "
+                         "* + ? {n,m} up to %d with ? or + after)" % (regex, what, index, MAX_REPEAT))
+
+    while index < len(regex):
+        char = regex[index]
+        if char == "\\":
+            follower = regex[index + 1:index + 2]
+            if not _escape_ok(follower, _ESCAPES):
+                refuse("escape %r is not one PCRE2 and Python read alike" % ("\\" + follower))
+            repeatable = follower not in "bBA"
+            index += 2
+            continue
+        if char == "(":
+            index, name = _group_opening(regex, index, refuse)
+            if name is not None:
+                if name in names:
+                    refuse("capture name %r is given twice" % name)
+                names.append(name)
+            depth += 1
+            if depth > MAX_REGEX_DEPTH:
+                refuse("groups nested deeper than %d" % MAX_REGEX_DEPTH)
+            repeatable = False
+            continue
+        if char == ")":
+            if depth == 0:
+                refuse("unbalanced ')'")
+            depth -= 1
+            repeatable = True
+        elif char == "[":
+            index = _class_end(regex, index, refuse)
+            repeatable = True
+            continue
+        elif char in "*+?{":
+            quantifier = _QUANTIFIER_RE.match(regex[index:regex.find("}", index) + 1]) if char == "{" else None
+            if char == "{" and not quantifier:
+                refuse("'{' that is no {n}, {n,} or {n,m} (write a literal one as \\{)")
+            if not repeatable:
+                refuse("quantifier %r after nothing repeatable" % char)
+            if quantifier:
+                low = int(quantifier.group("low"))
+                high = int(quantifier.group("high")) if quantifier.group("high") else low
+                if low > MAX_REPEAT or high > MAX_REPEAT or (quantifier.group("high") and high < low):
+                    refuse("repeat count %r must be at most %d, the lower first" % (quantifier.group(0), MAX_REPEAT))
+                index += quantifier.end()
+            else:
+                index += 1
+            if regex[index:index + 1] in ("?", "+"):
+                index += 1
+            repeatable = False
+            continue
+        elif char in "^$|":
+            repeatable = False
+        elif char == "." or _LITERAL_RE.match(char):
+            repeatable = True
+        else:
+            refuse("character %r (escape it with '\\')" % char)
+        index += 1
+    if depth:
+        refuse("unbalanced '('")
+    return names
+
+
+def _class_end(regex, start, refuse):
+    """Index after the [class] at `start`: literals, ranges, \\d \\w \\s
+    and escaped punctuation (no nested '[': PCRE reads [:alpha:] there)."""
+    index = start + 1
+    if regex[index:index + 1] == "^":
+        index += 1
+    first = index
+    while index < len(regex):
+        char = regex[index]
+        if char == "]" and index > first:
+            return index + 1
+        if char == "\\":
+            follower = regex[index + 1:index + 2]
+            if not _escape_ok(follower, _CLASS_ESCAPES):
+                refuse("escape %r in a class is not one PCRE2 and Python read alike" % ("\\" + follower))
+            index += 2
+            continue
+        if char in "[]":
+            refuse("%r in a class (escape it with '\\')" % char)
+        if not (char in ".$^|()*+?{}" or _LITERAL_RE.match(char)):
+            refuse("character %r in a class" % char)
+        index += 1
+    refuse("unterminated '['")
+    return index
 
 
 def seconds(text, allow_ms=True):

@@ -33,6 +33,8 @@ MAX_DOMAINS = 100
 # A DNS name for a certificate (no wildcard in the self-signed one, no trailing dot).
 DOMAIN_RE = re.compile(r"\A(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
+# The location of HTTP-01 tokens (tls_acme_challenge.conf.j2 writes it with a trailing '/').
+ACME_CHALLENGE_PATH = "/.well-known/acme-challenge"
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 
@@ -131,6 +133,13 @@ def _check_acme(tls, var, add):
         add("%s.acme_ca_file" % var, "must be a path of letters, digits and . _ - /, got %r" % (tls.acme_ca_file,))
     if not RENEW_DAYS_RANGE[0] <= tls.renew_days <= RENEW_DAYS_RANGE[1]:
         add("%s.renew_days" % var, "must be %d-%d, got %d" % (RENEW_DAYS_RANGE + (tls.renew_days,)))
+
+
+def acme_location_in_server(tls):
+    """True when the template writes the ACME challenge location into the
+    balancing server block (mode acme without redirect: with redirect it
+    sits in the plain HTTP server that redirects)."""
+    return tls.mode == "acme" and not tls.redirect
 
 
 def key_matches_cert(cert_pem, key_pem):

@@ -3,7 +3,7 @@ field named, or rendered into a config that the host's `nginx -t` accepts and
 whose parse (ours and crossplane's) holds exactly the model's upstreams,
 servers, locations and listen, and nothing else: no injected block, no include.
 
-Seeded (derandomised) and bounded: FUZZ_EXAMPLES cases, about one in three
+Seeded (derandomised) and bounded: FUZZ_EXAMPLES cases, about one in five
 accepted; each accepted one costs one `nginx -t`.
 """
 
@@ -63,9 +63,19 @@ def maybe(draw, entry, key, strategy):
         entry[key] = pick(draw, strategy)
 
 
+def now_and_then(common, rare, one_in=8):
+    """`rare` in about one draw of `one_in`, else `common`: most cases stay valid enough to reach nginx -t
+    (the rare pick is a value in the middle: hypothesis favours the ends of a range)."""
+    return st.integers(0, one_in - 1).flatmap(lambda i: rare if i == one_in // 2 else common)
+
+
 # Strategies are built once: building them inside a draw costs more than the case.
 HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.1.1", "[::1]", "localhost"]
-ADDRESS = st.tuples(st.sampled_from(HOSTS), st.integers(1, 65535), st.booleans()).map(
+# IPv6 spellings: another form of ::1, link-local, zone ids (nginx reads none), IPv4-mapped.
+IPV6_HOSTS = ["[0:0::1]", "[0000::0001]", "[fe80::1]", "[fe80::1%lo]", "[fe80::1%x #]", "[::1%1]",
+              "[::ffff:127.0.0.1]", "[::FFFF:7f00:1]", "[::]"]
+ADDRESS = st.tuples(now_and_then(st.sampled_from(HOSTS), st.sampled_from(IPV6_HOSTS), one_in=24),
+                    st.integers(1, 65535), st.booleans()).map(
     lambda t: "%s:%s" % (t[0], ("0%d" % t[1]) if t[2] and t[1] < 10000 else t[1]))
 SECONDS = st.tuples(st.integers(1, 999), st.sampled_from(["", "s", "m", "h"])).map(lambda t: "%d%s" % t)
 TIMES = st.tuples(st.integers(1, 9999), st.sampled_from(["", "ms", "s", "m"])).map(lambda t: "%d%s" % t)
@@ -74,15 +84,38 @@ SERVER_FIELDS = (("weight", st.integers(1, 1000)), ("max_fails", st.integers(0, 
 METHOD = st.sampled_from(["round_robin", "least_conn", "ip_hash", "hash", "random"])
 HASH_KEY = st.sampled_from(["$request_uri", "$remote_addr$uri", "${host}x", "$arg_id", "$cookie_session:$http_x_user"])
 ZONE = st.sampled_from(["64k", "32k", "1m", False, True])
-NAMES = st.lists(st.text(alphabet="abcdefghij_0123", min_size=1, max_size=8).map(lambda n: "u" + n),
+# Case variants (nginx compares upstream names without case) and the role's own zone name.
+NAMES = st.lists(now_and_then(st.text(alphabet="abcdefghij_0123", min_size=1, max_size=8).map(lambda n: "u" + n),
+                              st.sampled_from(["uA", "ua", "UA", "SSL", "ssl", "Ssl"]), one_in=6),
                  min_size=1, max_size=4, unique=True)
-PATHS = st.lists(st.lists(st.text(alphabet="abcz09._~-", min_size=1, max_size=6), min_size=1, max_size=3).map(
+# Segments now and then '.', '..' or empty (nginx normalises the request's URI, never the location).
+SEGMENT = now_and_then(st.text(alphabet="abcz09._~-", min_size=1, max_size=6), st.sampled_from([".", "..", ""]),
+                       one_in=20)
+PATHS = st.lists(st.lists(SEGMENT, min_size=1, max_size=3).map(
     lambda parts: "/" + "/".join(parts)), max_size=4, unique=True)
-LISTEN = st.one_of(st.integers(1024, 65535).map(str), st.integers(1024, 65535).map(lambda p: "127.0.0.1:%d" % p),
-                   st.integers(1024, 65535).map(lambda p: "[::1]:%d" % p))
-SERVER_NAME = st.sampled_from(["_", "example.com", "*.example.org www.example.*", ".example.net",
-                               "~^(?<sub>.+)\\.example\\.com$", "a.example b.example", "~^x{2}y;$"])
-HEADER_NAME = st.sampled_from(["Host", "X-A", "X-Forwarded-For", "X-Real-IP", "Via", "X-B-C"])
+LISTEN_HOSTS = ["127.0.0.1", "[::1]", "localhost", "0.0.0.0"] + IPV6_HOSTS
+LISTEN = st.one_of(st.integers(1024, 65535).map(str),
+                   st.tuples(now_and_then(st.sampled_from(["127.0.0.1", "[::1]"]), st.sampled_from(LISTEN_HOSTS), 3),
+                             st.integers(1024, 65535)).map(lambda t: "%s:%d" % t))
+# Pieces of a ~regex server name: PCRE that Python reads alike, PCRE2-only and
+# Python-only syntax, captures named like nginx variables, repeat counts
+# around PCRE2's limit.
+REGEX_PIECES = [
+    "a", "x", "-", "\\.", ".", "+", "*", "?", "+?", "{2}", "{0,65535}", "{65536}", "{,5}", "{", "}", "(", ")",
+    "(?:", "(?<sub>", "(?<Sub2>", "(?<host>", "(?<Host>", "(?<http_x>", "(?<remote_addr>", "(?<%s>" % ("c" * 32),
+    "(?<%s>" % ("c" * 33), "(?<1a>", "(?P<p>", "(?=", "(?!", "(?<=", "(?a)", "(?i)", "(?#", "\\u0041", "\\x41",
+    "\\d", "\\w", "\\b", "\\Z", "\\z", "\\1", "[a-z]", "[^.]", "[[:alpha:]]", "[\\d.-]", "^", "$", "|", ";",
+]
+REGEX_NAME = now_and_then(st.lists(st.sampled_from(REGEX_PIECES), min_size=1, max_size=8).map(
+    lambda pieces: "~" + "".join(pieces)), st.just("~"), one_in=20)
+SERVER_NAME = now_and_then(
+    now_and_then(st.sampled_from(["_", "example.com", "*.example.org www.example.*", ".example.net", "127.0.0.1",
+                                  "~^(?<sub>.+)\\.example\\.com$", "a.example b.example", "~^x{2}y;$", "[::1]"]),
+                 st.sampled_from([".", "..", "1..2", "[fe80::1%lo]", "[::ffff:1.2.3.4]"])),
+    REGEX_NAME, one_in=3)
+# Names around the longest that nginx's proxy_headers_hash holds (46).
+HEADER_NAME = now_and_then(st.sampled_from(["Host", "X-A", "X-Forwarded-For", "X-Real-IP", "Via", "X-B-C"]),
+                           st.sampled_from(["X" + "a" * 45, "X" + "b" * 46, "X" + "c" * 47, "X" + "d" * 63]))
 HEADER_VALUE = st.sampled_from(["$host", "$remote_addr", "a b c", "x;y{z}", "q\"uo'te", "back\\slash", "",
                                 "$http_x_y", "${scheme}://$host", "#hash", "(paren)"])
 EXTRA_DIRECTIVE = st.sampled_from([
@@ -292,6 +325,7 @@ STREAM_HASH_KEY = st.sampled_from(["$remote_addr", "$binary_remote_addr", "${rem
 # Now and then the server block's port 80 (a clash for TCP, not for UDP).
 STREAM_LISTEN = st.integers(0, 15).flatmap(
     lambda i: st.sampled_from(["80", "127.0.0.1:80"]) if i == 7 else
+    st.tuples(st.sampled_from(LISTEN_HOSTS), st.integers(19000, 19003)).map(lambda t: "%s:%d" % t) if i == 9 else
     st.integers(1024, 65535).map(lambda p: str(p) if i % 2 else "127.0.0.1:%d" % p))
 
 

@@ -33,6 +33,11 @@ def test_tutorial_config_lints_its_prefix_stripping():
     ("upstream a { zone a 64k; server h:1; } upstream b { zone b 64k; server h:1; } "
      "server { location /x/ { proxy_pass http://a; } }", "info", "not used"),
     ("upstream a { server h:1 weight=0; } server { location /x/ { proxy_pass http://a; } }", "warning", "1-1000"),
+    # nginx matches the normalised request URI: these never match a request.
+    ("upstream a { zone a 64k; server h:1; } server { location /x//y { proxy_pass http://a; } }", "warning",
+     "normal form"),
+    ("upstream a { zone a 64k; server h:1; } server { location /x/../y/ { proxy_pass http://a; } }", "warning",
+     "normal form"),
 ])
 def test_lint_findings(config, severity, words):
     findings = lint(model_from_config(parse(config, "t.conf")))

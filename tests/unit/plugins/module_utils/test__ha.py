@@ -168,6 +168,19 @@ def test_bad_values_are_named(field, value, start):
     assert len(found) == 1 and found[0].startswith(start), found
 
 
+@pytest.mark.parametrize("path", ["/a//b", "//", "/a/./b", "/a/../b", "/nginx_status/.", "/nginx_status/..", "/.",
+                                  "/..", "/a/./", "/nginx_status//"])
+def test_a_status_path_nginx_never_matches_is_named(path):
+    assert errors(ha_status_path=path) == [
+        "ha_status_path: must be a path in normal form: no '//', no '.' or '..' segment (nginx matches the request's "
+        "normalised URI, which never holds them), got %r" % path]
+
+
+@pytest.mark.parametrize("path", ["/nginx_status", "/nginx_status/", "/.status", "/a..b"])
+def test_a_normalised_status_path_passes(path):
+    assert plan(ha_status_path=path)
+
+
 def test_unicast_needs_the_peers_facts():
     hostvars = {"lb1": HOSTVARS["lb1"], "lb2": {}}
     assert errors(hostvars=hostvars, ha_unicast=True) == [

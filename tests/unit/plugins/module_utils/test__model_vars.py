@@ -81,7 +81,7 @@ def test_bad_input_names_the_field(mutate, field, words):
     ("load_balancer_server_name", "x; }", "not a server name"),
     ("load_balancer_server_name", "a\nb", "not a server name"),
     ("load_balancer_server_name", "x" * 5000, "at most 253"),
-    ("load_balancer_server_name", "~^(unclosed", "does not compile"),
+    ("load_balancer_server_name", "~^(unclosed", "unbalanced '('"),
     ("load_balancer_server_name", "~^a\nb$", "printable ASCII"),
     ("load_balancer_access_log", "/var/log/a.log main; include /x", "absolute path"),
     ("load_balancer_access_log", "/var/log/a.log\n", "absolute path"),

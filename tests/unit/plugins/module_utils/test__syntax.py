@@ -1,9 +1,13 @@
 """nginx's syntax for values the collection writes: allow-lists and quoting."""
 
+import re
+
 import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (
+    check_location_path,
+    check_server_name,
     parse_address,
     parse_listen,
     quote,
@@ -91,3 +95,31 @@ def test_not_a_size(text):
 ])
 def test_unknown_variables(text, unknown):
     assert unknown_variables(text) == unknown
+
+
+# The per-value checks a server block's fields use (one listen, one path, one server name).
+
+@pytest.mark.parametrize("listen, words", [
+    ("localhost:80", "not a host name"), ("[::ffff:127.0.0.1]:80", "IPv4-mapped"), ("[fe80::1]:80", "link-local"),
+    ("[fe80::1%eth0]:80", "zone id"), ("[::1%lo]:80", "zone id"),
+])
+def test_listen_is_a_port_or_an_ip_address_nginx_can_bind(listen, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        parse_listen(listen)
+
+
+@pytest.mark.parametrize("check, value, ok", [
+    (check_location_path, path, ok) for path, ok in [
+        ("/", True), ("/a/", True), ("/a.b/..c", True), ("/a//b", False), ("/a/./b", False), ("/a/..", False),
+        ("/.", False), ("//", False), ("a", False), ("/a b", False)]
+] + [
+    (check_server_name, name, ok) for name, ok in [
+        ("example.com", True), ("[::1]", True), ("~^(?<sub>.+)$", True), (".", False), ("1..2", False),
+        ("~(?<host>x)", False), ("~", False), ("~x{65536}", False)]
+], ids=lambda value: getattr(value, "__name__", repr(value)))
+def test_one_location_path_and_one_server_name(check, value, ok):
+    if ok:
+        check(value)
+    else:
+        with pytest.raises(ValueError):
+            check(value)
