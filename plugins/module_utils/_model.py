@@ -454,6 +454,7 @@ def _http_words(model, tls_dir=None):
                             for site in sites for index, location in enumerate(site.locations)
                             if location.rate_limit is not None],
         "catch_all": None,
+        "tls_pairs": [],
     }
     if not sites:
         return words
@@ -469,6 +470,14 @@ def _http_words(model, tls_dir=None):
                 secure_listen = "%s:%d" % (host, tls.port) if host else str(tls.port)
                 secure.setdefault(_listen_key(secure_listen), [secure_listen + extra, False])[1] |= site.default
                 http2 = http2 or tls.http2
+    # The self-signed pairs to generate: each selfsigned site's, and the catch-all's.
+    words["tls_pairs"] = [{"name": site.name, "names": (_tls_words(site)["domains"] or ["localhost"]),
+                           "cert_path": "%s/site_%s.crt" % (tls_dir, site.name),
+                           "key_path": "%s/site_%s.key" % (tls_dir, site.name)}
+                          for site in sites if site.tls is not None and site.tls.mode == "selfsigned"]
+    if any(not taken for dummy, taken in secure.values()):
+        words["tls_pairs"].append({"name": "catch_all", "names": ["invalid"], "cert_path": "%s/catch_all.crt" % tls_dir,
+                                   "key_path": "%s/catch_all.key" % tls_dir})
     words["catch_all"] = {
         "listens": [listen + " default_server" for listen, taken in plain.values() if not taken],
         "tls_listens": [listen + " default_server" for listen, taken in secure.values() if not taken],

@@ -515,8 +515,9 @@ def _one_site(raw, where, base, errors):
     if raw.get("server_names") is None:
         errors.add(where + ".server_names", "is required: the names this site answers (a list)")
     else:
-        site.server_names = [word for text in _texts(raw["server_names"], where + ".server_names", errors)
-                             for word in _words(text)]
+        names = raw["server_names"]
+        # A string is space-separated names (as load_balancer_server_name); a list item is one name.
+        site.server_names = _words(names) if isinstance(names, str) else _texts(names, where + ".server_names", errors)
     if raw.get("listen") is not None:
         site.listens = _texts(raw["listen"], where + ".listen", errors)
     else:
