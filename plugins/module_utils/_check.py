@@ -569,9 +569,6 @@ def _check_one_site(findings, site, names):
         if site.real_ip.header is not None and not syntax.HEADER_NAME_RE.match(site.real_ip.header):
             findings.syntax(field("real_ip") + ".header", "must be a header name (letters, digits, '-', '_'), got %r"
                             % (site.real_ip.header,))
-    if site.tls is not None and site.tls.mode == "acme":
-        findings.syntax(field("tls") + ".mode", "acme is not available per site yet: use selfsigned or provided "
-                        "(or the single-site load_balancer_tls)")
     paths = set()
     for location in site.locations:
         _check_site_location(findings, location, names, paths)

@@ -441,6 +441,22 @@ def _listen_key(listen):
     return (None if host in (None, "0.0.0.0", "*") else host), port
 
 
+def _acme_certificates(model, tls_dir):
+    """The certificates to order from ACME servers, each with the file stem of
+    its key, chain and CA; the single-site one keeps the role's paths (None)."""
+    certificates = []
+    for site in ([model.site] if model.site is not None else model.sites):
+        if site.tls is None or site.tls.mode != "acme":
+            continue
+        words = _tls_words(site, tls_dir=tls_dir)
+        certificates.append({
+            "name": site.name or "", "stem": "acme_site_%s" % site.name if site.name else "acme",
+            "domains": words["domains"], "cert_path": words["cert_path"], "key_path": words["key_path"],
+            "acme_directory": site.tls.acme_directory, "acme_email": site.tls.acme_email,
+            "acme_ca_file": site.tls.acme_ca_file, "renew_days": site.tls.renew_days})
+    return certificates
+
+
 def _http_words(model, tls_dir=None):
     """What the http context needs once for all sites: the JSON log format,
     the Upgrade map, the limit_req zones, and the catch-all default server on
@@ -455,6 +471,7 @@ def _http_words(model, tls_dir=None):
                             if location.rate_limit is not None],
         "catch_all": None,
         "tls_pairs": [],
+        "acme_certificates": _acme_certificates(model, tls_dir),
     }
     if not sites:
         return words
@@ -470,11 +487,12 @@ def _http_words(model, tls_dir=None):
                 secure_listen = "%s:%d" % (host, tls.port) if host else str(tls.port)
                 secure.setdefault(_listen_key(secure_listen), [secure_listen + extra, False])[1] |= site.default
                 http2 = http2 or tls.http2
-    # The self-signed pairs to generate: each selfsigned site's, and the catch-all's.
+    # The self-signed pairs to generate: each selfsigned site's, each acme
+    # site's placeholder until its first issuance, and the catch-all's.
     words["tls_pairs"] = [{"name": site.name, "names": (_tls_words(site)["domains"] or ["localhost"]),
                            "cert_path": "%s/site_%s.crt" % (tls_dir, site.name),
                            "key_path": "%s/site_%s.key" % (tls_dir, site.name)}
-                          for site in sites if site.tls is not None and site.tls.mode == "selfsigned"]
+                          for site in sites if site.tls is not None and site.tls.mode in ("selfsigned", "acme")]
     if any(not taken for dummy, taken in secure.values()):
         words["tls_pairs"].append({"name": "catch_all", "names": ["invalid"], "cert_path": "%s/catch_all.crt" % tls_dir,
                                    "key_path": "%s/catch_all.key" % tls_dir})

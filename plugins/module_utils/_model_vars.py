@@ -15,7 +15,7 @@ import copy
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._check import check
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import ParseError, parse
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
-    Location, Model, ModelError, RateLimit, RealIp, Server, Site, Stream, Upstream)
+    Location, Model, ModelError, RateLimit, RealIp, Server, Site, Stream, Upstream, plain_dns_names)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (
     INT_RE, SITE_NAME_RE, format_address, parse_address)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import tls_from_var
@@ -525,6 +525,9 @@ def _one_site(raw, where, base, errors):
     site.listen = (site.listens or [base.listen])[0]
     site.default = to_bool(raw.get("default", False), where + ".default", errors)
     site.tls = tls_from_var(raw.get("tls"), where + ".tls", errors)
+    if site.tls.mode == "acme" and not site.tls.domains:
+        # ACME certifies the site's own names unless domains says otherwise.
+        site.tls.domains = plain_dns_names(site.server_names)
     if raw.get("access_log") is not None:
         site.access_log = to_text(raw["access_log"], where + ".access_log", errors) or site.access_log
     elif SITE_NAME_RE.match(site.name):
