@@ -52,7 +52,9 @@ def with_change(index, change, location=None):
     (with_change(0, {"listen": ["80; x"]}), "load_balancer_sites[0].listen"),
     (with_change(0, {"log_format": "xml"}), "load_balancer_sites[0].log_format"),
     (with_change(0, {"access_log": "/var/log/a b"}), "load_balancer_sites[0].access_log"),
-    (with_change(0, {"tls": {"mode": "acme", "domains": ["shop.example.test"]}}), "load_balancer_sites[0].tls.mode"),
+    (with_change(0, {"tls": {"mode": "acme", "acme_directory": "http://ca.example.test/dir"}}),
+     "load_balancer_sites[0].tls.acme_directory"),
+    (with_change(0, {"tls": {"mode": "acme"}, "server_names": ["_"]}), "load_balancer_sites[0].tls.domains"),
     (with_change(0, {"tls": {"mode": "bogus"}}), "load_balancer_sites[0].tls.mode"),
     (with_change(0, {"real_ip": {"from": ["10.0.0.0/33"]}}), "load_balancer_sites[0].real_ip.from"),
     (with_change(0, {"real_ip": {"from": ["10.0.0.0/8"], "header": "X Bad"}}), "load_balancer_sites[0].real_ip.header"),
@@ -179,3 +181,24 @@ def test_the_single_site_model_has_one_site_and_no_catch_all():
     data = model_to_dict(model)
     assert len(data["sites"]) == 1 and data["http"]["catch_all"] is None
     assert data["sites"][0]["listens"] == ["80"] and data["sites"][0]["locations"][0]["path"] == "/shop"
+
+
+def test_acme_certifies_each_sites_own_names_with_its_own_files():
+    sites = copy.deepcopy(SITES)
+    sites[0]["tls"] = {"mode": "acme", "acme_directory": "https://ca.example.test/dir"}
+    sites[1]["tls"] = {"mode": "acme", "acme_directory": "https://ca.example.test/dir", "domains": ["api.example.org"]}
+    http = model_to_dict(build(sites))["http"]
+    assert [(cert["stem"], cert["domains"], cert["cert_path"]) for cert in http["acme_certificates"]] == [
+        ("acme_site_shop", ["shop.example.test"], "/etc/nginx/tls/site_shop.crt"),
+        ("acme_site_api", ["api.example.org"], "/etc/nginx/tls/site_api.crt")]
+    # A self-signed placeholder serves each until its first issuance.
+    assert [pair["name"] for pair in http["tls_pairs"]] == ["shop", "api", "catch_all"]
+
+
+def test_the_single_site_acme_certificate_keeps_the_roles_paths():
+    site_vars = dict(SITE_VARS, load_balancer_tls={"mode": "acme", "domains": ["lb.example.test"]})
+    model = model_from_vars(copy.deepcopy(UPSTREAMS), [{"path": "/shop", "upstream": "shop"}], site_vars=site_vars)
+    assert model_to_dict(model)["http"]["acme_certificates"] == [{
+        "name": "", "stem": "acme", "domains": ["lb.example.test"], "cert_path": None, "key_path": None,
+        "acme_directory": "https://acme-v02.api.letsencrypt.org/directory", "acme_email": "", "acme_ca_file": "",
+        "renew_days": 30}]
