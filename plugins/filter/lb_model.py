@@ -82,6 +82,27 @@ options:
     description: The streams' access log file (C(load_balancer_stream_access_log)), or C(off).
     type: str
     version_added: 0.3.0
+  sites:
+    description:
+      - Several server blocks (C(load_balancer_sites)), each with its C(name), C(server_names), C(listen), C(tls),
+        C(access_log), C(log_format), C(real_ip) and C(locations) (a C(path) and one of C(upstream), C(redirect),
+        C(return), with C(websocket), C(buffering), C(client_max_body_size), C(proxy_read_timeout), C(headers),
+        C(allow), C(rate_limit)); what a site does not set comes from I(site). Named as
+        C(load_balancer_sites[i].field).
+      - Empty or absent, I(site) and the locations describe the one server block.
+    type: list
+    elements: dict
+    version_added: 0.3.0
+  tls_dir:
+    description: Where the sites' keys and certificates are (C(site_NAME.crt), C(catch_all.crt)).
+    type: str
+    version_added: 0.3.0
+  defaults:
+    description:
+      - The role's defaults, to tell the single-site variables (C(load_balancer_locations),
+        C(load_balancer_server_name), C(load_balancer_tls)) set beside I(sites): an error naming them.
+    type: dict
+    version_added: 0.3.0
 """
 
 EXAMPLES = r"""
@@ -109,7 +130,8 @@ from ansible.utils.display import Display
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._group_servers import PUBLISHED, expand_groups, servers_of
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError, model_to_dict
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import STATE_FILE, model_from_record, record_from_vars
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import (
+    SINGLE_SITE_VARS, STATE_FILE, model_from_record, record_from_vars)
 
 
 def _published(hostvars):
@@ -144,17 +166,27 @@ def _with_groups(entries, groups, hostvars, lb_host, errors, streams=False):
     return entries
 
 
+def _mixed(site, locations, defaults):
+    """The single-site variables set to other than the role's defaults."""
+    values = dict(site or {}, load_balancer_locations=locations)
+    return [name for name in SINGLE_SITE_VARS if name in (defaults or {}) and values.get(name) != defaults[name]]
+
+
 def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None, site=None,
-             overrides=None, streams=None, stream_access_log=None):
+             overrides=None, streams=None, stream_access_log=None, sites=None, tls_dir=None, defaults=None):
     errors, hosts = [], {}
     if isinstance(upstreams, list) and any(isinstance(u, dict) and u.get("group") is not None for u in upstreams) \
             and groups is not None and hostvars is not None:
         hosts = _hosts(upstreams, groups, _published(hostvars), lb_host)
     upstreams = _with_groups(upstreams, groups, hostvars, lb_host, errors)
+    if sites is not None and not isinstance(sites, list):
+        errors.append("load_balancer_sites: must be a list, got %s" % type(sites).__name__)
+        sites = None
     streams = _with_groups(streams, groups, hostvars, lb_host, errors, streams=True)
     record = record_from_vars(upstreams, locations, site_vars=site, default_keepalive=keepalive or None,
                               default_zone=zone or None, hosts=hosts, streams=streams,
-                              stream_access_log=stream_access_log)
+                              stream_access_log=stream_access_log, sites=sites,
+                              mixed=_mixed(site, locations, defaults) if sites else [], tls_dir=tls_dir)
     warnings = []
     if isinstance(overrides, str):  # the state file's text
         try:

@@ -22,7 +22,7 @@ from typing import Optional
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _syntax as syntax
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
-    METHODS, METHODS_WITHOUT_BACKUP, STREAM_METHODS, STREAM_PROTOCOLS)
+    METHODS, METHODS_WITHOUT_BACKUP, STREAM_METHODS, STREAM_PROTOCOLS, rate_limit_zone)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import (
     ACME_CHALLENGE_PATH, acme_location_in_server, check_tls)
 
@@ -341,7 +341,7 @@ def _check_acme_location(findings, site, locations):
     if site.tls is None or not acme_location_in_server(site.tls):
         return
     for location in locations:
-        if location.server_block is None and location.strip_prefix and location.path == ACME_CHALLENGE_PATH:
+        if location.server_block == site.name and location.strip_prefix and location.path == ACME_CHALLENGE_PATH:
             findings.syntax(_field(location, "path", "location %s" % location.path),
                             "%s is the ACME HTTP-01 location that %s.mode acme writes into this server block (with "
                             "redirect false); nginx refuses a second one: remove this location"
@@ -368,7 +368,8 @@ def check(model):
     for upstream in model.upstreams:
         _check_upstream(findings, upstream, names)
     paths = set()
-    for location in model.locations:
+    # Sites check their own locations (_check_sites), proxied or not.
+    for location in model.locations if not model.sites else []:
         _check_location(findings, location, names, paths)
     used = {location.upstream for location in model.locations}
     for upstream in model.upstreams:
@@ -378,6 +379,10 @@ def check(model):
     if model.site is not None and model.origin == "vars":
         _check_site(findings, model.site)
         _check_acme_location(findings, model.site, model.locations)
+    for site in model.sites:
+        _check_site(findings, site)
+        _check_acme_location(findings, site, site.locations)
+    _check_sites(findings, model, names)
     _check_streams(findings, model, names)
     return findings
 
@@ -399,8 +404,12 @@ def _clash(one, other):
 
 def _http_listens(model):
     """(field, listen key) of the server block's TCP listens (plain and TLS)."""
+    if model.origin != "vars":
+        return []
+    if model.sites:
+        return [(where, key) for site in model.sites for where, key, dummy, dummy in _site_listen_keys(site)]
     site = model.site
-    if site is None or model.origin != "vars":
+    if site is None:
         return []
     listens = []
     try:
@@ -475,3 +484,177 @@ def _check_udp(findings, stream, field, subject):
 def lint(model):
     """check() as nginx_validate reports it: a list of dicts."""
     return [finding.to_dict() for finding in check(model)]
+
+
+# ------------------------------------------------------------ sites
+
+LOG_FORMATS = ("combined", "json")
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+# return: nginx's codes, and 444 (close the connection without an answer).
+RETURN_CODE_RANGE = (200, 599)
+BODY_SIZE_RANGE = (0, 1024 ** 3)   # 0: no limit
+BURST_RANGE = (0, 100000)
+RATE_RANGE = (1, 100000)
+MAX_NETWORKS = 64
+# Headers a WebSocket location sets itself.
+WEBSOCKET_HEADERS = ("connection", "upgrade")
+
+
+def _check_networks(findings, field, networks):
+    if len(networks) > MAX_NETWORKS:
+        findings.syntax(field, "must hold at most %d networks, got %d" % (MAX_NETWORKS, len(networks)))
+    for network in networks:
+        try:
+            syntax.parse_network(network)
+        except ValueError as exc:
+            findings.syntax(field, str(exc))
+
+
+def _check_headers(findings, field, headers, reserved):
+    if len(headers) > MAX_HEADERS:
+        findings.syntax(field, "must hold at most %d headers" % MAX_HEADERS)
+    seen = set()
+    for name, value in headers:
+        where = "%s.%s" % (field, name)
+        if not syntax.HEADER_NAME_RE.match(name):
+            findings.syntax(where, "header name must be letters, digits, '-', '_' (at most 64), got %r" % (name,))
+        elif name.lower() in reserved:
+            findings.syntax(where, "is set by the role itself (upstream keep-alive and WebSocket upgrades need it)")
+        elif name.lower() in seen:
+            findings.syntax(where, "duplicate header %r" % name)
+        seen.add(name.lower())
+        _value_text(findings, where, value)
+
+
+def _check_site_location(findings, location, names, paths):
+    """One location of a site: the rules of every location, then its own options."""
+    where = location.where
+
+    def field(attr):
+        return "%s.%s" % (where, attr)
+
+    if location.kind == "proxy":
+        _check_location(findings, location, names, paths)
+    else:
+        # A redirect or a return has no upstream: the path rules alone.
+        probe = type(location)(path=location.path, upstream=location.path, where=where,
+                               server_block=location.server_block)
+        _check_location(findings, probe, {location.path}, paths)
+    if location.kind == "redirect":
+        target = location.redirect_to or ""
+        if len(target) > syntax.MAX_TOKEN or not syntax.REDIRECT_RE.match(target):
+            findings.syntax(field("redirect.to"), "must be an http(s) URL or a path of letters, digits and "
+                            "._~/%%$&=?:+,- (at most %d), got %r" % (syntax.MAX_TOKEN, target))
+        else:
+            _value_text(findings, field("redirect.to"), target)
+        if location.redirect_code not in REDIRECT_CODES:
+            findings.syntax(field("redirect.code"), "must be one of %s, got %r"
+                            % (", ".join(map(str, REDIRECT_CODES)), location.redirect_code))
+    elif location.kind == "return":
+        code = location.return_code
+        if code is None or not (RETURN_CODE_RANGE[0] <= code <= RETURN_CODE_RANGE[1] or code == 444):
+            findings.syntax(field("return.code"), "must be 200-599 or 444, got %r" % (code,))
+        if location.return_body is not None:
+            if code == 444 or (code is not None and 300 <= code <= 399):
+                findings.syntax(field("return.body"), "is not sent with code %s (use redirect for 3xx)" % code)
+            _value_text(findings, field("return.body"), location.return_body)
+    if location.kind != "proxy":
+        for attr in ("websocket", "buffering", "proxy_read_timeout", "headers", "rate_limit"):
+            if getattr(location, attr) not in (None, False, []):
+                findings.syntax(field(attr), "is only valid with upstream (this location answers by %s)"
+                                % location.kind)
+    if location.client_max_body_size is not None:
+        _size(findings, field("client_max_body_size"), location.client_max_body_size, BODY_SIZE_RANGE)
+    if location.proxy_read_timeout is not None:
+        _time(findings, field("proxy_read_timeout"), location.proxy_read_timeout, True)
+    _check_headers(findings, field("headers"), location.headers,
+                   RESERVED_HEADERS + (WEBSOCKET_HEADERS if location.websocket else ()))
+    _check_networks(findings, field("allow"), location.allow)
+    if location.rate_limit is not None:
+        match = syntax.RATE_RE.match(location.rate_limit.rate)
+        if not match or not RATE_RANGE[0] <= int(match.group("number")) <= RATE_RANGE[1]:
+            findings.syntax(field("rate_limit.rate"), "must be requests per second or minute like 5r/s or 30r/m "
+                            "(1-%d), got %r" % (RATE_RANGE[1], location.rate_limit.rate))
+        _in_range(findings, field("rate_limit.burst"), location.rate_limit.burst, BURST_RANGE)
+
+
+def _check_one_site(findings, site, names):
+    def field(attr):
+        return site.where.get(attr, attr)
+
+    if not syntax.SITE_NAME_RE.match(site.name or ""):
+        findings.syntax(field("name"), "must be 1-64 lowercase letters, digits, '_' (file, log and zone names), "
+                        "got %r" % (site.name,))
+    for listen in site.listens[1:]:  # the first is the site's `listen`, checked with the server block
+        _check_listen(findings, field("listen"), listen)
+    if len(set(site.listens)) != len(site.listens):
+        findings.syntax(field("listen"), "lists a listen twice: %s" % ", ".join(site.listens))
+    if site.log_format not in LOG_FORMATS:
+        findings.syntax(field("log_format"), "must be one of %s, got %r" % (", ".join(LOG_FORMATS), site.log_format))
+    if site.real_ip is not None:
+        _check_networks(findings, field("real_ip") + ".from", site.real_ip.networks)
+        if site.real_ip.header is not None and not syntax.HEADER_NAME_RE.match(site.real_ip.header):
+            findings.syntax(field("real_ip") + ".header", "must be a header name (letters, digits, '-', '_'), got %r"
+                            % (site.real_ip.header,))
+    paths = set()
+    for location in site.locations:
+        _check_site_location(findings, location, names, paths)
+
+
+def _site_listen_keys(site):
+    """(field, (host, port), tls, proxy_protocol) of every listen of a site."""
+    keys = []
+    tls = site.tls if site.tls is not None and site.tls.on else None
+    proxy_protocol = site.real_ip is not None and site.real_ip.proxy_protocol
+    for listen in site.listens:
+        try:
+            key = _listen_key(syntax.parse_listen(listen), "tcp")
+        except ValueError:
+            continue  # _check_one_site names it
+        keys.append((site.where.get("listen", "listen"), key, False, proxy_protocol))
+        if tls is not None:
+            keys.append((site.where.get("tls", "tls") + ".port", ("tcp", key[1], tls.port), True, proxy_protocol))
+    return keys
+
+
+def _check_sites(findings, model, names):
+    """Every site, and what sites sharing a listen must agree on: nginx
+    applies ssl and proxy_protocol to the address and port, not the server;
+    one default server per listen; one site per server name and listen."""
+    seen_names = {}
+    sockets = {}
+    for site in model.sites:
+        _check_one_site(findings, site, names)
+        if site.name in seen_names:
+            findings.add("error", site.where.get("name", "name"), "duplicate site name %r (also %s)"
+                         % (site.name, seen_names[site.name]))
+        seen_names.setdefault(site.name, site.where.get("name"))
+        for where, key, tls, proxy_protocol in _site_listen_keys(site):
+            for other_where, other_key, other_tls, other_pp, other_site in sockets.get(key[2], []):
+                if not _clash(key, other_key) or other_site is site:
+                    continue
+                if tls != other_tls:
+                    findings.add("error", where, "port %d is %s here and %s in %s (nginx serves one port either "
+                                 "with TLS or without)" % (key[2], "TLS" if tls else "plain http",
+                                                            "TLS" if other_tls else "plain http", other_where))
+                elif proxy_protocol != other_pp:
+                    findings.add("error", site.where.get("real_ip", "real_ip"), "proxy_protocol must be the same "
+                                 "for every site on port %d (nginx expects the PROXY header on the port, not per "
+                                 "site): %s differs" % (key[2], other_where))
+                elif site.default and other_site.default:
+                    findings.add("error", site.where.get("default", "default"), "only one default site per listen: "
+                                 "%s is the default of port %d too" % (other_where, key[2]))
+                else:
+                    clash = set(site.server_names) & set(other_site.server_names)
+                    if clash:
+                        findings.add("error", site.where.get("server_names", "server_names"), "%s also in %s on "
+                                     "port %d (nginx would ignore one)" % (", ".join(sorted(clash)),
+                                                                           other_site.where.get("server_names"),
+                                                                           key[2]))
+            sockets.setdefault(key[2], []).append((where, key, tls, proxy_protocol, site))
+    zones = {rate_limit_zone(site, index) for site in model.sites for index, location in enumerate(site.locations)
+             if location.rate_limit is not None}
+    for upstream in model.upstreams:
+        if upstream.name in zones:
+            findings.add("error", _field(upstream, "name", upstream.name), "%r is the name of a rate limit zone the "
+                         "role declares: choose another name" % upstream.name)

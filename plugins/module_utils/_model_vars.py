@@ -10,11 +10,14 @@ one set of rules, run on the built model before anything is returned.
 
 from __future__ import annotations
 
+import copy
+
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._check import check
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import ParseError, parse
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
-    Location, Model, ModelError, Server, Site, Stream, Upstream)
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import INT_RE, format_address, parse_address
+    Location, Model, ModelError, RateLimit, RealIp, Server, Site, Stream, Upstream, plain_dns_names)
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (
+    INT_RE, SITE_NAME_RE, format_address, parse_address)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import tls_from_var
 
 UPSTREAM_KEYS = ("name", "method", "hash_key", "consistent", "two", "keepalive", "zone", "servers")
@@ -152,9 +155,15 @@ def _location(raw, where, errors):
     if path is None or upstream is None:
         return None
     # '/roundrobin/' and '/roundrobin' mean the same location ('/a//' stays for the check to refuse).
-    if len(path) > 1 and path.endswith("/") and not path.endswith("//"):
-        path = path[:-1]
+    path = _one_location_path(path)
     return Location(path=path, upstream=upstream, strip_prefix=path != "/", where=where)
+
+
+def _one_location_path(path):
+    """'/roundrobin/' and '/roundrobin' mean the same location; '/a//' stays for the check to refuse."""
+    if len(path) > 1 and path.endswith("/") and not path.endswith("//"):
+        return path[:-1]
+    return path
 
 
 def _words(text):
@@ -260,7 +269,7 @@ def _streams(model, streams, streams_var, errors, default_zone, access_log):
 def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_balancer_upstreams",
                     locations_var="load_balancer_locations", default_keepalive=None, default_zone=None,
                     overrides=None, warnings=None, streams=None, streams_var="load_balancer_streams",
-                    stream_access_log=None):
+                    stream_access_log=None, sites=None, mixed=None, tls_dir=None):
     """Validate and normalise role input; raise ModelError naming each field.
 
     `site_vars` maps role variable names (SITE_VARS) to values; None builds
@@ -268,10 +277,13 @@ def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_ba
     state file's content (apply_overrides), applied before the one check;
     `warnings` (a list) receives what apply_overrides ignored. `streams` is
     load_balancer_streams (TCP and UDP services), checked by the same rules
-    and for listen clashes.
+    and for listen clashes. `sites` is load_balancer_sites (several server
+    blocks; `site_vars` then gives what they do not set themselves), `mixed`
+    the single-site variables also set (an error), `tls_dir` where the
+    sites' keys and certificates go.
     """
     errors = _Errors()
-    model = Model(origin="vars")
+    model = Model(origin="vars", tls_dir=tls_dir)
     if not isinstance(upstreams, list):
         errors.add(upstreams_var, "must be a list, got %s" % type(upstreams).__name__)
         upstreams = []
@@ -282,15 +294,20 @@ def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_ba
         upstream = _upstream(raw, "%s[%d]" % (upstreams_var, index), errors, default_keepalive, default_zone)
         if upstream is not None:
             model.upstreams.append(upstream)
-    for index, raw in enumerate(locations):
+    # With load_balancer_sites each site has its own locations.
+    for index, raw in enumerate(locations if not sites else []):
         location = _location(raw, "%s[%d]" % (locations_var, index), errors)
         if location is not None:
             model.locations.append(location)
-    if site_vars is not None:
+    if sites:
+        _sites(model, sites, _site(site_vars or {}, errors), mixed, errors)
+    elif site_vars is not None:
         model.site = _site(site_vars, errors)
     apply_overrides(model, overrides, errors, warnings if warnings is not None else [])
     _streams(model, streams, streams_var, errors, default_zone, stream_access_log)
     errors.extend(finding.text() for finding in check(model) if finding.severity != "info")
+    # Sites share the role's header and timeout variables: one message each.
+    errors[:] = list(dict.fromkeys(errors))
     if errors:
         raise ModelError(errors)
     return model
@@ -353,12 +370,13 @@ def _override_server(server, entry, field, errors, warnings):
 
 
 def record_from_vars(upstreams, locations, site_vars=None, default_keepalive=None, default_zone=None, hosts=None,
-                     streams=None, stream_access_log=None):
+                     streams=None, stream_access_log=None, sites=None, mixed=None, tls_dir=None):
     """The inputs of model_from_vars as plain data (groups already expanded):
     what the role records on the load balancer so that upstream_server
     builds the same model again (model_from_record)."""
     return {"upstreams": upstreams, "locations": locations, "site": site_vars, "keepalive": default_keepalive,
-            "zone": default_zone, "hosts": hosts or {}, "streams": streams, "stream_access_log": stream_access_log}
+            "zone": default_zone, "hosts": hosts or {}, "streams": streams, "stream_access_log": stream_access_log,
+            "sites": sites or [], "mixed": mixed or [], "tls_dir": tls_dir}
 
 
 def model_from_record(record, overrides=None, warnings=None):
@@ -368,4 +386,182 @@ def model_from_record(record, overrides=None, warnings=None):
     return model_from_vars(record.get("upstreams"), record.get("locations"), site_vars=record.get("site"),
                            default_keepalive=record.get("keepalive"), default_zone=record.get("zone"),
                            overrides=overrides, warnings=warnings, streams=record.get("streams"),
-                           stream_access_log=record.get("stream_access_log"))
+                           stream_access_log=record.get("stream_access_log"), sites=record.get("sites"), mixed=record.get("mixed"),
+                           tls_dir=record.get("tls_dir"))
+
+
+# ------------------------------------------------------------ sites
+
+# load_balancer_sites: several server blocks, each with its own names,
+# certificate, log and locations (the single-site variables describe one).
+SITES_VAR = "load_balancer_sites"
+SITE_KEYS = ("name", "server_names", "listen", "default", "tls", "access_log", "log_format", "real_ip", "locations")
+SITE_LOCATION_KEYS = ("path", "upstream", "redirect", "return", "websocket", "buffering", "client_max_body_size",
+                      "proxy_read_timeout", "headers", "allow", "rate_limit")
+LOCATION_TARGETS = ("upstream", "redirect", "return")
+REDIRECT_KEYS = ("to", "code")
+RETURN_KEYS = ("code", "body")
+REAL_IP_KEYS = ("from", "header", "proxy_protocol")
+RATE_LIMIT_KEYS = ("rate", "burst")
+# The single-site variables that describe the one server block: set beside
+# load_balancer_sites, one of the two descriptions would be ignored.
+SINGLE_SITE_VARS = ("load_balancer_locations", "load_balancer_server_name", "load_balancer_tls")
+
+
+def _texts(value, where, errors):
+    """A non-empty list of strings; one string (or number) is a list of one."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        errors.add(where, "must be a non-empty list of strings, got %r" % (value,))
+        return []
+    texts = [to_text(item, "%s[%d]" % (where, index), errors) for index, item in enumerate(value)]
+    return [text for text in texts if text is not None]
+
+
+def _sub_dict(raw, key, keys, where, errors):
+    """raw[key] as a dict of `keys` (None when absent or wrong, the error named)."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        errors.add("%s.%s" % (where, key), "must be a dict with %s, got %r" % (", ".join(keys), value))
+        return None
+    _unknown_keys(value, keys, "%s.%s" % (where, key), errors)
+    return value
+
+
+def _location_target(raw, location, where, errors):
+    """The one thing a site's location does: proxy, redirect or return."""
+    targets = [key for key in LOCATION_TARGETS if raw.get(key) is not None]
+    if len(targets) != 1:
+        errors.add(where, "must have exactly one of upstream, redirect, return, got %s" % (" and ".join(targets)
+                                                                                          or "none"))
+        return
+    if targets == ["upstream"]:
+        location.upstream = to_text(raw["upstream"], where + ".upstream", errors)
+        return
+    target = _sub_dict(raw, targets[0], REDIRECT_KEYS if targets == ["redirect"] else RETURN_KEYS, where, errors)
+    if target is None:
+        return
+    location.kind = targets[0]
+    field = "%s.%s" % (where, targets[0])
+    if location.kind == "redirect":
+        location.redirect_to = to_text(target.get("to"), field + ".to", errors)
+        location.redirect_code = to_int(target.get("code", 301), field + ".code", errors)
+    else:
+        location.return_code = to_int(target.get("code"), field + ".code", errors)
+        if target.get("body") is not None:
+            location.return_body = to_text(target["body"], field + ".body", errors)
+
+
+def _site_location(raw, where, errors):
+    if not isinstance(raw, dict):
+        errors.add(where, "must be a dict with a path and one of upstream, redirect, return, got %r" % (raw,))
+        return None
+    _unknown_keys(raw, SITE_LOCATION_KEYS, where, errors)
+    path = to_text(raw.get("path"), where + ".path", errors)
+    if path is None:
+        return None
+    path = _one_location_path(path)
+    location = Location(path=path, upstream=None, strip_prefix=path != "/", where=where)
+    _location_target(raw, location, where, errors)
+    location.websocket = to_bool(raw.get("websocket", False), where + ".websocket", errors)
+    if raw.get("buffering") is not None:
+        location.buffering = to_bool(raw["buffering"], where + ".buffering", errors)
+    for key in ("client_max_body_size", "proxy_read_timeout"):
+        if raw.get(key) is not None:
+            setattr(location, key, to_text(raw[key], "%s.%s" % (where, key), errors))
+    headers = raw.get("headers")
+    if headers is not None:
+        if not isinstance(headers, dict):
+            errors.add(where + ".headers", "must be a dict of header: value, got %r" % (headers,))
+        else:
+            location.headers = [[str(name), to_text(text, "%s.headers.%s" % (where, name), errors) or ""]
+                                for name, text in headers.items()]
+    if raw.get("allow") is not None:
+        location.allow = _texts(raw["allow"], where + ".allow", errors)
+    rate_limit = _sub_dict(raw, "rate_limit", RATE_LIMIT_KEYS, where, errors)
+    if rate_limit is not None:
+        location.rate_limit = RateLimit(rate=to_text(rate_limit.get("rate"), where + ".rate_limit.rate", errors) or "",
+                                        burst=to_int(rate_limit.get("burst", 0), where + ".rate_limit.burst", errors) or 0)
+    return location
+
+
+def _real_ip(raw, where, errors):
+    real_ip = _sub_dict(raw, "real_ip", REAL_IP_KEYS, where, errors)
+    if real_ip is None:
+        return None
+    field = where + ".real_ip"
+    result = RealIp(networks=_texts(real_ip.get("from"), field + ".from", errors))
+    result.proxy_protocol = to_bool(real_ip.get("proxy_protocol", False), field + ".proxy_protocol", errors)
+    if result.proxy_protocol:
+        if real_ip.get("header") is not None:
+            errors.add(field, "takes either header or proxy_protocol, not both")
+        result.header = None
+    elif real_ip.get("header") is not None:
+        result.header = to_text(real_ip["header"], field + ".header", errors)
+    return result
+
+
+def _one_site(raw, where, base, errors):
+    """One entry of load_balancer_sites; what it does not set comes from the
+    role's server-block variables (`base`: headers, timeouts, tokens)."""
+    if not isinstance(raw, dict):
+        errors.add(where, "must be a dict with a name, server_names and locations, got %r" % (raw,))
+        return None
+    _unknown_keys(raw, SITE_KEYS, where, errors)
+    site = copy.deepcopy(base)
+    site.where = dict(base.where)
+    site.where.update({attr: "%s.%s" % (where, attr) for attr in ("name", "server_names", "listen", "default", "tls",
+                                                                   "access_log", "log_format", "real_ip",
+                                                                   "locations")})
+    site.name = to_text(raw.get("name"), where + ".name", errors) or ""
+    if raw.get("server_names") is None:
+        errors.add(where + ".server_names", "is required: the names this site answers (a list)")
+    else:
+        names = raw["server_names"]
+        # A string is space-separated names (as load_balancer_server_name); a list item is one name.
+        site.server_names = _words(names) if isinstance(names, str) else _texts(names, where + ".server_names", errors)
+    if raw.get("listen") is not None:
+        site.listens = _texts(raw["listen"], where + ".listen", errors)
+    else:
+        site.listens = [base.listen]
+    site.listen = (site.listens or [base.listen])[0]
+    site.default = to_bool(raw.get("default", False), where + ".default", errors)
+    site.tls = tls_from_var(raw.get("tls"), where + ".tls", errors)
+    if site.tls.mode == "acme" and not site.tls.domains:
+        # ACME certifies the site's own names unless domains says otherwise.
+        site.tls.domains = plain_dns_names(site.server_names)
+    if raw.get("access_log") is not None:
+        site.access_log = to_text(raw["access_log"], where + ".access_log", errors) or site.access_log
+    elif SITE_NAME_RE.match(site.name):
+        site.access_log = "/var/log/nginx/%s.access.log" % site.name
+    site.log_format = to_text(raw.get("log_format") or "combined", where + ".log_format", errors) or "combined"
+    site.real_ip = _real_ip(raw, where, errors)
+    locations = raw.get("locations")
+    if not isinstance(locations, list) or not locations:
+        errors.add(where + ".locations", "must be a non-empty list of locations")
+        locations = []
+    for index, raw_location in enumerate(locations):
+        location = _site_location(raw_location, "%s.locations[%d]" % (where, index), errors)
+        if location is not None:
+            location.server_block = site.name
+            site.locations.append(location)
+    return site
+
+
+def _sites(model, sites, base, mixed, errors):
+    """load_balancer_sites -> model.sites; their proxied locations also go to
+    model.locations, so every upstream reference is checked once."""
+    if not isinstance(sites, list):
+        errors.add(SITES_VAR, "must be a list, got %s" % type(sites).__name__)
+        return
+    if mixed:
+        errors.add(SITES_VAR, "cannot be combined with %s: describe every server block in load_balancer_sites "
+                   "(docs/migration.md)" % ", ".join(mixed))
+    for index, raw in enumerate(sites):
+        site = _one_site(raw, "%s[%d]" % (SITES_VAR, index), base, errors)
+        if site is not None:
+            model.sites.append(site)
+            model.locations.extend(location for location in site.locations if location.kind == "proxy")

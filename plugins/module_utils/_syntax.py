@@ -421,3 +421,23 @@ def size_bytes(text):
     if not match:
         raise ValueError("must be an nginx size like 64k or 1m, got %r" % (text,))
     return int(match.group("number")) * _SIZE_FACTOR[match.group("unit").lower()]
+
+# A site's name (load_balancer_sites): part of file, log and zone names.
+SITE_NAME_RE = re.compile(r"\A[a-z0-9_]{1,64}\Z")
+# limit_req rates: requests per second or per minute.
+RATE_RE = re.compile(r"\A(?P<number>[0-9]{1,6})r/(?P<unit>[sm])\Z")
+# A redirect target: an absolute http(s) URL or a path; characters that need
+# no quoting, and nginx variables ($request_uri keeps path and query).
+REDIRECT_RE = re.compile(r"\A(?=.)(?:https?://[A-Za-z0-9.$_-]{1,253}(?::[0-9]{1,5})?)?"
+                         r"(?:/[A-Za-z0-9._~/%$&=?:+,-]{0,1023})?\Z")
+
+
+def parse_network(text):
+    """'10.0.0.0/8', '192.0.2.7', '2001:db8::/32' -> its normalised form; ValueError else."""
+    if not isinstance(text, str) or not re.match(r"\A[0-9A-Fa-f.:/]{1,64}\Z", text):
+        raise ValueError("must be an IP address or network like 10.0.0.0/8, got %r" % (text,))
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError("must be an IP address or network like 10.0.0.0/8, got %r" % (text,)) from None
+    return str(network) if network.num_addresses > 1 else str(network.network_address)

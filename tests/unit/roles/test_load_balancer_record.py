@@ -24,7 +24,8 @@ def template_variables(name, seen=None):
         if included not in seen:
             seen.add(included)
             names |= template_variables(included, seen)
-    return names - {"site"}  # set in upstream.conf.j2 from the model
+    # Set in upstream.conf.j2 from the model (the loop variables and aliases its includes read).
+    return names - {"site", "location", "http", "catch_all"}
 
 
 def recorded():

@@ -37,7 +37,9 @@ def test_selfsigned_gives_the_templates_words_and_an_https_verify_url():
                             "hsts": None, "domains": ["lb.example.test"],
                             "redirect_target": "https://$host$request_uri", "acme": False,
                             "acme_directory": "https://acme-v02.api.letsencrypt.org/directory", "acme_email": "",
-                            "acme_ca_file": "", "renew_days": 30}
+                            "acme_ca_file": "", "renew_days": 30,
+                            # One site: one listen, the role's key and certificate paths.
+                            "listens": ["443"], "cert_path": None, "key_path": None, "cert": None, "key": None}
 
 
 def test_acme_gives_the_challenge_location_and_its_settings_reach_the_model():
