@@ -8,6 +8,8 @@ accepted; each accepted one costs one `nginx -t`.
 """
 
 import os
+import shutil
+import subprocess
 
 import crossplane
 import jinja2
@@ -412,3 +414,176 @@ def test_fuzzed_streams_are_refused_by_name_or_render_exactly_the_model(figure):
 
     case()
     tally.judge(figure, "stream fuzz", FUZZ_STREAM_EXAMPLES)
+
+
+# ------------------------------------------------------------ sites
+
+FUZZ_SITE_EXAMPLES = int(os.environ.get("FUZZ_SITE_EXAMPLES", "800"))
+
+
+def rarely(common, rare):
+    """A site case has many fields: each wrong one rarer, so that about one case in five reaches nginx -t."""
+    return st.integers(0, 31).flatmap(lambda i: rare if i in (11, 23) else common)
+
+SITE_NAME = now_and_then(st.sampled_from(["shop", "api", "plain", "a_1"]),
+                         st.sampled_from(["Shop", "sh op", "a-b", "x" * 65, ""]), one_in=10)
+# Two ports (sites share them: the agreement rules), now and then one of the other spellings.
+SITE_LISTEN = now_and_then(st.sampled_from(["18080", "127.0.0.1:18081"]), LISTEN, one_in=10)
+NETWORKS = st.lists(rarely(st.sampled_from(["10.0.0.0/8", "127.0.0.1", "192.0.2.0/24", "2001:db8::/32"]),
+                                 st.sampled_from(["10.0.0.0/33", "all", "10.0.0.0/8 ; deny", "::/zz", ""])),
+                    min_size=1, max_size=3)
+REDIRECT_TO = rarely(st.sampled_from(["/", "/new", "https://example.com/", "https://$host$request_uri",
+                                            "/a?b=c&d"]),
+                           st.sampled_from(["javascript:x", "/$nosuchvar", "/x y", "http://[::1]/"]))
+RETURN_BODY = rarely(st.sampled_from(["ok", "a b", "x;y{z}", "q\"uo'te", "$host", "back\\slash"]),
+                           st.sampled_from(["", "$nosuchvar", "a\nb"]))
+SITE_PATHS = st.lists(st.lists(SEGMENT, min_size=1, max_size=2).map(lambda parts: "/" + "/".join(parts)),
+                      min_size=1, max_size=3, unique=True).map(lambda paths: paths + ["/"] if len(paths) == 1 else paths)
+
+
+@st.composite
+def site_location(draw, path, names):
+    entry = {"path": pick(draw, st.just(path))}
+    target = draw(st.sampled_from(["upstream", "upstream", "upstream", "redirect", "return"]))
+    if target == "upstream":
+        entry["upstream"] = pick(draw, st.sampled_from(names))
+        maybe(draw, entry, "websocket", st.booleans())
+        maybe(draw, entry, "buffering", st.booleans())
+        maybe(draw, entry, "proxy_read_timeout", TIMES)
+        maybe(draw, entry, "headers", st.dictionaries(HEADER_NAME, HEADER_VALUE, max_size=2))
+        if draw(st.integers(0, 3)) == 1:
+            entry["rate_limit"] = {"rate": pick(draw, rarely(st.sampled_from(["5r/s", "30r/m"]),
+                                                                   st.sampled_from(["0r/s", "5r/h"]))),
+                                   "burst": pick(draw, st.integers(0, 20))}
+    elif target == "redirect":
+        entry["redirect"] = {"to": pick(draw, REDIRECT_TO),
+                             "code": pick(draw, rarely(st.sampled_from([301, 302, 308]), st.just(200)))}
+    else:
+        entry["return"] = {"code": pick(draw, rarely(st.sampled_from([200, 204, 404, 503]), st.sampled_from([444, 99])))}
+        maybe(draw, entry["return"], "body", RETURN_BODY)
+    maybe(draw, entry, "client_max_body_size", rarely(st.sampled_from(["0", "1k", "10m"]), st.just("1 m")))
+    if draw(st.integers(0, 3)) == 1:
+        entry["allow"] = pick(draw, NETWORKS)
+    return entry
+
+
+@st.composite
+def sites_input(draw):
+    names = draw(NAMES)
+    upstreams = [draw(upstream(name)) for name in names]
+    sites = []
+    for index in range(draw(st.integers(1, 3))):
+        # Mostly a name of its own (a clash of names, defaults or ports is a named error, but rarer).
+        own = ("shop", "api", "plain")[index]
+        site = {"name": pick(draw, now_and_then(st.just(own), SITE_NAME, one_in=6)),
+                "server_names": pick(draw, now_and_then(st.just(["%s.example.test" % own]),
+                                                        st.lists(SERVER_NAME, min_size=1, max_size=2), one_in=4)),
+                "locations": [draw(site_location(path, names)) for path in draw(SITE_PATHS)]}
+        maybe(draw, site, "listen", st.lists(SITE_LISTEN, min_size=1, max_size=2))
+        if draw(st.integers(0, 3)) == 1:
+            site["default"] = pick(draw, st.booleans())
+        maybe(draw, site, "log_format", rarely(st.sampled_from(["combined", "json"]), st.just("xml")))
+        maybe(draw, site, "access_log", rarely(st.sampled_from(["off", "/dev/null"]), st.just("/dev/null x")))
+        if draw(st.booleans()):
+            site["tls"] = {"mode": pick(draw, st.sampled_from(["none", "selfsigned", "selfsigned"])),
+                           "port": pick(draw, st.sampled_from([18443, 18444])),
+                           "redirect": pick(draw, st.booleans()), "http2": pick(draw, st.booleans())}
+        if draw(st.integers(0, 3)) == 1:
+            site["real_ip"] = {"from": pick(draw, NETWORKS)}
+            if draw(st.integers(0, 3)) == 1:
+                site["real_ip"]["proxy_protocol"] = True
+            else:
+                site["real_ip"]["header"] = pick(draw, rarely(st.sampled_from(["X-Forwarded-For", "X-Real-IP"]),
+                                                                    st.just("X Y")))
+        sites.append(site)
+    return upstreams, sites
+
+
+def sites_shape(model):
+    """Every block and listen the sites' config may hold: each site's server
+    (and redirect server), the catch-alls, the locations, the listens."""
+    servers, locations, listens = [], [], []
+    http2 = " http2"
+    for site in model["sites"]:
+        tls = site["tls"]
+        servers.append(())
+        if not (tls and tls["redirect"]):
+            listens += [tuple(listen.split()) for listen in site["listens"]]
+        if tls:
+            listens += [tuple((listen + " ssl" + (http2 if tls["http2"] else "")).split()) for listen in tls["listens"]]
+            if tls["redirect"]:
+                servers.append(())
+                listens += [tuple(listen.split()) for listen in site["listens"]]
+                locations.append(("/",))
+        for location in site["locations"]:
+            if location["strip_prefix"]:
+                locations += [("=", location["path"]), (location["path"] + "/",)]
+            else:
+                locations.append((location["path"],))
+        if not site["has_root"]:
+            locations.append(("/",))
+    catch_all = model["http"]["catch_all"]
+    if catch_all["listens"]:
+        servers.append(())
+        listens += [tuple(listen.split()) for listen in catch_all["listens"]]
+    if catch_all["tls_listens"]:
+        servers.append(())
+        listens += [tuple((listen + " ssl" + (http2 if catch_all["http2"] else "")).split())
+                    for listen in catch_all["tls_listens"]]
+    shape = {
+        "upstream": sorted((u["name"],) for u in model["upstreams"]),
+        "server": servers, "location": sorted(locations), "listen": sorted(listens), "include": [],
+        "servers": sorted(tuple(s["directive_args"]) for u in model["upstreams"] for s in u["servers"]),
+    }
+    if model["http"]["websocket_map"]:
+        shape["other_blocks"] = ["map"]
+    return shape
+
+
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory):
+    """One key and certificate, copied to every path a fuzzed config names."""
+    directory = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-subj", "/CN=fuzz", "-keyout", str(directory / "pair.key"),
+                    "-out", str(directory / "pair.crt")], check=True, capture_output=True, timeout=60)
+    return directory
+
+
+@needs_nginx
+def test_fuzzed_sites_are_refused_by_name_or_render_exactly_the_model(figure, tmp_path_factory, tls_pair):
+    workdir = tmp_path_factory.mktemp("fuzz_sites")
+    tally = Tally()
+
+    @settings(max_examples=FUZZ_SITE_EXAMPLES, derandomize=FUZZ_SEED is None, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @seed(int(FUZZ_SEED or 0))
+    @given(sites_input())
+    def case(data):
+        upstreams, sites = data
+        model = tally.model(lambda: lb_model(upstreams, [], keepalive=64, zone="64k", site=default_site_vars(),
+                                             sites=sites, tls_dir=str(tls_pair)))
+        if model is None:
+            return
+        for pair in model["http"]["tls_pairs"]:
+            shutil.copyfile(tls_pair / "pair.key", pair["key_path"])
+            shutil.copyfile(tls_pair / "pair.crt", pair["cert_path"])
+        text = render(model)
+        result = check_candidate(text, NGINX, shown_name="fuzz.conf")
+        if not result.valid:
+            tally.nginx_refused += 1
+            tally.samples.append(("nginx -t refused", result.errors, data))
+            return
+        conf = os.path.join(str(workdir), "fuzz.conf")
+        with open(conf, "w") as handle:
+            handle.write(text)
+        expected = sites_shape(model)
+        ours, theirs = shape_of_ours(text), shape_of_crossplanes(conf)
+        ours = dict(ours, server=sorted(ours["server"]), **({"other_blocks": ["map"]} if "other_blocks" in expected
+                                                           else {}))
+        if ours != expected or theirs != expected:
+            tally.injections += 1
+            tally.samples.append(("shape differs", {"expected": expected, "ours": ours, "crossplane": theirs}, data))
+
+    case()
+    tally.judge(figure, "sites fuzz", min(FUZZ_SITE_EXAMPLES, 800))
