@@ -20,6 +20,11 @@ are read and discarded: the app reads none), chunked bodies are refused
 that does not read its responses stops being read. Pipelined requests are
 answered in a loop, in order, however many come in one write.
 
+A connection persists as RFC 9112 9.3 says: never after a request whose
+Connection list holds `close`, else always for HTTP/1.1 and for HTTP/1.0
+only with `keep-alive` (answered with `Connection: keep-alive`). A client
+that half-closes after its requests still gets every answer, then the close.
+
 `GET /metrics` answers the requests this process has answered so far, by
 status, in Prometheus' text format (app_server_requests_total); the
 scrapes of /metrics themselves are not counted.
@@ -57,12 +62,19 @@ REASONS = {200: b"OK", 400: b"Bad Request", 405: b"Method Not Allowed", 408: b"R
            411: b"Length Required", 413: b"Content Too Large", 431: b"Request Header Fields Too Large",
            501: b"Not Implemented"}
 TEXT = b"text/plain; charset=utf-8"
+# The Connection field of a response: none where HTTP/1.1 persists anyway; an
+# HTTP/1.0 client learns that its connection persists only from keep-alive.
+CONNECTION = {(True, b"1"): b"", (True, b"0"): b"\r\nConnection: keep-alive",
+              (False, b"1"): b"\r\nConnection: close", (False, b"0"): b"\r\nConnection: close"}
+CLOSE = CONNECTION[False, b"1"]
 METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 # The whole head in one pass: a request line of RFC 9110 tokens and an ASCII
 # target, then fields whose values hold no control character but tab. Any
 # other head (obs-fold, bare CR or LF, NUL, a space before a colon, HTTP/2)
 # is a 400. No part can match what another does, so it never backtracks.
+# A second field line of these is how requests get smuggled (or routed twice): 400.
+SINGLE_FIELDS = frozenset((b"content-length", b"transfer-encoding", b"host"))
 HEAD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [\x21-\x7e]+ HTTP/1\.[01]"
                   rb"(?:\r\n[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*)*")
 
@@ -101,6 +113,7 @@ class App:
         self.health_path = health_path.encode()
         self.hostname = socket.gethostname()
         self.backend = "%s:%d" % (self.hostname, port)
+        self.backend_field = self.backend.encode()
         self.latency_s = latency_ms / 1000.0
         self.access_log = access_log
         self.header_timeout = header_timeout
@@ -140,14 +153,17 @@ class App:
         title = html.escape(headers.get(b"host", b"").decode("latin-1"), quote=True)
         return 200, PAGE.format(title=title, port=self.port, time=now).encode(), b"text/html; charset=utf-8"
 
-    def head(self, status, length, content_type, keep_alive):
+    def head(self, status, length, content_type, connection):
+        """A response head with a body of `length` bytes; `connection` from CONNECTION."""
+        return self.head_with(status, b"\r\nContent-Type: %s\r\nContent-Length: %d" % (content_type, length),
+                              connection)
+
+    def head_with(self, status, fields, connection):
+        """A response head: the usual fields, then `fields` (each after a CRLF) and `connection`."""
         return b"".join((
             b"HTTP/1.1 %d %s\r\nServer: edgeops-app-server\r\nDate: " % (status, REASONS[status]),
-            self.clock.now().date,
-            b"\r\nContent-Type: ", content_type,
-            b"\r\nContent-Length: %d\r\nX-Backend: " % length, self.backend.encode(), self.version_field,
-            b"\r\n" if keep_alive else b"\r\nConnection: close\r\n",
-            b"\r\n"))
+            self.clock.now().date, fields, b"\r\nX-Backend: ", self.backend_field, self.version_field, connection,
+            b"\r\n\r\n"))
 
 
 def parse_head(head):
@@ -160,11 +176,14 @@ def parse_head(head):
     headers = {}
     for line in lines[1:]:
         name, dummy, value = line.partition(b":")
-        headers[name.lower()] = value.strip()  # HEAD allowed no whitespace but space and tab
-    if len(headers) < len(lines) - 1:  # a field twice: of these, that is how requests get smuggled
-        names = [line.partition(b":")[0].lower() for line in lines[1:]]
-        if any(names.count(name) > 1 for name in (b"content-length", b"transfer-encoding", b"host")):
+        name, value = name.lower(), value.strip()  # HEAD allowed no whitespace but space and tab
+        if name not in headers:
+            headers[name] = value
+        elif name in SINGLE_FIELDS:
             return 400
+        else:
+            # RFC 9110 5.3: field lines of one name are one comma-separated list (Connection: a / Connection: close).
+            headers[name] += b", " + value
     if b"transfer-encoding" in headers:
         # The app reads no bodies; nginx sends Content-Length (it buffers them).
         return 411 if headers[b"transfer-encoding"].lower() == b"chunked" else 501
@@ -174,6 +193,21 @@ def parse_head(head):
     if not length.isdigit() or len(length) > MAX_LENGTH_DIGITS:  # bytes.isdigit(): ASCII digits only
         return 400
     return method, target, version[-1:], headers, int(length)
+
+
+def tokens(value):
+    """The lower-case tokens of a comma-separated list field (RFC 9110 5.6.1), empty elements dropped."""
+    return {token for token in (item.strip(b" \t").lower() for item in value.split(b",")) if token}
+
+
+def persistent(minor, headers):
+    """Whether the connection persists after this request's response (RFC 9112 9.3):
+    never with the "close" option; for HTTP/1.1, otherwise always; for HTTP/1.0,
+    only with the "keep-alive" option."""
+    options = tokens(headers.get(b"connection", b""))
+    if b"close" in options:
+        return False
+    return minor == b"1" or b"keep-alive" in options
 
 
 class Connection(asyncio.Protocol):
@@ -199,6 +233,7 @@ class Connection(asyncio.Protocol):
         self.write_paused = False  # the client does not read its responses
         self.read_paused = False
         self.closing = False  # the last response went out: drop any input until closed
+        self.input_ended = False  # the client half-closed: answer what it sent whole, then close
         self.phase = "head"
         self.deadline = None
 
@@ -230,7 +265,14 @@ class Connection(asyncio.Protocol):
             self.abort()
 
     def eof_received(self):
-        return False  # close: nothing more will come, and half-open connections cost a descriptor
+        """The client sent all it will send. A request it sent whole is still
+        answered (a half-close is no abort, RFC 9112 9.6), also after a delay
+        (--latency-ms); the connection closes when nothing is left to answer."""
+        if self.closing:
+            return False  # the close it lingered for
+        self.input_ended = True
+        self.data_received(b"")
+        return True  # expect() closes it once it would wait for input
 
     def pause_writing(self):
         # The client does not read: stop reading its requests until it does, and give it idle_timeout.
@@ -283,10 +325,10 @@ class Connection(asyncio.Protocol):
                 self.fail(413)
                 return pos
             self.body_left = length
-            connection = headers.get(b"connection", b"").lower()
-            keep_alive = connection != b"close" if minor == b"1" else connection == b"keep-alive"
+            keep_alive = persistent(minor, headers)
             status, body, content_type = self.app.respond(method, target, headers)
-            response = self.app.head(status, len(body), content_type, keep_alive) + (b"" if method == b"HEAD" else body)
+            response = (self.app.head(status, len(body), content_type, CONNECTION[keep_alive, minor])
+                        + (b"" if method == b"HEAD" else body))
             if self.app.access_log:
                 peer = self.transport.get_extra_info("peername") or ("-",)
                 # backslashreplace: the request's bytes cannot forge or break journal lines.
@@ -303,7 +345,11 @@ class Connection(asyncio.Protocol):
 
     def expect(self, phase):
         """process() waits for input: start the clock of what it waits for, once
-        per phase, so a client that sends a byte at a time does not extend it."""
+        per phase, so a client that sends a byte at a time does not extend it.
+        A client that half-closed sends nothing more: close instead."""
+        if self.input_ended:
+            self.close_gently(linger=False)
+            return
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()
@@ -329,7 +375,7 @@ class Connection(asyncio.Protocol):
         """Answer an error status and close. Every caller returns right after."""
         body = b"%d %s\n" % (status, REASONS[status])
         self.app.count(status)
-        self.transport.write(self.app.head(status, len(body), TEXT, False) + body)
+        self.transport.write(self.app.head(status, len(body), TEXT, CLOSE) + body)
         self.close_gently(linger=True)
 
     def close_gently(self, linger):
@@ -341,7 +387,7 @@ class Connection(asyncio.Protocol):
         self.body_left = 0
         self.closing = True
         self.deadline = self.loop.time() + LINGER_S
-        if not linger or not self.transport.can_write_eof():
+        if not linger or self.input_ended or not self.transport.can_write_eof():
             self.transport.close()
             return
         if self.read_paused:
