@@ -76,6 +76,13 @@ class Client:
             fields[name.strip().lower()] = value.strip()
         return int(lines[0].split(" ")[1]), fields
 
+    def response_body(self, fields):
+        """The body after response_head() of a refused upgrade (its Content-Length, at most 64 KiB)."""
+        length = int(fields.get("content-length", "0"))
+        if length > 65536:
+            raise ValueError("response body over 64 KiB")
+        return self._take(length)
+
     def handshake(self, path="/ws"):
         """Upgrade; the 101's fields. AssertionError unless the server accepted with the right key."""
         key = self.request(path)
@@ -118,7 +125,7 @@ class Client:
         return bool(first & 0x80), first & 0x0F, self._take(size)
 
     def close_code(self):
-        """The code of the close frame that comes next (frames before it skipped, at most 100), or None if it has none."""
+        """The code of the close frame that comes next (at most 100 frames before it skipped), None if it has none."""
         for dummy in range(100):
             fin, opcode, payload = self.receive()
             if opcode == CLOSE:

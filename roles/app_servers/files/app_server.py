@@ -71,9 +71,9 @@ SWEEP_BATCH = 100  # connections closed per turn of the event loop at most
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_IDLE_TIMEOUT = 75.0  # above nginx's upstream keepalive_timeout (60 s): nginx closes idle ones first
 DEFAULT_MAX_BODY = 65536
-REASONS = {101: b"Switching Protocols", 200: b"OK", 400: b"Bad Request", 405: b"Method Not Allowed", 408: b"Request Timeout",
-           411: b"Length Required", 413: b"Content Too Large", 431: b"Request Header Fields Too Large",
-           426: b"Upgrade Required", 501: b"Not Implemented"}
+REASONS = {101: b"Switching Protocols", 200: b"OK", 400: b"Bad Request", 405: b"Method Not Allowed",
+           408: b"Request Timeout", 411: b"Length Required", 413: b"Content Too Large", 426: b"Upgrade Required",
+           431: b"Request Header Fields Too Large", 501: b"Not Implemented"}
 TEXT = b"text/plain; charset=utf-8"
 # The Connection field of a response: none where HTTP/1.1 persists anyway; an
 # HTTP/1.0 client learns that its connection persists only from keep-alive.
@@ -179,7 +179,8 @@ class App:
         """(status, response, keep-alive, then) of a refused stream request: `message` names what is wrong."""
         self.count(status)
         body = message.encode() + b"\n"
-        return status, self.head(status, len(body), TEXT, CLOSE, fields) + (b"" if method == b"HEAD" else body), False, None
+        response = self.head(status, len(body), TEXT, CLOSE, fields) + (b"" if method == b"HEAD" else body)
+        return status, response, False, None
 
     def open_websocket(self, method, target, minor, headers, length, keep_alive):  # pylint: disable=unused-argument
         """GET /ws: the 101 of a valid RFC 6455 handshake, else 400 (426 for another version) naming the field."""
@@ -252,7 +253,7 @@ def parse_head(head):
         return 400
     lines = head.split(b"\r\n")
     method, target, version = lines[0].split(b" ")
-    headers = {}
+    headers, repeated = {}, {}
     for line in lines[1:]:
         name, dummy, value = line.partition(b":")
         name, value = name.lower(), value.strip()  # HEAD allowed no whitespace but space and tab
@@ -261,8 +262,11 @@ def parse_head(head):
         elif name in SINGLE_FIELDS:
             return 400
         else:
-            # RFC 9110 5.3: field lines of one name are one comma-separated list (Connection: a / Connection: close).
-            headers[name] += b", " + value
+            repeated.setdefault(name, [headers[name]]).append(value)
+    for name, values in repeated.items():
+        # RFC 9110 5.3: the field lines of one name are one list (Connection: a / Connection: close);
+        # joined once, so 16,000 lines `X: y` cost linear time.
+        headers[name] = b", ".join(values)
     if b"transfer-encoding" in headers:
         # The app reads no bodies; nginx sends Content-Length (it buffers them).
         return 411 if headers[b"transfer-encoding"].lower() == b"chunked" else 501
@@ -283,7 +287,10 @@ def persistent(minor, headers):
     """Whether the connection persists after this request's response (RFC 9112 9.3):
     never with the "close" option; for HTTP/1.1, otherwise always; for HTTP/1.0,
     only with the "keep-alive" option."""
-    options = tokens(headers.get(b"connection", b""))
+    connection = headers.get(b"connection")
+    if not connection:
+        return minor == b"1"
+    options = tokens(connection)
     if b"close" in options:
         return False
     return minor == b"1" or b"keep-alive" in options
