@@ -6,11 +6,13 @@ socket timeout, every loop by a count."""
 import re
 import socket
 import struct
+import subprocess
+import sys
 import time
 
 import pytest
 
-from helpers.processes import AppServerProcess
+from helpers.processes import APP_SERVER, AppServerProcess
 from helpers.websocket import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, Client
 
 MAX_MESSAGE = 65536  # the server's default
@@ -367,3 +369,10 @@ def test_head_of_events_is_the_head_alone(app):
 def test_event_parameters_out_of_bounds_are_refused_naming_the_parameter(app, query, message):
     data = exchange(app.port, b"GET /events%s HTTP/1.1\r\nHost: t\r\n\r\n" % query.encode())
     assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n") and data.endswith(b"\r\n\r\n" + message + b"\n"), data
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "16777217", "1e3", "64k", "", " 100", "100\n"])
+def test_max_message_outside_its_bounds_is_refused_naming_the_option(value):
+    done = subprocess.run([sys.executable, str(APP_SERVER), "--port", "1", "--max-message=" + value],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 2 and "--max-message must be 1-16777216 bytes, got %r" % value in done.stderr, done.stderr

@@ -82,9 +82,9 @@ CONNECTION = {(True, b"1"): b"", (True, b"0"): b"\r\nConnection: keep-alive",
 CLOSE = CONNECTION[False, b"1"]
 DEFAULT_MAX_MESSAGE = 65536
 WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-WEBSOCKET_KEY = re.compile(rb"[A-Za-z0-9+/]{21}[AQgw]==")  # base64 of 16 bytes, canonical: its last 4 bits are 0
+WEBSOCKET_KEY = re.compile(rb"\A[A-Za-z0-9+/]{21}[AQgw]==\Z")  # base64 of 16 bytes, canonical: its last 4 bits are 0
 EVENT_LIMITS = {b"count": (1, 20, 3), b"interval_ms": (0, 2000, 250)}  # (least, most, default)
-EVENT_VALUE = re.compile(rb"[0-9]{1,5}")
+EVENT_VALUE = re.compile(rb"\A[0-9]{1,5}\Z")
 EVENTS_FIELDS = b"\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no"
 METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
@@ -196,7 +196,7 @@ class App:
         if headers.get(b"sec-websocket-version") != b"13":
             return self.refuse(426, "websocket upgrade: Sec-WebSocket-Version: must be 13", method,
                                b"\r\nSec-WebSocket-Version: 13")
-        if WEBSOCKET_KEY.fullmatch(key) is None:
+        if WEBSOCKET_KEY.match(key) is None:
             return self.refuse(400, "websocket upgrade: Sec-WebSocket-Key: must be the base64 of 16 bytes", method)
         accept = base64.b64encode(hashlib.sha1(key + WEBSOCKET_GUID).digest())
         self.count(101)
@@ -216,7 +216,7 @@ class App:
                 return self.refuse(400, "/events: unknown parameter %r (known: count, interval_ms)"
                                    % name.decode("ascii", "backslashreplace"), method)
             least, most, dummy = EVENT_LIMITS[name]
-            if name in values or EVENT_VALUE.fullmatch(value) is None or not least <= int(value) <= most:
+            if name in values or EVENT_VALUE.match(value) is None or not least <= int(value) <= most:
                 return self.refuse(400, "/events: %s: must be given once, %d-%d, got %r"
                                    % (name.decode(), least, most, value.decode("ascii", "backslashreplace")), method)
             values[name] = int(value)
@@ -930,7 +930,7 @@ def seconds(value):
 
 def message_bytes(value):
     """--max-message: a whole number of bytes, 1 byte to 16 MiB (a message is held whole while it comes)."""
-    if re.fullmatch(r"[0-9]{1,8}", value) is None or not 1 <= int(value) <= 1 << 24:
+    if re.match(r"\A[0-9]{1,8}\Z", value) is None or not 1 <= int(value) <= 1 << 24:
         raise argparse.ArgumentTypeError("--max-message must be 1-%d bytes, got %r" % (1 << 24, value))
     return int(value)
 
