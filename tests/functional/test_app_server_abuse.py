@@ -7,21 +7,16 @@ of the program (that is how they were seen failing on the old one)."""
 
 import os
 import random
-import re
 import resource
 import selectors
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 
 import pytest
 
-from helpers.localnet import free_port, wait_for_port
 from helpers.paths import ROLES
+from helpers.processes import AppServerProcess
 
 PROGRAM = os.environ.get("APP_SERVER_PROGRAM") or str(ROLES / "app_servers" / "files" / "app_server.py")
 RSS_LIMIT_KB = 64 * 1024
@@ -41,43 +36,13 @@ def raise_fd_limit(wanted):
     return min(wanted, soft - 256)  # room for the test process's own files
 
 
-class Server:
-    """One app server process; its stderr goes to a file (a pipe nobody reads could block it)."""
-
-    def __init__(self, *extra):
-        self.port = free_port()
-        self.log = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen([sys.executable, PROGRAM, "--port", str(self.port), *extra],
-                                     stdout=subprocess.DEVNULL, stderr=self.log, text=True)
-        if not wait_for_port(self.port):
-            self.stop()
-            raise AssertionError("app server did not listen on %d" % self.port)
-
-    def rss_kb(self):
-        with open("/proc/%d/status" % self.proc.pid) as status:
-            return int(re.search(r"^VmRSS:\s+(\d+) kB", status.read(), re.M).group(1))
-
-    def stderr(self):
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
-
 @pytest.fixture
 def server():
     """server(*options) starts one; all are stopped after the test, and none may have printed a traceback."""
     started = []
 
     def start(*extra):
-        started.append(Server(*extra))
+        started.append(AppServerProcess(*extra, program=PROGRAM))
         return started[-1]
     try:
         yield start
@@ -411,7 +376,7 @@ MALFORMED = {
 
 @pytest.fixture(scope="module")
 def shared_server():
-    app = Server()
+    app = AppServerProcess(program=PROGRAM)
     try:
         yield app
     finally:

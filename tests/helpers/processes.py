@@ -4,8 +4,11 @@ runs them, a child process each (tests/functional only)."""
 import importlib.util
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import tempfile
 
 from helpers.localnet import free_port, wait_for_port
 from helpers.paths import COLLECTION_LINK, COLLECTIONS, ROLES
@@ -31,6 +34,37 @@ def start_app_server(*extra):
         proc.kill()
         raise AssertionError("app server did not listen on %d" % port)
     return proc, port
+
+
+class AppServerProcess:
+    """The app server program (`program`) on a free loopback port; its stderr
+    goes to a file (a pipe nobody reads could block it); stop() by its PID."""
+
+    def __init__(self, *extra, program=APP_SERVER):
+        self.port = free_port()
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen([sys.executable, str(program), "--port", str(self.port), *extra],
+                                     stdout=subprocess.DEVNULL, stderr=self.log, text=True)
+        if not wait_for_port(self.port):
+            self.stop()
+            raise AssertionError("app server did not listen on %d" % self.port)
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.proc.pid) as status:
+            return int(re.search(r"^VmRSS:\s+(\d+) kB", status.read(), re.M).group(1))
+
+    def stderr(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
 
 
 def load_app_server():
