@@ -77,8 +77,7 @@ def test_without_the_upgrade_fields_nginx_forwards_the_app_refuses_naming_the_fi
 
 @needs_nginx
 def test_events_through_nginx_come_one_at_a_time(lb, figure):
-    """Each event passes nginx when the app sends it (the app also sends
-    X-Accel-Buffering: no, so nginx never holds them in its proxy buffers)."""
+    """Each event passes nginx when the app sends it."""
     seen = []
     for dummy in range(2):
         with socket.create_connection(("127.0.0.1", lb["port"]), timeout=5) as sock:

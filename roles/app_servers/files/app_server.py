@@ -35,8 +35,8 @@ a close with a close; a bad handshake gets 400 (426 for another version)
 naming the field. `GET /events[?count=N&interval_ms=M]` (1-20 events, 3 by
 default, 0-2000 ms apart, 250 by default) is a text/event-stream of events
 `data: HOSTNAME:PORT n`, each written when due, then the response ends
-(chunked; HTTP/1.0: by the close). It sends `X-Accel-Buffering: no`, so nginx
-passes each event on when it comes.
+(chunked; HTTP/1.0: by the close). No `X-Accel-Buffering` header: the load
+balancer's own setting (a location's `buffering`) decides.
 """
 
 import argparse
@@ -85,7 +85,7 @@ WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 WEBSOCKET_KEY = re.compile(rb"\A[A-Za-z0-9+/]{21}[AQgw]==\Z")  # base64 of 16 bytes, canonical: its last 4 bits are 0
 EVENT_LIMITS = {b"count": (1, 20, 3), b"interval_ms": (0, 2000, 250)}  # (least, most, default)
 EVENT_VALUE = re.compile(rb"\A[0-9]{1,5}\Z")
-EVENTS_FIELDS = b"\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no"
+EVENTS_FIELDS = b"\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache"
 METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 # The whole head in one pass: a request line of RFC 9110 tokens and an ASCII
