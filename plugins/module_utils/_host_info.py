@@ -19,6 +19,8 @@ import pwd
 import re
 import stat
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import read_regular
+
 # A state file the roles read is small; anything larger is not ours.
 READ_MAX_BYTES = 1024 * 1024
 _NGINX_VERSION = re.compile(r"nginx/([0-9][0-9.]*)")
@@ -76,8 +78,7 @@ def read_files(paths):
     contents = {}
     for path in paths:
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(READ_MAX_BYTES + 1)
+            data = read_regular(path, READ_MAX_BYTES)
         except FileNotFoundError:
             contents[path] = None
             continue

@@ -189,6 +189,7 @@ import signal
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _drain
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import open_new
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
 
 
@@ -197,7 +198,7 @@ def _write(module, path, data):
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
     temp = "%s.edgeops-tmp" % path
-    with open(temp, "wb") as handle:
+    with open_new(temp, 0o644) as handle:
         handle.write(data)
     os.chmod(temp, 0o644)
     module.atomic_move(temp, path)
