@@ -105,8 +105,8 @@ class Resolver:
     deadline; past it a name resolves to nothing (the label stays unmatched
     and is named as a stranger), so judging never outlasts the deadline."""
 
-    def __init__(self, deadline, lookup=_resolve, clock=time.monotonic):
-        self.deadline, self.lookup, self.clock = deadline, lookup, clock
+    def __init__(self, deadline, lookup=None, clock=time.monotonic):
+        self.deadline, self.lookup, self.clock = deadline, lookup or _resolve, clock
         self.cache = {}
 
     def __call__(self, host):

@@ -318,7 +318,6 @@ def test_verify_resolves_within_the_location_s_deadline(monkeypatch):
         return set()
 
     monkeypatch.setattr(_verify, "_resolve", slow_lookup)
-    monkeypatch.setattr(_verify.Resolver.__init__, "__defaults__", (slow_lookup, time.monotonic))
 
     def poll(url, path, requests, **kwargs):
         return _http_poll.PollResult(requests=requests, counts={"name%d:7001" % n: 1 for n in range(requests)},
