@@ -4,7 +4,6 @@ its picture even when a location fails. Nothing listens at the URLs used
 here (a free loopback port), so every request fails fast."""
 
 import json
-import os
 import time
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from helpers.localnet import free_port
 from helpers.processes import run_module, start_app_server
 from helpers.report_page import charts, parse, seen_bars
+from helpers.special_files import KINDS, not_regular
 
 P1, P2, P3 = "127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"
 SERVERS3 = [P1, P2, P3]
@@ -96,17 +96,11 @@ def test_module_writes_the_report_even_when_a_location_fails(tmp_path):
 
 
 @pytest.mark.parametrize("field", ["config_path", "ca_file"])
-@pytest.mark.parametrize("kind", ["fifo", "directory", "device"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_file_that_is_not_regular_is_named_in_seconds(tmp_path, field, kind):
     """A FIFO given as config_path blocked the module for ever (open() waits
     for a writer); ca_file the same. The subprocess timeout bounds the test."""
-    path = str(tmp_path / "given")
-    if kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "directory":
-        os.mkdir(path)
-    else:
-        path = "/dev/zero"
+    path = not_regular(tmp_path, kind)
     args = {"url": "https://127.0.0.1:%d" % free_port(), "requests": 1, "timeout": 1, "deadline": 2, field: path}
     if field == "ca_file":
         args["locations"] = [{"path": "/x", "servers": [P1]}]
@@ -114,7 +108,7 @@ def test_a_file_that_is_not_regular_is_named_in_seconds(tmp_path, field, kind):
     result = run_module("lb_verify", args, timeout=20)
     assert time.monotonic() - started < 10
     assert result.get("failed") is True and "%s: cannot " % field in result["msg"], result
-    assert "not a regular file" in result["msg"] and "Traceback" not in result["msg"]
+    assert "not a regular file (%s)" % kind in result["msg"] and "Traceback" not in result["msg"]
 
 
 CONF = """events {}

@@ -8,19 +8,7 @@ import pytest
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _drain, _files, _host_info
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import ParseError, parse_file
 
-
-def not_regular(tmp_path, kind):
-    path = str(tmp_path / "thing.conf")
-    if kind == "a FIFO":
-        os.mkfifo(path)
-    elif kind == "a directory":
-        os.mkdir(path)
-    else:
-        return "/dev/zero"
-    return path
-
-
-KINDS = ["a FIFO", "a directory", "a character device"]
+from helpers.special_files import KINDS, not_regular
 
 
 @pytest.mark.parametrize("kind", KINDS)
