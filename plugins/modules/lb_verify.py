@@ -21,7 +21,12 @@ description:
     ip_hash formula. C(least_conn) under I(concurrency) - every server is chosen; with C(slow_backend) the slow
     one gets clearly less than its round-robin share. C(random) - chi-square fit to the weights.
     C(random two) and C(hash) - no weight expectation (C(hash) - sticky). C(backup) and C(down) servers - no
-    traffic while the primaries are up.
+    traffic while a primary is usable; with every primary C(down) the backups are judged as the upstream (as
+    nginx sends to them); with no usable server at all the location fails saying so. C(random) over one usable
+    server - every answer from it.
+  - A backend's name is matched to a server by its host and port (an IP written another way, or a name that
+    resolves to the server's IP, or this host's own name for a loopback server), never by the port alone; a bare
+    port (from I(backend_regex)) names the one server on that port.
   - With no I(locations) it reads the live nginx configuration with the collection's parser and checks every
     proxied location against its upstream. The configuration is only read, never changed, and so is the model
     made from it - a location's I(weights) apply to that location alone.
@@ -142,6 +147,9 @@ options:
       - Seconds at most per location and client (more than 0, at most 86400); the loop stops by itself then,
         within about a second, also when a backend drips its answer. Requests still in flight are cut off and
         the location fails with C(deadline reached).
+      - Matching the backends' names (C(X-Backend) C(HOST:PORT)) to the servers' addresses resolves each name at
+        most once and only within the location's deadline; a name not resolved by then stays unmatched and is
+        reported as a backend not in the upstream.
     type: float
     default: 120
   clients:
@@ -236,6 +244,12 @@ EXAMPLES = r"""
 - name: Through https, trusting the balancer's own CA (the name checked is the URL's host)
   edgeops.nginx_lb.lb_verify:
     url: https://lb.example.test
+    ca_file: /etc/ssl/edgeops/ca.crt
+
+- name: One site of several on the same address, by its name (Host header and TLS SNI, certificate checked for it)
+  edgeops.nginx_lb.lb_verify:
+    url: https://127.0.0.1
+    host: shop.example.test
     ca_file: /etc/ssl/edgeops/ca.crt
 
 - name: A TCP stream (exact round robin over 300 connections) and a UDP one with hash $remote_addr from 8 clients
