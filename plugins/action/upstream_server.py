@@ -12,11 +12,9 @@ reloads and waits on the host."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 
-from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 
@@ -27,6 +25,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars impor
 TEMPLATE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                         "roles", "load_balancer", "templates", "upstream.conf.j2")
 MODULE = "edgeops.nginx_lb.upstream_server"
+READER = "edgeops.nginx_lb.host_info"
 PUBLIC = ("upstream", "server", "host", "state", "weight", "timeout", "state_dir")
 DEFAULT_STATE_DIR = "/var/lib/edgeops_nginx_lb"
 
@@ -35,15 +34,14 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(PUBLIC)
 
-    def _read(self, path, task_vars):
-        """A file's text on the host, None when it does not exist."""
-        result = self._execute_module(module_name="ansible.builtin.slurp", module_args={"src": path},
-                                      task_vars=task_vars)
+    def _read(self, paths, task_vars):
+        """{path: text on the host, None when it does not exist}, in one module
+        run; a path that is no regular file (a FIFO would block a reader for
+        ever) fails naming it, before anything changes."""
+        result = self._execute_module(module_name=READER, module_args={"read": list(paths)}, task_vars=task_vars)
         if result.get("failed"):
-            if "not found" in str(result.get("msg", "")):
-                return None
-            raise AnsibleError("cannot read %s on the load balancer: %s" % (path, result.get("msg")))
-        return base64.b64decode(result["content"]).decode("utf-8")
+            raise _drain.DrainError(["cannot read on the load balancer: %s" % result.get("msg")])
+        return result["content"]
 
     def _render(self, model, template_vars):
         variables = dict(template_vars or {})
@@ -58,7 +56,8 @@ class ActionModule(ActionBase):
         state_dir = args.get("state_dir") or DEFAULT_STATE_DIR
         record_path = os.path.join(state_dir, _drain.RECORD_FILE)
         state_path = os.path.join(state_dir, _drain.STATE_FILE)
-        record_text = self._read(record_path, task_vars)
+        texts = self._read((record_path, state_path), task_vars)
+        record_text = texts[record_path]
         if record_text is None:
             raise _drain.DrainError(["upstream: no model recorded on this host (%s): run the "
                                      "edgeops.nginx_lb.load_balancer role on it first" % record_path])
@@ -70,7 +69,8 @@ class ActionModule(ActionBase):
         if not isinstance(paths, dict) or not all(isinstance(paths.get(key), str) for key in _drain.RECORD_PATHS):
             raise _drain.DrainError(["%s: must name %s under 'paths': run the edgeops.nginx_lb.load_balancer role "
                                      "again" % (record_path, ", ".join(_drain.RECORD_PATHS))])
-        state_text = self._read(state_path, task_vars)
+        state_text = texts[state_path]
+        _drain.check_record(record, record_path)
         state = _drain.parse_state(state_text, state_path)
         by_upstream = _drain.resolve_all(record, request["upstream"], request["server"], request["host"])
         targets = _drain.addresses_of(by_upstream)
@@ -81,7 +81,7 @@ class ActionModule(ActionBase):
         except ModelError as exc:
             raise _drain.DrainError(["state: the model's check refuses the change: %s" % "; ".join(exc.errors)]) from None
         config = self._render(model, record.get("template_vars"))
-        live = self._read(paths["conf_path"], task_vars)
+        live = self._read((paths["conf_path"],), task_vars)[paths["conf_path"]]
         new_state_text = _drain.dump_state(new_state)
         state_changed = new_state_text != (state_text or _drain.dump_state({}))
         module_args = {key: value for key, value in request.items() if key in PUBLIC and value is not None}

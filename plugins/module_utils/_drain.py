@@ -34,9 +34,10 @@ import re
 import socket
 import time
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import read_regular
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import OVERRIDE_STATES, STATE_FILE
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (HOST_NAME_RE, NAME_RE, format_address,
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (NAME_RE, format_address,
                                                                                parse_address, parse_host)
 
 STATES = ("enabled",) + OVERRIDE_STATES
@@ -91,8 +92,9 @@ def check_request(upstream, server=None, host=None, state="enabled", weight=None
             server = format_address(*parse_address(server))
         except ValueError as exc:
             errors.append("server: %s" % exc)
-    if host is not None and (not isinstance(host, str) or not HOST_NAME_RE.match(host)):
-        errors.append("host: must be an inventory host name or an address, got %r" % (host,))
+    if host is not None and host_key(host) is None:
+        errors.append("host: must be an inventory host name, a host name or an IPv4 or IPv6 address "
+                      "(::1 or [::1]), got %r" % (host,))
     if state not in STATES:
         errors.append("state: must be one of %s, got %r" % (", ".join(STATES), state))
     weight = _int(weight, "weight", WEIGHT_RANGE, errors)
@@ -103,17 +105,64 @@ def check_request(upstream, server=None, host=None, state="enabled", weight=None
             "timeout": timeout}
 
 
+def host_key(host):
+    """`host` as the host part of a normalised server address (an IPv6
+    address bracketed, with or without brackets given), None when it is
+    neither a host name nor an address."""
+    if not isinstance(host, str):
+        return None
+    text = "[%s]" % host if ":" in host and not host.startswith("[") else host
+    try:
+        return parse_host(text)
+    except ValueError:
+        return None
+
+
+def _shape(value, kind, where, errors):
+    if not isinstance(value, kind):
+        errors.append("%s: must be a %s, got %r" % (where, "dict" if kind is dict else "list", value))
+        return False
+    return True
+
+
 def parse_state(text, where=STATE_FILE):
-    """The state file's text -> its dict ({} when there is none yet)."""
+    """The state file's text -> its dict ({} when there is none yet); its
+    shape checked down to each server's entry, DrainError naming the place."""
     if text is None or not text.strip():
         return {}
     try:
         state = json.loads(text)
     except ValueError as exc:
         raise DrainError(["%s: not JSON (%s)" % (where, exc)]) from None
-    if not isinstance(state, dict) or not isinstance(state.get("upstreams", {}), dict):
-        raise DrainError(["%s: must be a dict with an 'upstreams' dict" % where])
+    errors = []
+    if _shape(state, dict, where, errors) and _shape(state.get("upstreams", {}), dict, where + ": upstreams", errors):
+        for name, entries in state.get("upstreams", {}).items():
+            field = "%s: upstreams.%s" % (where, name)
+            if _shape(entries, dict, field, errors):
+                for address, entry in entries.items():
+                    _shape(entry, dict, "%s[%s]" % (field, address), errors)
+    if errors:
+        raise DrainError(errors)
     return state
+
+
+def check_record(record, where=RECORD_FILE):
+    """The parts of the model record that resolve_targets reads, checked in
+    shape (the model's check reads the rest); DrainError naming the place."""
+    errors = []
+    if _shape(record, dict, where, errors):
+        if _shape(record.get("upstreams") or [], list, where + ": upstreams", errors):
+            for index, upstream in enumerate(record.get("upstreams") or []):
+                if _shape(upstream, dict, "%s: upstreams[%d]" % (where, index), errors):
+                    _shape(upstream.get("servers") or [], list, "%s: upstreams[%d].servers" % (where, index), errors)
+        if _shape(record.get("hosts") or {}, dict, where + ": hosts", errors):
+            for host, addresses in (record.get("hosts") or {}).items():
+                if _shape(addresses, list, "%s: hosts.%s" % (where, host), errors) and \
+                        not all(isinstance(address, str) for address in addresses):
+                    errors.append("%s: hosts.%s: must be a list of addresses, got %r" % (where, host, addresses))
+    if errors:
+        raise DrainError(errors)
+    return record
 
 
 def dump_state(state):
@@ -171,10 +220,7 @@ def resolve_targets(record, upstream, server=None, host=None):
         wanted = set(hosts[host])
         chosen = [address for address in addresses if address in wanted]
     else:
-        try:
-            wanted_host = parse_host("[%s]" % host if ":" in host else host)
-        except ValueError:
-            wanted_host = host
+        wanted_host = host_key(host)
         chosen = [address for address in addresses if _host_of(address) == wanted_host]
     if not chosen:
         raise DrainError(["host: %s has no server in upstream %s (it has: %s)"
@@ -231,10 +277,11 @@ def install_config(conf_path, config, check_candidate, check_whole, write, check
     if check_mode:
         return None
     try:
-        with open(conf_path, "rb") as handle:
-            previous = handle.read()
-    except OSError:
+        previous = read_regular(conf_path)
+    except FileNotFoundError:
         previous = None
+    except OSError as exc:
+        return "%s: cannot read the current file, nothing changed: %s" % (conf_path, exc.strerror or exc)
     write(conf_path, config.encode())
     failure = check_whole()
     if failure:
@@ -406,8 +453,7 @@ class Proc:
 def read_pid(path, proc=None):
     """The nginx master's pid from its pid file; DrainError when nginx does not run."""
     try:
-        with open(path) as handle:
-            text = handle.read().strip()
+        text = read_regular(path, 64)[:64].decode("ascii", "replace").strip()
     except OSError as exc:
         raise DrainError(["nginx: not running (cannot read its pid file %s: %s)" % (path, exc.strerror)]) from None
     if not re.match(r"\A[0-9]{1,9}\Z", text):

@@ -11,41 +11,26 @@ from __future__ import annotations
 
 import os
 import signal
-import stat
 import subprocess
 import time
+
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _files
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import kind_of  # noqa: F401 (the modules' import)
 
 DEADLINE_MAX_S = 3600.0
 # A numeric owner or group as chown takes it: (uid_t)-1 means "leave as is".
 ID_MAX = 2 ** 32 - 2
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
-def kind_of(mode):
-    """'a FIFO', 'a directory', ... for a stat mode that is not a regular file."""
-    for test, words in _KINDS:
-        if test(mode):
-            return words
-    return "not a regular file"
 
 
 def read_regular(path, limit=None, what="path"):
     """The bytes of `path` (at most `limit` + 1 when given, so that a caller
-    can tell a file that is too large). It must be a regular file, or a link
-    to one: anything else is refused before it is read (ValueError naming
-    `what` and the path); opened without blocking, then checked again on
-    the open descriptor. FileNotFoundError and other OSError pass through."""
-    refused = "%s: %s is %s, not a regular file"
-    mode = os.stat(path).st_mode
-    if not stat.S_ISREG(mode):
-        raise ValueError(refused % (what, path, kind_of(mode)))
-    handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    with os.fdopen(handle, "rb") as stream:
-        mode = os.fstat(stream.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise ValueError(refused % (what, path, kind_of(mode)))
-        return stream.read() if limit is None else stream.read(limit + 1)
+    can tell a file that is too large), read by _files.read_regular: a path
+    that is no regular file is refused before it is read (ValueError naming
+    `what` and the path). FileNotFoundError and other OSError pass through."""
+    try:
+        return _files.read_regular(path, limit)
+    except _files.NotRegularFile as exc:
+        raise ValueError("%s: %s is %s, not a regular file" % (what, path, exc.kind)) from None
 
 
 def encodable(field, value):

@@ -42,6 +42,10 @@ HEAD_LIMIT = 64 * 1024
 # After the deadline, how long poll() waits for its workers to wind down.
 GRACE_S = 0.5
 _MESSAGE_CHARS = 200
+# Numbers read from the wire: ASCII digits only (int() would take a sign,
+# a 0x prefix, underscores, spaces and non-ASCII digits).
+_CHUNK_SIZE_RE = re.compile(rb"\A[0-9A-Fa-f]{1,15}\Z")
+_LENGTH_RE = re.compile(r"\A[0-9]{1,18}\Z")
 
 
 @dataclass
@@ -113,12 +117,13 @@ def _describe(exc):
     return "%s: %s" % (exc.__class__.__name__, message) if message else exc.__class__.__name__
 
 
-def tls_context(ca_file=None, validate_certs=True):
+def tls_context(ca_file=None, validate_certs=True, ca_data=None):
     """The client TLS context of an https URL: the system's trust store, or
-    only `ca_file`'s certificates; with validate_certs=False no check of the
-    chain or the name. SNI is the URL's host (the ssl module sends it for a
-    name, not for an IP address, as browsers do)."""
-    context = ssl.create_default_context(cafile=ca_file)
+    only the certificates of `ca_file` (or of `ca_data`, its PEM text
+    already read); with validate_certs=False no check of the chain or the
+    name. SNI is the URL's host or poll()'s server_name (the ssl module
+    sends it for a name, not for an IP address, as browsers do)."""
+    context = ssl.create_default_context(cafile=None if ca_data else ca_file, cadata=ca_data)
     if not validate_certs:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -160,7 +165,7 @@ def parse_head(head):
     http.client does. Raises http.client.BadStatusLine for a bad status line."""
     lines = bytes(head).decode("iso-8859-1").split("\r\n")
     parts = lines[0].split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or len(parts[1]) != 3 or not parts[1].isdigit():
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not re.match(r"\A[1-9][0-9][0-9]\Z", parts[1]):
         raise http.client.BadStatusLine(lines[0][:_MESSAGE_CHARS])
     headers = {}
     for line in lines[1:]:
@@ -206,6 +211,7 @@ class _Connection(asyncio.Protocol):
         self.mode = None            # 'length', 'chunked', 'close'
         self.left = 0               # Content-Length left, or the current chunk's bytes left
         self.body = bytearray()
+        self.interim = 0            # bytes of interim (1xx) heads before this response's
         self.in_trailer = False
         self.will_close = False
 
@@ -302,24 +308,30 @@ class _Connection(asyncio.Protocol):
             self._fail(exc)
 
     def _read_head(self):
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.buffer) > HEAD_LIMIT:
-                raise http.client.LineTooLong("response head")
-            return False
-        head = self.buffer[:end]
-        del self.buffer[:end + 4]
-        version, status, headers = parse_head(head)
-        if 100 <= status < 200:          # an interim response: the real one follows
-            return self._read_head()
+        """Parse the final response head, after any interim (1xx) ones: one
+        loop, and HEAD_LIMIT bounds all of them together."""
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0 or self.interim + end > HEAD_LIMIT:
+                if self.interim + len(self.buffer) > HEAD_LIMIT:
+                    raise http.client.LineTooLong("response head")
+                return False
+            head = self.buffer[:end]
+            del self.buffer[:end + 4]
+            version, status, headers = parse_head(head)
+            if not 100 <= status < 200 or status == 101:
+                break
+            self.interim += end + 4          # an interim response: the real one follows
         tokens = [t.strip().lower() for t in headers.get("connection", "").split(",")]
-        self.will_close = "close" in tokens or (version == "HTTP/1.0" and "keep-alive" not in tokens)
+        self.will_close = "close" in tokens or (version == "HTTP/1.0" and "keep-alive" not in tokens) or status == 101
         self.head = (version, status, headers)
         if status in (204, 304):
             self.mode, self.left = "length", 0
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             self.mode, self.left = "chunked", -1
-        elif headers.get("content-length", "").strip().isdigit():
+        elif "content-length" in headers:
+            if not _LENGTH_RE.match(headers["content-length"]):
+                raise http.client.HTTPException("bad Content-Length %r" % headers["content-length"][:_MESSAGE_CHARS])
             self.mode, self.left = "length", int(headers["content-length"])
         else:
             self.mode, self.will_close = "close", True
@@ -364,11 +376,10 @@ class _Connection(asyncio.Protocol):
                     if len(buffer) > HEAD_LIMIT:
                         raise http.client.LineTooLong("chunk size")
                     return
-                size = bytes(buffer[:end]).split(b";", 1)[0].strip()
-                try:
-                    self.left = int(size, 16)
-                except ValueError:
+                size = bytes(buffer[:end]).split(b";", 1)[0].strip(b" \t")
+                if not _CHUNK_SIZE_RE.match(size):
                     raise http.client.IncompleteRead(bytes(self.body))
+                self.left = int(size, 16)
                 del buffer[:end + 2]
                 if self.left == 0:
                     self.in_trailer = True
@@ -392,18 +403,25 @@ class _Connection(asyncio.Protocol):
 # ------------------------------------------------------------ the poller
 
 def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, source_address=None,
-         backend_header="X-Backend", backend_regex=None, headers=None, ca_file=None, validate_certs=True):
+         backend_header="X-Backend", backend_regex=None, headers=None, ca_file=None, validate_certs=True,
+         server_name=None, ca_data=None):
     """GET `url` + `path` `requests` times from `concurrency` workers (one
     asyncio loop, a keep-alive connection each), for at most `deadline_s`
     seconds (returns within GRACE_S of that).
-    For https, `ca_file` and `validate_certs` as in tls_context()."""
+    For https, `ca_file`, `ca_data` and `validate_certs` as in tls_context().
+    `server_name` (NAME or NAME:PORT, checked by the caller) is the Host
+    header and, over https, the SNI name the certificate is checked against."""
     scheme, host, port, base = split_url(url)
     target = base + path
     pattern = re.compile(backend_regex) if backend_regex else None
     header_name = backend_header.lower()
     request_headers = {"User-Agent": "edgeops.nginx_lb.lb_verify"}
     request_headers.update(headers or {})
-    context = tls_context(ca_file, validate_certs) if scheme == "https" else None
+    tls_name = host
+    if server_name:
+        request_headers["Host"] = server_name
+        tls_name = server_name.rpartition(":")[0] if ":" in server_name else server_name
+    context = tls_context(ca_file, validate_certs, ca_data) if scheme == "https" else None
     local_addr = (source_address, 0) if source_address else None
     try:
         request, bad_request = request_bytes(target, host, port, scheme, request_headers), None
@@ -447,7 +465,7 @@ def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, sour
     async def connect():
         connection = _Connection(loop)
         await asyncio.wait_for(loop.create_connection(
-            lambda: connection, host, port, ssl=context, server_hostname=host if context else None,
+            lambda: connection, host, port, ssl=context, server_hostname=tls_name if context else None,
             local_addr=local_addr), idle_timeout())
         in_use.add(connection)
         return connection

@@ -22,6 +22,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import read_regular
+
 MAX_INCLUDE_DEPTH = 20
 
 
@@ -190,8 +192,7 @@ def _parse_file(path, follow_includes, conf_dir, chain, included_from):
     if len(chain) >= MAX_INCLUDE_DEPTH:
         raise ParseError("include nesting deeper than %d" % MAX_INCLUDE_DEPTH, path, None, shown_from)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_regular(path)
     except OSError as exc:
         raise ParseError("cannot read: %s" % (exc.strerror or exc), path, None, shown_from) from exc
     try:

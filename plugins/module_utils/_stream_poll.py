@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import STREAM_PROTOCOLS, Server, Upstream
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import parse_address
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import (
-    INT_LIMITS, LocationResult, ParameterError, _check_int, _client_addresses, check_servers_and_weights, judge,
-    poll_sources, polled_result, resolve_expectation)
+    INT_LIMITS, LocationResult, ParameterError, _check_int, _client_addresses, bounded_resolve,
+    check_servers_and_weights, judge, poll_sources, polled_result, resolve_expectation)
 
 # What a stream can be judged by: no ip_hash in the stream module, and
 # least_conn polled one connection at a time is round robin (as for HTTP).
@@ -224,6 +224,7 @@ def _verify_stream(spec, address, protocol, upstream, poller, requests, timeout,
     expectation = resolve_expectation(spec.get("expect"), upstream, 1)
     sources = _client_addresses(parse_address(address)[0], clients) if expectation == "sticky" else [None]
     per_source = max(1, requests // len(sources))
+    resolve = bounded_resolve(resolve, time.monotonic(), deadline_s, sources)
     per_client, errors, latencies, sent, elapsed, polls = poll_sources(sources, lambda source: poller(
         protocol, address, per_source, timeout=timeout, deadline_s=deadline_s, source_address=source))
     cut = any(polled.deadline_hit for polled in polls)

@@ -6,15 +6,19 @@ showed. Facts from nginx's source: see _balance and the collection's notes."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import socket
+import threading
+import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._balance import chi_square, expected_counts, ip_hash_index
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError, Server, Upstream
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import format_address, parse_address
 
 # What lb_verify can expect; `auto` derives it from the upstream's method.
 EXPECTATIONS = ("auto", "round_robin", "least_conn", "ip_hash", "sticky", "random", "any")
@@ -23,24 +27,60 @@ CHI_SQUARE_MIN_P = 0.001
 
 def match_backend(label, servers, resolve=None):
     """The server address a backend label (X-Backend `host:port`, or a bare
-    port from a body regex) stands for, or None."""
+    port from a body regex) stands for, or None.
+
+    A bare port names the one server on that port; a `host:port` label names
+    a server on that port whose host is the same (written either way), or
+    whose name and the label's address resolve to each other - never a
+    server on the same port of another host."""
     resolve = resolve or _resolve
     label = str(label).strip()
     addresses = [server.address for server in servers]
     if label in addresses:
         return label
-    host, dummy, port = label.rpartition(":")
-    if not port.isdigit():
+    if re.match(r"\A[0-9]{1,5}\Z", label):
+        same_port = [server for server in servers if _port(server) == int(label)]
+        return same_port[0].address if len(same_port) == 1 else None
+    try:
+        host, port = parse_address(label)
+    except ValueError:
         return None
-    same_port = [server for server in servers if _port(server) == int(port)]
-    if host:
-        resolved = resolve(host)
-        for server in same_port:
-            if server.host.strip("[]") in resolved or server.host == host:
+    same_port = [server for server in servers if _port(server) == port]
+    for server in same_port:
+        if _normalised(server.address) == format_address(host, port):
+            return server.address
+    for server in same_port:
+        server_host = _normalised_host(server)
+        if server_host is not None and _is_ip(host) != _is_ip(server_host):
+            name, address = (server_host, host) if _is_ip(host) else (host, server_host)
+            if _names_address(name, address.strip("[]"), resolve):
                 return server.address
-    if len(same_port) == 1:
-        return same_port[0].address
     return None
+
+
+def _names_address(name, address, resolve):
+    """Whether host `name` is at IP `address`: it resolves to it, or the
+    address is loopback and the name is this host's own (the app server
+    names itself by its host name, and a loopback backend runs here)."""
+    if ipaddress.ip_address(address).is_loopback and name.rstrip(".") == socket.gethostname().lower():
+        return True
+    return address in resolve(name)
+
+
+def _normalised(address):
+    try:
+        return format_address(*parse_address(address))
+    except (ValueError, TypeError):
+        return None
+
+
+def _normalised_host(server):
+    address = _normalised(server.address)
+    return address.rpartition(":")[0] if address else None
+
+
+def _is_ip(host):
+    return host.startswith("[") or re.match(r"\A[0-9.]+\Z", host) is not None
 
 
 def _port(server):
@@ -54,9 +94,37 @@ def _port(server):
 
 def _resolve(host):
     try:
-        return {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError:
+        return {info[4][0] for info in socket.getaddrinfo(host.strip("[]"), None)}
+    except (OSError, UnicodeError):
         return set()
+
+
+class Resolver:
+    """resolve(host) -> {addresses} within a deadline (time.monotonic()):
+    each name looked up once, in a thread waited for only until the
+    deadline; past it a name resolves to nothing (the label stays unmatched
+    and is named as a stranger), so judging never outlasts the deadline."""
+
+    def __init__(self, deadline, lookup=None, clock=time.monotonic):
+        self.deadline, self.lookup, self.clock = deadline, lookup or _resolve, clock
+        self.cache = {}
+
+    def __call__(self, host):
+        if host not in self.cache:
+            answer = {}
+            left = self.deadline - self.clock()
+            if left > 0:
+                thread = threading.Thread(target=lambda: answer.setdefault("ips", self.lookup(host)), daemon=True)
+                thread.start()
+                thread.join(left)
+            self.cache[host] = set(answer.get("ips") or ())
+        return self.cache[host]
+
+
+def bounded_resolve(resolve, started, deadline_s, sources):
+    """`resolve` when given (tests), else a Resolver whose deadline is the
+    end of a location's or stream's polling time (deadline_s per client)."""
+    return resolve or Resolver(started + deadline_s * len(sources))
 
 
 @dataclass
@@ -108,6 +176,10 @@ def judge(path, upstream, per_client, expectation, concurrency=1, tolerance=1, s
     """
     servers = upstream.servers
     usable = [s for s in servers if s.usable]
+    primaries_down = not usable
+    if primaries_down:
+        # nginx sends to the backup servers when no primary is usable.
+        usable = [s for s in servers if s.backup and not s.down]
     expectation = resolve_expectation(expectation, upstream, concurrency)
     verdict = Verdict(path=path, upstream=upstream.name, expectation=expectation)
 
@@ -127,14 +199,22 @@ def judge(path, upstream, per_client, expectation, concurrency=1, tolerance=1, s
     if strangers:
         verdict.problems.append("%s: answers from backends not in upstream %s: %s"
                                 % (path, upstream.name, ", ".join(strangers)))
-    idle = [s.address for s in servers if not s.usable and verdict.counts.get(s.address)]
+    serving = {s.address for s in usable}
+    idle = [s.address for s in servers if s.address not in serving and verdict.counts.get(s.address)]
     if idle:
-        verdict.problems.append("%s: backup/down servers answered while primaries are up: %s" % (path, ", ".join(idle)))
+        what = "down servers answered" if primaries_down else "backup/down servers answered while primaries are up"
+        verdict.problems.append("%s: %s: %s" % (path, what, ", ".join(idle)))
+    if not usable:
+        verdict.problems.append("%s: upstream %s has no usable server (every one is down)" % (path, upstream.name))
+        return verdict
     if total == 0:
         verdict.problems.append("%s: no successful response" % path)
         return verdict
 
     weights = [s.weight for s in usable]
+    if expectation == "random" and len(usable) < 2:
+        # One server: nothing to fit; every answer must be its.
+        expectation = verdict.expectation = "round_robin"
     if expectation == "round_robin":
         verdict.expected = dict(zip([s.address for s in usable], expected_counts(weights, total)))
         off = [a for a, n in verdict.expected.items() if abs(verdict.counts.get(a, 0) - n) > tolerance]
@@ -142,7 +222,7 @@ def judge(path, upstream, per_client, expectation, concurrency=1, tolerance=1, s
             verdict.problems.append("%s: expected %s, got %s" % (path, _render(verdict.expected, order),
                                                                  _render(verdict.counts, order)))
     elif expectation == "random":
-        expected = [total * w / float(sum(weights)) for w in weights]
+        expected = [_share(total, w, weights) for w in weights]
         observed = [verdict.counts.get(s.address, 0) for s in usable]
         statistic, dof, p_value = chi_square(observed, expected)
         verdict.expected = {s.address: round(e, 1) for s, e in zip(usable, expected)}
@@ -155,7 +235,7 @@ def judge(path, upstream, per_client, expectation, concurrency=1, tolerance=1, s
             verdict.problems.append("%s: least_conn never chose %s" % (path, ", ".join(missing)))
         if slow_backend:
             slow = match_backend(slow_backend, servers, resolve)
-            fair = total * next((s.weight for s in usable if s.address == slow), 1) / float(sum(weights))
+            fair = _share(total, next((s.weight for s in usable if s.address == slow), 1), weights)
             got = verdict.counts.get(slow, 0)
             if slow is None or got >= 0.8 * fair:
                 verdict.problems.append("%s: least_conn should send the slow backend %s clearly less than its "
@@ -167,12 +247,20 @@ def judge(path, upstream, per_client, expectation, concurrency=1, tolerance=1, s
                 verdict.problems.append("%s: client %s was not sticky: %s" % (path, client, _render(mapped, order)))
             elif expectation == "ip_hash" and client != "default" and mapped:
                 hashed = [s for s in servers if not s.backup]
+                if not any(s.usable for s in hashed):
+                    continue    # no primary to hash to: only stickiness is checked
                 want = hashed[ip_hash_index(client, [s.weight for s in hashed])]
                 if want.usable and want.address not in mapped:
                     verdict.problems.append("%s: client %s should hash to %s, got %s"
                                             % (path, client, want.address, _render(mapped, order)))
     # "any": every answer from a server of the upstream counts (random two).
     return verdict
+
+
+def _share(total, weight, weights):
+    """`total` * `weight` / sum(`weights`): a server's share; 0 with no weight at all."""
+    whole = sum(weights)
+    return total * weight / float(whole) if whole > 0 else 0.0
 
 
 # ------------------------------------------------------------ parameters
@@ -193,6 +281,10 @@ WEIGHT_LIMITS = (1, 1000)           # as the collection's model allows
 # \A...\Z: '$' would let a trailing newline through into the request line.
 _PATH_RE = re.compile(r"\A/[\x21-\x7e]*\Z")
 _HEADER_RE = re.compile(r"\A[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+# lb_verify's `host`: a DNS name, optionally :port (1-65535).
+_HOST_RE = re.compile(r"\A(?=[^:]{1,253}(?::|\Z))[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+                      r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?\Z")
 
 
 class ParameterError(ModelError):
@@ -227,7 +319,7 @@ def compile_regex(backend_regex):
 
 
 def check_parameters(url, locations, requests=120, concurrency=1, timeout=5.0, deadline=120.0, clients=1,
-                     tolerance=1, max_errors=0, backend_header="X-Backend", backend_regex=None):
+                     tolerance=1, max_errors=0, backend_header="X-Backend", backend_regex=None, host=None):
     """Every problem of the run's parameters that needs no model, each as
     'field: message' (locations[i].field for a location); [] when fine."""
     errors = []
@@ -245,6 +337,8 @@ def check_parameters(url, locations, requests=120, concurrency=1, timeout=5.0, d
             errors.append("%s: must be a number of seconds, got %r" % (name, value))
         elif not 0 < value <= FLOAT_LIMITS[name]:
             errors.append("%s: must be more than 0 and at most %g seconds, got %g" % (name, FLOAT_LIMITS[name], value))
+    if host is not None and (not isinstance(host, str) or not _HOST_RE.match(host)):
+        errors.append("host: must be a DNS name, optionally :port (1-65535), got %r" % (host,))
     if not isinstance(backend_header, str) or not _HEADER_RE.match(backend_header):
         errors.append("backend_header: must be an HTTP header name, got %r" % (backend_header,))
     try:
@@ -416,6 +510,7 @@ def _verify_one(spec, upstream, poll, url, host, requests, concurrency, timeout,
     expectation = resolve_expectation(spec.get("expect"), upstream, concurrency)
     sources = _client_addresses(host, clients) if expectation in ("ip_hash", "sticky") else [None]
     per_source = max(1, requests // len(sources))
+    resolve = bounded_resolve(resolve, time.monotonic(), deadline_s, sources)
     per_client, errors, latencies, sent, elapsed, polls = poll_sources(sources, lambda source: poll(
         url, path, per_source, concurrency=concurrency, timeout=timeout, deadline_s=deadline_s, source_address=source,
         backend_header=backend_header, backend_regex=backend_regex))

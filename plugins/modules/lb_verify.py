@@ -21,7 +21,12 @@ description:
     ip_hash formula. C(least_conn) under I(concurrency) - every server is chosen; with C(slow_backend) the slow
     one gets clearly less than its round-robin share. C(random) - chi-square fit to the weights.
     C(random two) and C(hash) - no weight expectation (C(hash) - sticky). C(backup) and C(down) servers - no
-    traffic while the primaries are up.
+    traffic while a primary is usable; with every primary C(down) the backups are judged as the upstream (as
+    nginx sends to them); with no usable server at all the location fails saying so. C(random) over one usable
+    server - every answer from it.
+  - A backend's name is matched to a server by its host and port (an IP written another way, or a name that
+    resolves to the server's IP, or this host's own name for a loopback server), never by the port alone; a bare
+    port (from I(backend_regex)) names the one server on that port.
   - With no I(locations) it reads the live nginx configuration with the collection's parser and checks every
     proxied location against its upstream. The configuration is only read, never changed, and so is the model
     made from it - a location's I(weights) apply to that location alone.
@@ -41,13 +46,23 @@ options:
     description:
       - For an C(https) I(url), trust only the certificates in this PEM file (on the host the module runs on),
         for example a private or self-signed CA; default - the system's trust store.
-      - The name checked and sent as SNI is the host of I(url).
+      - The name checked and sent as SNI is the host of I(url), or I(host) when given.
+      - It must be a regular file (a FIFO or a device is refused before anything is read).
     type: path
     version_added: 0.3.0
   validate_certs:
     description: For an C(https) I(url), check the certificate chain and name; C(false) accepts any certificate.
     type: bool
     default: true
+    version_added: 0.3.0
+  host:
+    description:
+      - The C(Host) header of every request and, for an C(https) I(url), the TLS SNI name; the certificate is
+        checked against this name (with I(validate_certs)). For a load balancer with several server blocks
+        (C(load_balancer_sites)) on one address, each chosen by its C(server_name).
+      - A DNS name, optionally C(:PORT) (the port goes in the C(Host) header only), for example C(shop.example.test).
+      - Default - the host (and port) of I(url).
+    type: str
     version_added: 0.3.0
   locations:
     description: Locations to check. Default - every proxied location of I(config_path).
@@ -132,6 +147,9 @@ options:
       - Seconds at most per location and client (more than 0, at most 86400); the loop stops by itself then,
         within about a second, also when a backend drips its answer. Requests still in flight are cut off and
         the location fails with C(deadline reached).
+      - Matching the backends' names (C(X-Backend) C(HOST:PORT)) to the servers' addresses resolves each name at
+        most once and only within the location's deadline; a name not resolved by then stays unmatched and is
+        reported as a backend not in the upstream.
     type: float
     default: 120
   clients:
@@ -157,7 +175,10 @@ options:
       - It is searched in the first 64 KiB of the body only.
     type: str
   config_path:
-    description: nginx main configuration, read when I(locations) or an I(upstream) is not given.
+    description:
+      - nginx main configuration, read when I(locations) or an I(upstream) is not given.
+      - It and every file it includes must be a regular file (a FIFO or a device is an error naming it, it is not
+        opened for reading).
     type: path
     default: /etc/nginx/nginx.conf
   fail_on_mismatch:
@@ -223,6 +244,12 @@ EXAMPLES = r"""
 - name: Through https, trusting the balancer's own CA (the name checked is the URL's host)
   edgeops.nginx_lb.lb_verify:
     url: https://lb.example.test
+    ca_file: /etc/ssl/edgeops/ca.crt
+
+- name: One site of several on the same address, by its name (Host header and TLS SNI, certificate checked for it)
+  edgeops.nginx_lb.lb_verify:
+    url: https://127.0.0.1
+    host: shop.example.test
     ca_file: /etc/ssl/edgeops/ca.crt
 
 - name: A TCP stream (exact round robin over 300 connections) and a UDP one with hash $remote_addr from 8 clients
@@ -306,6 +333,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll, _nginx_conf, _report
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import read_regular
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._stream_poll import (
@@ -317,6 +345,7 @@ ARGUMENT_SPEC = dict(
     url=dict(type="str", default="http://127.0.0.1"),
     ca_file=dict(type="path"),
     validate_certs=dict(type="bool", default=True),
+    host=dict(type="str"),
     locations=dict(type="list", elements="dict", options=dict(
         path=dict(type="str", required=True),
         upstream=dict(type="str"),
@@ -346,6 +375,10 @@ ARGUMENT_SPEC = dict(
     fail_on_mismatch=dict(type="bool", default=True),
     report=dict(type="path"),
 )
+
+
+# A CA bundle larger than this is not one.
+CA_FILE_LIMIT = 4 * 1024 * 1024
 
 
 class _Module(AnsibleModule):
@@ -393,17 +426,21 @@ def run(module):
     p = module.params
     errors = check_parameters(p["url"], p["locations"], p["requests"], p["concurrency"], p["timeout"],
                               p["deadline"], p["clients"], p["tolerance"], p["max_errors"], p["backend_header"],
-                              p["backend_regex"])
+                              p["backend_regex"], p["host"])
+    ca_data = None
     if p["ca_file"]:
         try:
-            _http_poll.tls_context(p["ca_file"])
-        except (OSError, ValueError) as exc:   # ssl.SSLError is an OSError
+            # Read once, refused unless a regular file (a FIFO would block for ever).
+            ca_data = read_regular(p["ca_file"], CA_FILE_LIMIT)[:CA_FILE_LIMIT].decode("ascii")
+            _http_poll.tls_context(ca_data=ca_data)
+        except (OSError, ValueError) as exc:   # ssl.SSLError is an OSError, UnicodeError a ValueError
             errors.append("ca_file: cannot load certificates from %s: %s" % (p["ca_file"], exc))
     errors.extend(check_streams(p["streams"]))
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors)
     model, locations, streams = what_to_check(module)
-    poll = functools.partial(_http_poll.poll, ca_file=p["ca_file"], validate_certs=p["validate_certs"])
+    poll = functools.partial(_http_poll.poll, ca_data=ca_data, validate_certs=p["validate_certs"],
+                             server_name=p["host"])
     try:
         results = verify(model, p["url"], locations, p["requests"], concurrency=p["concurrency"], timeout=p["timeout"],
                          deadline_s=p["deadline"], clients=p["clients"], tolerance=p["tolerance"],

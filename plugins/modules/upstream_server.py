@@ -48,7 +48,9 @@ options:
   host:
     description:
       - Every server of the upstream on this host - an inventory host whose servers the upstream takes from a
-        C(group) (its published C(app_servers_endpoints)), or the host part of the servers' addresses.
+        C(group) (its published C(app_servers_endpoints)), or the host part of the servers' addresses - a name,
+        an IPv4 address or an IPv6 address with or without brackets (C(::1), C([::1]), C(0:0:0:0:0:0:0:1) are the
+        same host).
       - Exactly one of I(server) and I(host).
     type: str
   state:
@@ -107,6 +109,9 @@ notes:
   - A server or upstream that the load balancer's model does not have is an error naming I(server), I(host) or
     I(upstream); so is a change the model's check refuses (for example taking down the last usable server of an
     upstream).
+  - The model record, the state file, the upstream configuration and the pid file must be regular files; a FIFO,
+    a directory or a device in their place, or a state file or record of the wrong shape (a string where an object
+    belongs), fails the task naming the file and the place in it, before anything changes.
   - The state file is read on the controller and written on the host; run one C(upstream_server) task per load
     balancer at a time (C(serial) or C(throttle=1) when several app hosts share a batch).
   - C(changed) only when the state file or the configuration changed; a C(drained) server that already is still
@@ -189,6 +194,7 @@ import signal
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _drain
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import open_new
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
 
 
@@ -197,7 +203,7 @@ def _write(module, path, data):
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
     temp = "%s.edgeops-tmp" % path
-    with open(temp, "wb") as handle:
+    with open_new(temp, 0o644) as handle:
         handle.write(data)
     os.chmod(temp, 0o644)
     module.atomic_move(temp, path)

@@ -10,9 +10,9 @@ import tracemalloc
 
 import pytest
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll, _verify
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._http_poll import poll
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model, Server, Upstream
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._verify import verify
 
 from helpers.localnet import free_port
@@ -280,3 +280,56 @@ def test_the_timeout_is_an_idle_timeout(raw_server):
     assert steady.counts == {"raw:1": 1} and steady.errors == {}
     stalled = poll(raw_server(silent).url, "/", 1, timeout=1, deadline_s=10)
     assert stalled.errors == {"timeout": 1} and stalled.abandoned == 0
+
+
+# ------------------------------------------------------------ hostile framing and labels
+
+def test_hostile_framing_is_a_counted_error_never_a_crash_nor_an_overread(raw_server):
+    """A negative chunk size (-7 read 300 KB past the 64 KiB limit), a 0x
+    one, a signed Content-Length, and a thousand interim responses before
+    the answer (parsed recursively, they raised RecursionError)."""
+    cases = [
+        (OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n-7\r\n" + b"x" * 300000 + b"\r\n0\r\n\r\n",
+         {}, {"connection: IncompleteRead": 2}),
+        (OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n0x2\r\nok\r\n0\r\n\r\n", {}, {"connection: IncompleteRead": 2}),
+        (OK_HEAD + b"Content-Length: +2\r\n\r\nok", {}, {"connection: HTTPException": 2}),
+        (b"HTTP/1.1 100 Continue\r\n\r\n" * 1000 + OK_HEAD + b"Content-Length: 2\r\n\r\nok", {"raw:1": 2}, {}),
+        (b"HTTP/1.1 102 Processing\r\n\r\n" * 3000 + OK_HEAD + b"Content-Length: 2\r\n\r\nok", {},
+         {"connection: LineTooLong": 2}),
+    ]
+    for response, counts, errors in cases:
+        started = time.monotonic()
+        polled = poll(raw_server(canned(response)).url, "/", 2, timeout=2, deadline_s=10)
+        assert (polled.counts, polled.errors) == (counts, errors), response[:60]
+        assert polled.truncated == 0 and time.monotonic() - started < 5
+
+
+def test_name_resolution_of_backend_labels_ends_at_the_deadline(raw_server, monkeypatch, figure):
+    """Every answer names another host (n0.lab.test:PORT ...): each is one
+    lookup (made slow here, 0.2 s). They used to run after the polling, one
+    by one, outside the deadline: 100 names, 20 s. Now the location's
+    deadline ends them: a 2 s deadline is a run of about 2 s."""
+    calls = []
+
+    def slow_lookup(host):
+        calls.append(host)
+        time.sleep(0.2)
+        return set()
+
+    labels = iter(range(10 ** 6))
+
+    def distinct_names(conn, stopping):
+        while read_request(conn, stopping):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Backend: n%d.lab.test:7001\r\nContent-Length: 0\r\n\r\n"
+                         % next(labels))
+
+    monkeypatch.setattr(_verify, "_resolve", slow_lookup)
+    server = raw_server(distinct_names)
+    model = Model(upstreams=[Upstream("u", servers=[Server("127.0.0.1:7001")])])
+    started = time.monotonic()
+    result, = verify(model, server.url, [{"path": "/", "upstream": "u"}], 100, timeout=1, deadline_s=2)
+    took = time.monotonic() - started
+    figure("100 requests, 100 distinct X-Backend names, lookups of 0.2 s, deadline 2 s",
+           "%.2f s, %d lookups" % (took, len(calls)))
+    assert took < 3.0 and 0 < len(calls) < 100
+    assert result.requests == 100 and any("not in upstream u" in problem for problem in result.problems)

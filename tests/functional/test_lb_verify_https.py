@@ -5,14 +5,14 @@ as SNI from the URL's host. Loopback only; the nginx started here is stopped
 by its PID; every poll is bounded in count and time."""
 
 import json
-import signal
 import subprocess
 
 import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._http_poll import poll
 
-from helpers.localnet import NGINX, free_port, needs_nginx, wait_for_port
+from helpers.localnet import free_port, needs_nginx
+from helpers.nginx_proc import running_nginx
 from helpers.processes import run_module
 
 pytestmark = needs_nginx
@@ -69,18 +69,8 @@ http {{
     {servers}
 }}
 """.format(tmp=tmp, port=port, servers=servers, upstream=" ".join("server 127.0.0.1:%d;" % b for b in backends)))
-    proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        assert wait_for_port(port) and all(wait_for_port(b) for b in backends), (tmp / "error.log").read_text()
+    with running_nginx(conf, tmp, [port] + backends):
         yield {"port": port, "ca": str(tmp / "ca.crt"), "backends": ["127.0.0.1:%d" % b for b in backends]}
-    finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def test_poll_counts_exactly_through_tls_with_the_ca(tls_lb):

@@ -226,3 +226,38 @@ def test_a_whole_config_nginx_refuses_leaves_the_live_one(lb):
     assert conf.read_text() == original
     assert not (lb["tmp"] / "state" / "upstream_state.json").exists()
     assert get(lb["port"], "/pool")[0] == 200
+
+
+@pytest.mark.parametrize("corrupt, words", [
+    ('"a string"', "upstream_state.json: must be a dict, got 'a string'"),
+    ('{"upstreams": {"pool": "drained"}}', "upstream_state.json: upstreams.pool: must be a dict, got 'drained'"),
+    ('{"upstreams": {"pool": {"%(slow)s": "drained"}}}',
+     "upstream_state.json: upstreams.pool[%(slow)s]: must be a dict, got 'drained'"),
+    ("FIFO", "upstream_state.json: not a regular file (a FIFO)"),
+], ids=["string", "upstream-string", "server-string", "fifo"])
+def test_a_corrupted_state_file_is_named_and_nothing_changes(lb, corrupt, words):
+    """A string where the state file has an object crashed the action plugin;
+    a FIFO in its place blocked it for ever (the playbook's timeout bounds
+    this test)."""
+    slow = lb["servers"][0]
+    conf = lb["tmp"] / "conf.d" / "upstream.conf"
+    original = conf.read_text()
+    state_file = lb["tmp"] / "state" / "upstream_state.json"
+    if corrupt == "FIFO":
+        os.mkfifo(str(state_file))
+    else:
+        state_file.write_text(corrupt % {"slow": slow})
+    started = time.monotonic()
+    failed, = change(lb, {"upstream": "pool", "server": slow, "state": "disabled"})
+    assert time.monotonic() - started < 60
+    assert failed.get("failed") and words % {"slow": slow} in failed["msg"], failed
+    assert "Traceback" not in failed["msg"] and "unexpected" not in failed["msg"].lower()
+    assert conf.read_text() == original and get(lb["port"], "/pool")[0] == 200
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]", "0:0:0:0:0:0:0:1"])
+def test_host_takes_the_ipv6_forms_the_docs_allow(lb, host):
+    """They were refused as no host; now each is looked for among the
+    servers (all on 127.0.0.1 here, so the error names the upstream)."""
+    failed, = change(lb, {"upstream": "pool", "host": host, "state": "disabled"})
+    assert failed.get("failed") and "host: %s has no server in upstream pool" % host in failed["msg"], failed

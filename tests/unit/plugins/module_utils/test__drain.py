@@ -302,3 +302,58 @@ def test_install_config_keeps_the_live_file_when_nginx_refuses(
     assert (failure is None) if message is None else (message in failure)
     assert (conf.read_text() if conf.exists() else None) == left
     assert seen == ([] if check_mode or candidate_failure else ["new\n"])
+
+
+V6_RECORD = {"upstreams": [{"name": "v6", "servers": [{"address": "[::1]:7001"}, {"address": "[::1]:7002"},
+                                                      {"address": "[2001:db8::5]:7001"}]}]}
+
+
+@pytest.mark.parametrize("host, expected", [
+    ("::1", ["[::1]:7001", "[::1]:7002"]),
+    ("[::1]", ["[::1]:7001", "[::1]:7002"]),
+    ("0:0:0:0:0:0:0:1", ["[::1]:7001", "[::1]:7002"]),
+    ("2001:DB8:0::5", ["[2001:db8::5]:7001"]),
+    ("[2001:db8::5]", ["[2001:db8::5]:7001"]),
+])
+def test_host_takes_every_ipv6_form(host, expected):
+    request = _drain.check_request("v6", host=host)
+    assert _drain.resolve_targets(V6_RECORD, "v6", None, request["host"]) == expected
+
+
+@pytest.mark.parametrize("host", ["::1]", "[::1", "[[::1]]", ":::1", "[::1]:7001", "::g", "-app", "app 2", "app\n",
+                                  "10.0.0.256", 7])
+def test_host_refuses_what_is_no_host(host):
+    assert any(error.startswith("host: must be an inventory host name") for error in errors(server=None, host=host))
+
+
+@pytest.mark.parametrize("text, words", [
+    ('"a string"', "upstream_state.json: must be a dict, got 'a string'"),
+    ('[1]', "upstream_state.json: must be a dict, got [1]"),
+    ('{"upstreams": "x"}', "upstream_state.json: upstreams: must be a dict, got 'x'"),
+    ('{"upstreams": {"pool": "x"}}', "upstream_state.json: upstreams.pool: must be a dict, got 'x'"),
+    ('{"upstreams": {"pool": ["10.0.0.12:7001"]}}', "upstreams.pool: must be a dict, got ['10.0.0.12:7001']"),
+    ('{"upstreams": {"pool": {"10.0.0.12:7001": "drained"}}}',
+     "upstreams.pool[10.0.0.12:7001]: must be a dict, got 'drained'"),
+    ('{"upstreams": {"pool": {"10.0.0.12:7001": null}}}', "upstreams.pool[10.0.0.12:7001]: must be a dict, got None"),
+])
+def test_a_corrupted_state_file_is_named_not_a_crash(text, words):
+    with pytest.raises(DrainError) as caught:
+        state = _drain.parse_state(text)
+        _drain.next_state(state, "pool", ["10.0.0.12:7001"], "drained")
+    assert any(words in error for error in caught.value.errors), caught.value.errors
+
+
+@pytest.mark.parametrize("record, words", [
+    ("a string", "model_record.json: must be a dict, got 'a string'"),
+    ({"upstreams": "pool"}, "model_record.json: upstreams: must be a list, got 'pool'"),
+    ({"upstreams": ["pool"]}, "model_record.json: upstreams[0]: must be a dict, got 'pool'"),
+    ({"upstreams": [{"name": "pool", "servers": "10.0.0.1:1"}]}, "upstreams[0].servers: must be a list"),
+    ({"upstreams": [], "hosts": ["app2"]}, "model_record.json: hosts: must be a dict, got ['app2']"),
+    ({"upstreams": [], "hosts": {"app2": "10.0.0.12:7001"}}, "hosts.app2: must be a list, got '10.0.0.12:7001'"),
+    ({"upstreams": [], "hosts": {"app2": [7001]}}, "hosts.app2: must be a list of addresses, got [7001]"),
+])
+def test_a_corrupted_record_is_named_not_a_crash(record, words):
+    with pytest.raises(DrainError) as caught:
+        _drain.resolve_all(_drain.check_record(record), ["pool"], host="app2")
+    assert any(words in error for error in caught.value.errors), caught.value.errors
+

@@ -1,5 +1,7 @@
 """The poller's pure parts: credentials never shown."""
 
+import http.client
+
 import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll
@@ -57,3 +59,104 @@ def test_parse_head(head, parsed):
 def test_parse_head_refuses_a_bad_status_line(head):
     with pytest.raises(_http_poll.http.client.BadStatusLine):
         _http_poll.parse_head(head)
+
+
+class _Transport:
+    def __init__(self):
+        self.aborted = False
+
+    def write(self, data):
+        pass
+
+    def abort(self):
+        self.aborted = True
+
+
+class _Future:
+    def __init__(self):
+        self.outcome = None
+
+    def done(self):
+        return self.outcome is not None
+
+    def set_result(self, value):
+        self.outcome = value
+
+    set_exception = set_result
+
+
+class _Loop:
+    """The part of an event loop a _Connection uses, without a socket (the
+    unit tests open none): a clock that stands still, futures, timers."""
+
+    def time(self):
+        return 0.0
+
+    def create_future(self):
+        return _Future()
+
+    def call_at(self, when, callback):
+        return None
+
+
+def answer(wire):
+    """What a _Connection makes of `wire` (bytes a server sent for one GET):
+    the response, or the exception the request fails with."""
+    connection = _http_poll._Connection(_Loop())
+    connection.connection_made(_Transport())
+    waiter = connection.send(b"GET / HTTP/1.1\r\n\r\n", 5.0)
+    connection.data_received(wire)
+    assert waiter.done(), "no verdict on a complete answer"
+    return waiter.outcome
+
+
+def chunked(*chunks, sizes=None):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    body = b"".join(b"%s\r\n%s\r\n" % (size, data) for size, data in zip(sizes, chunks))
+    return head + body + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("size, data", [
+    (b"-7", 300000), (b"-100", 300000), (b"-1", 300000), (b"-2", 300000),   # -7 read 300 KB past the limit
+    (b"0x10", 16), (b"0X10", 16), (b"+10", 16), (b"1_0", 16), (b"\xef\xbc\x91", 1), (b"", 0), (b"1 0", 16),
+    (b"10000000000000000", 300000), (b"0x", 0),
+])
+def test_a_chunk_size_is_hex_digits_only(size, data):
+    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%s\r\n%s\r\n0\r\n\r\n" % (size, b"x" * data)
+    failure = answer(wire)
+    assert isinstance(failure, http.client.IncompleteRead), failure
+
+
+@pytest.mark.parametrize("size, body", [(b"10", b"x" * 16), (b"a", b"y" * 10), (b"A;ext=1", b"z" * 10),
+                                        (b"010 ", b"w" * 16)])
+def test_a_chunk_size_in_hex_is_read(size, body):
+    response = answer(chunked(body, sizes=[size]))
+    assert response.status == 200 and response.body == body and not response.truncated
+
+
+def test_a_huge_chunk_stops_at_the_body_limit():
+    response = answer(chunked(b"x" * 300000, sizes=[b"%x" % 300000]))
+    assert len(response.body) == _http_poll.BODY_LIMIT and response.truncated
+
+
+@pytest.mark.parametrize("length", ["-1", "+5", "0x5", "5 5", "5, 5", "５", "\u00b2", "", "1" * 19])
+def test_a_content_length_is_decimal_digits_only(length):
+    wire = ("HTTP/1.1 200 OK\r\nContent-Length: %s\r\n\r\n" % length).encode("utf-8") + b"x" * 100
+    assert isinstance(answer(wire), http.client.HTTPException)
+
+
+@pytest.mark.parametrize("interim", [1, 2, 10, 1000, 2000])
+def test_interim_responses_are_skipped_in_a_loop_within_the_head_limit(interim):
+    one = b"HTTP/1.1 100 Continue\r\n\r\n"
+    final = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Backend: a:1\r\n\r\nok"
+    outcome = answer(one * interim + final)
+    if len(one) * interim <= _http_poll.HEAD_LIMIT:
+        assert outcome.status == 200 and outcome.body == b"ok" and outcome.headers["x-backend"] == "a:1"
+    else:
+        assert isinstance(outcome, http.client.LineTooLong), outcome
+
+
+@pytest.mark.parametrize("status", [b"1\xb2\xb2", b"099", b"+20", b"2000", b"20"])
+def test_a_status_is_three_ascii_digits(status):
+    with pytest.raises(http.client.BadStatusLine):
+        _http_poll.parse_head(b"HTTP/1.1 " + status + b" OK")

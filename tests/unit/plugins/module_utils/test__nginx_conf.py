@@ -125,14 +125,14 @@ def test_a_directory_matched_by_an_include_glob_is_a_parse_error(tmp_path):
 def test_an_unreadable_file_is_a_parse_error(tmp_path, monkeypatch):
     (tmp_path / "secret.conf").write_text("upstream a { server h:1; }\n")
     (tmp_path / "nginx.conf").write_text("include secret.conf;\n")
-    real_open = open
+    real_open = os.open
 
     def no_permission(path, *args, **kwargs):
         if str(path).endswith("secret.conf"):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("builtins.open", no_permission)
+    monkeypatch.setattr("os.open", no_permission)
     with pytest.raises(ParseError) as caught:
         parse_file(str(tmp_path / "nginx.conf"))
     assert "Permission denied" in str(caught.value) and caught.value.file == str(tmp_path / "secret.conf")

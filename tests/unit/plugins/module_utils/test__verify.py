@@ -26,7 +26,7 @@ def no_dns(host):
     ("127.0.0.1:7002", "127.0.0.1:7002"),
     ("lab:7003", "127.0.0.1:7003"),           # X-Backend hostname:port, the name resolves
     ("7001", "127.0.0.1:7001"),               # a bare port from a body regex
-    ("elsewhere:7001", "127.0.0.1:7001"),     # port unique among the servers
+    ("elsewhere:7001", None),                 # a port unique among the servers, on another host
     ("lab:9999", None),
 ])
 def test_match_backend(label, expected):
@@ -220,3 +220,127 @@ def test_one_result_type_for_the_table_the_report_and_the_module():
     assert missing.to_dict()["polled"] is False and missing.to_dict()["passed"] is False
     assert table([missing]) == ["/nowhere     FAIL /nowhere: no upstream known for this location (give upstream or "
                                 "servers, or check config_path)"]
+
+
+def servers_of(*specs):
+    """Servers on 127.0.0.1:7001... from (flags) tuples: 'b' backup, 'd' down."""
+    return [Server("127.0.0.1:%d" % (7001 + index), backup="b" in flags, down="d" in flags)
+            for index, flags in enumerate(specs)]
+
+
+@pytest.mark.parametrize("method, flags, counts, expect, slow, problem", [
+    # One usable server: nothing to fit, every answer must be its.
+    ("random", ("",), {"7001": 100}, "auto", None, None),
+    ("random", ("", "d"), {"7001": 100}, "auto", None, None),
+    ("random", ("",), {"7001": 99, "7002": 1}, "auto", None, "not in upstream"),
+    # Every primary down: the backups serve, as nginx does.
+    ("round_robin", ("d", "b"), {"7002": 10}, "auto", None, None),
+    ("round_robin", ("d", "d", "b", "b"), {"7003": 5, "7004": 5}, "auto", None, None),
+    ("round_robin", ("d", "b"), {"7001": 1, "7002": 9}, "auto", None, "down servers answered: 127.0.0.1:7001"),
+    ("round_robin", ("", "b"), {"7002": 10}, "auto", None, "backup/down servers answered while primaries are up"),
+    ("least_conn", ("d", "b"), {"7002": 10}, "least_conn", "7002", "slow backend 7002 clearly less"),
+    ("least_conn", ("d", "b", "b"), {"7002": 2, "7003": 8}, "least_conn", "7002", None),
+    ("least_conn", ("d", "d"), {}, "least_conn", "7001", "has no usable server"),
+    ("round_robin", ("d",), {"7001": 3}, "auto", None, "has no usable server"),
+    # ip_hash with nothing to hash to: only stickiness.
+    ("ip_hash", ("b", "b"), {"7001": 10}, "ip_hash", None, None),
+    ("ip_hash", ("d", "d"), {"7001": 10}, "ip_hash", None, "has no usable server"),
+    ("ip_hash", ("b", "b"), {"7001": 5, "7002": 5}, "ip_hash", None, "was not sticky"),
+])
+def test_every_verdict_is_safe_with_one_or_no_usable_server(method, flags, counts, expect, slow, problem):
+    upstream = Upstream("u", servers=servers_of(*flags), method=method)
+    per_client = {"127.0.1.1": counts} if method == "ip_hash" else {"default": counts}
+    verdict = judge("/u", upstream, per_client, expect, concurrency=8 if expect == "least_conn" else 1,
+                    slow_backend=slow, resolve=no_dns)
+    if problem is None:
+        assert verdict.passed, verdict.problems
+    else:
+        assert any(problem in text for text in verdict.problems), verdict.problems
+
+
+@pytest.mark.parametrize("label, servers, expected", [
+    ("10.9.9.9:7001", ["127.0.0.1:7001"], None),                  # same port, another host
+    ("10.9.9.9:7001", ["127.0.0.1:7001", "127.0.0.1:7002"], None),
+    ("[::2]:7001", ["[::1]:7001"], None),
+    ("127.0.0.2:7001", ["127.0.0.1:7001"], None),
+    ("127.0.0.1:07001", ["127.0.0.1:7001"], "127.0.0.1:7001"),    # written another way
+    ("[0:0::1]:7001", ["[::1]:7001"], "[::1]:7001"),
+    ("LAB:7001", ["lab:7001"], "lab:7001"),
+    ("lab:7001", ["127.0.0.1:7001"], "127.0.0.1:7001"),            # the name resolves to it
+    ("10.0.0.2:7001", ["lab:7001"], None),                         # lab is 127.0.0.1, not 10.0.0.2
+    ("127.0.0.1:7001", ["lab:7001"], "lab:7001"),
+    ("7001", ["127.0.0.1:7001", "10.0.0.2:7002"], "127.0.0.1:7001"),  # a bare port: the one server on it
+    ("7001", ["127.0.0.1:7001", "10.0.0.2:7001"], None),
+    ("7001\n", ["127.0.0.1:7001"], "127.0.0.1:7001"),
+    ("-7001", ["127.0.0.1:7001"], None),
+    ("lab:7001:7001", ["127.0.0.1:7001"], None),
+])
+def test_match_backend_never_by_port_alone(label, servers, expected):
+    assert match_backend(label, [Server(address) for address in servers], no_dns) == expected
+
+
+def test_a_loopback_backend_is_known_by_this_host_s_name(monkeypatch):
+    monkeypatch.setattr(_verify.socket, "gethostname", lambda: "Box1")
+    servers = [Server("127.0.0.1:7001"), Server("10.0.0.2:7002")]
+    assert match_backend("box1:7001", servers, lambda host: set()) == "127.0.0.1:7001"
+    assert match_backend("box1:7002", servers, lambda host: set()) is None
+    assert match_backend("box2:7001", servers, lambda host: set()) is None
+
+
+@pytest.mark.parametrize("deadline_in, lookups", [(0.3, 1), (0.0, 0), (-1.0, 0)])
+def test_name_resolution_ends_at_the_deadline(deadline_in, lookups):
+    import threading
+    import time
+    started, release = [], threading.Event()
+
+    def slow_lookup(host):
+        started.append(host)
+        release.wait(10)
+        return {"127.0.0.1"}
+
+    resolve = _verify.Resolver(time.monotonic() + deadline_in, lookup=slow_lookup)
+    begun = time.monotonic()
+    labels = {"name%d:7001" % n: 1 for n in range(100)}     # a hundred distinct names, each a slow lookup
+    verdict = judge("/u", Upstream("u", servers=[Server("127.0.0.1:7001")]), {"default": labels}, "round_robin",
+                    resolve=resolve)
+    release.set()
+    assert time.monotonic() - begun < max(deadline_in, 0) + 0.5
+    assert len(started) == lookups and not verdict.passed
+
+
+def test_verify_resolves_within_the_location_s_deadline(monkeypatch):
+    import time
+    calls = []
+
+    def slow_lookup(host):
+        calls.append(host)
+        time.sleep(5)
+        return set()
+
+    monkeypatch.setattr(_verify, "_resolve", slow_lookup)
+
+    def poll(url, path, requests, **kwargs):
+        return _http_poll.PollResult(requests=requests, counts={"name%d:7001" % n: 1 for n in range(requests)},
+                                     elapsed_s=0.01)
+
+    begun = time.monotonic()
+    result = verify(Model(upstreams=[Upstream("u", servers=[Server("127.0.0.1:7001")])]), "http://127.0.0.1",
+                    [{"path": "/u", "upstream": "u"}], 100, deadline_s=0.5, poll=poll)[0]
+    assert time.monotonic() - begun < 1.5 and calls and not result.passed
+
+
+@pytest.mark.parametrize("host, ok", [
+    ("shop.example.test", True), ("shop.example.test:8443", True), ("localhost", True), ("a", True),
+    ("xn--bcher-kva.example", True), ("a" * 63 + ".test", True),
+    ("shop.example.test:0", False), ("shop.example.test:65536", False), ("shop.example.test:", False),
+    ("a" * 64 + ".test", False), ("-shop.test", False), ("shop-.test", False), ("shop..test", False),
+    ("shop.test\n", False), ("shop.test\r\nX-Evil: 1", False), ("shop test", False), ("[::1]", False),
+    ("::1", False), ("shop.test:80:80", False), ("shop_test", False), ("", False), (".", False),
+    ("bücher.example", False), ("shop.test/x", False), (7, False),
+])
+def test_host_is_a_dns_name_optionally_with_a_port(host, ok):
+    errors = _verify.check_parameters("http://127.0.0.1", None, host=host)
+    if ok:
+        assert errors == []
+    else:
+        assert [error for error in errors if error.startswith("host: must be a DNS name, optionally :port")], errors
