@@ -73,6 +73,12 @@ def get(port, path, timeout=15):
 def lb(tmp_path):
     """nginx on a loopback port whose conf.d file the role's tasks wrote; two
     app servers behind upstream `pool`, the first slow (LATENCY_MS)."""
+    yield from _lb(tmp_path)
+
+
+def _lb(tmp_path, sites=None):
+    """The lb fixture's setup; with `sites` (a function of the listen) the
+    server blocks are load_balancer_sites instead of the single-site locations."""
     slow, slow_port = start_app_server("--latency-ms", str(LATENCY_MS), "--bind", "127.0.0.1")
     fast, fast_port = start_app_server("--bind", "127.0.0.1")
     listen = free_port()
@@ -94,6 +100,9 @@ def lb(tmp_path):
         "load_balancer_nginx_pid": str(tmp_path / "nginx.pid"),
         "load_balancer_state_dir": str(tmp_path / "state"),
     }
+    if sites is not None:
+        role_vars["load_balancer_sites"] = sites("127.0.0.1:%d" % listen, tmp_path)
+        del role_vars["load_balancer_locations"]  # the sites have their own
     lb = {"tmp": tmp_path, "vars": role_vars, "port": listen, "servers": servers}
     code, output, dummy = playbook(lb, "record")
     assert code == 0, output
@@ -261,3 +270,39 @@ def test_host_takes_the_ipv6_forms_the_docs_allow(lb, host):
     servers (all on 127.0.0.1 here, so the error names the upstream)."""
     failed, = change(lb, {"upstream": "pool", "host": host, "state": "disabled"})
     assert failed.get("failed") and "host: %s has no server in upstream pool" % host in failed["msg"], failed
+
+
+def two_sites(listen, tmp_path):
+    """Two sites on one listen, both proxying to upstream `pool`."""
+    return [{"name": name, "server_names": ["%s.example.test" % name], "listen": [listen],
+             "access_log": str(tmp_path / ("%s.log" % name)), "locations": [{"path": "/", "upstream": "pool"}]}
+            for name in ("shop", "api")]
+
+
+@pytest.fixture
+def sites_lb(tmp_path):
+    yield from _lb(tmp_path, sites=two_sites)
+
+
+def test_an_upstream_used_by_several_sites_changes_for_all_of_them(sites_lb):
+    slow, fast = sites_lb["servers"]
+
+    def backends(name):
+        conn = http.client.HTTPConnection("127.0.0.1", sites_lb["port"], timeout=15)
+        seen = []
+        for dummy in range(4):
+            conn.request("GET", "/?fast=1" if dummy else "/", headers={"Host": "%s.example.test" % name})
+            response = conn.getresponse()
+            response.read()
+            seen.append((response.status, response.getheader("X-Backend").rpartition(":")[2]))
+        conn.close()
+        return seen
+
+    result, = change(sites_lb, {"upstream": "pool", "server": slow, "state": "disabled"})
+    assert result["changed"] and result["reloaded"], result
+    text = after(result)
+    # The re-rendered configuration still holds both sites, and the catch-all.
+    assert "server_name shop.example.test;" in text and "server_name api.example.test;" in text
+    assert "return 444;" in text
+    for name in ("shop", "api"):
+        assert backends(name) == [(200, fast.rpartition(":")[2])] * 4
