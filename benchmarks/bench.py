@@ -46,6 +46,7 @@ from pathlib import Path
 
 import capacity
 import scale_hosts
+import sites_bench
 import stream_bench
 
 HERE = Path(__file__).resolve().parent
@@ -756,7 +757,29 @@ def only_streams():
     return 0
 
 
+def only_sites():
+    """`bench.py --only sites` (benchmarks/run.sh --only sites): many server blocks on a
+    fresh container (sites_bench); results in results/sites.{json,md}."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_before": round(os.getloadavg()[0], 2)}
+    converge = playbook("sites-first-converge", ROOT / "playbooks" / "site.yml")
+    log("first converge %.1f s; installing wrk in the container" % converge["wall_s"])
+    inside("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && "
+           "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }", timeout=300)
+    put((HERE / "report.lua").read_text(), "%s/report.lua" % WORK)
+    data.update(sites_bench.measure(sys.modules[__name__]))
+    data["load_after"] = round(os.getloadavg()[0], 2)
+    (RESULTS / "sites.json").write_text(json.dumps(data, indent=1) + "\n")
+    text = sites_bench.report(data)
+    (RESULTS / "sites.md").write_text("# `benchmarks/run.sh --only sites`, %s (load %.1f before, %.1f after)\n%s"
+                                      % (data["date"], data["load_before"], data["load_after"], text))
+    print(text)
+    return 0 if data["reload"]["failed"] == 0 else 1
+
+
 def main(argv):
+    if argv[1:] == ["--only", "sites"]:
+        return only_sites()
     if argv[1:] == ["--report"]:
         return rerender()
     if argv[1:] == ["--only", "capacity"]:
