@@ -5,25 +5,22 @@ one keepalived substitutes, reads as a directive or cuts; and the role's
 template, rendered from a plan, passes `keepalived -t`."""
 
 import ipaddress
-import json
 import os
 import re
 import shutil
 import string
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._ha import AUTH_PASS_RE, INTERFACE_RE, ha_plan
-from helpers.paths import COLLECTIONS, ROLES, ROOT
+from helpers.paths import ROLES
+from helpers.processes import run_local_playbook
 
 KEEPALIVED = shutil.which("keepalived") or (os.path.exists("/usr/sbin/keepalived") and "/usr/sbin/keepalived") or None
 pytestmark = pytest.mark.skipif(KEEPALIVED is None, reason="keepalived is not installed (apt-get install keepalived)")
 
-BIN = Path(sys.executable).parent
 # A word keepalived reports back as read: a tracked interface that does not exist.
 TRACKED = re.compile(r"tracked interface (.*) doesn't exist")
 
@@ -86,17 +83,9 @@ def test_keepalived_reads_every_refused_form_as_something_else(tmp_path, word):
     assert found != ["before", word, "after"], output
 
 
-RENDER = """
-- name: Render the ha role's keepalived.conf, once per password
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - name: Write keepalived.conf
+RENDER = """    - name: Write keepalived.conf
       ansible.builtin.template:
-        src: "%(template)s"
+        src: "%s"
         dest: "{{ out }}/{{ index }}.conf"
         mode: "0600"
       loop: "{{ cases }}"
@@ -105,7 +94,7 @@ RENDER = """
       vars:
         ha_auth_pass: "{{ item.password }}"
         ha_model: "{{ item.model }}"
-"""
+""" % (ROLES / "ha" / "templates" / "keepalived.conf.j2")
 
 GOOD_PASSWORDS = ["", "s3cret", "%&()*+,.", "/:;<=>?[", "]^_`|-aZ", "include"]
 
@@ -129,13 +118,8 @@ def test_the_role_template_rendered_from_a_plan_passes_keepalived_t(tmp_path):
                                                      ["lb1", "lb2"], hostvars)} for password in GOOD_PASSWORDS]
     out = tmp_path / "out"
     out.mkdir()
-    playbook = tmp_path / "render.yml"
-    playbook.write_text(RENDER % {"template": ROLES / "ha" / "templates" / "keepalived.conf.j2"})
-    varfile = tmp_path / "vars.json"
-    varfile.write_text(json.dumps({"out": str(out), "cases": cases}))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook), "-e", "@%s" % varfile],
-                          check=False, capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+    proc = run_local_playbook(tmp_path, "Render the ha role's keepalived.conf, once per password", RENDER,
+                              {"out": str(out), "cases": cases})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for index, password in enumerate(GOOD_PASSWORDS):
         conf = out / ("%d.conf" % index)
