@@ -21,7 +21,8 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import FI
 # Linux interface names: at most 15 bytes (IFNAMSIZ - 1). Linux itself allows
 # '$', '@', '#', '!', braces and quotes in them, which keepalived's config
 # reader would substitute or cut, so a name from a host's facts is checked too.
-INTERFACE_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,15}\Z")
+# Not '-' first: the name is also an argument of `ip address del ... dev`.
+INTERFACE_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}\Z")
 VIP_RE = re.compile(r"\A[0-9]{1,3}(?:\.[0-9]{1,3}){3}/[0-9]{1,2}\Z")
 IPV4_RE = re.compile(r"\A[0-9]{1,3}(?:\.[0-9]{1,3}){3}\Z")
 CIDR_RE = re.compile(r"\A[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:/[0-9]{1,2})?\Z")
@@ -207,10 +208,10 @@ def _exporter(role_vars, errors):
 
 
 def _files(role_vars, errors):
-    """The role's paths that keepalived.conf names (the track script's
-    interpreter and directory, the handover track file)."""
+    """The role's paths that keepalived.conf and the units name (the track
+    script's interpreter and directory, the handover track file, ip)."""
     files = {}
-    for name in ("ha_python", "ha_script_dir", "ha_handover_file"):
+    for name in ("ha_python", "ha_script_dir", "ha_handover_file", "ha_ip_command"):
         value = role_vars.get(name)
         if not isinstance(value, str) or not FILE_PATH_RE.match(value):
             errors.append("%s: must be an absolute path of A-Z a-z 0-9 . _ / -, got %r" % (name, value))
@@ -256,7 +257,7 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
                       "characters" % len(str(auth_pass)))
     interface = role_vars.get("ha_interface") or ""
     if interface and (not isinstance(interface, str) or not INTERFACE_RE.match(interface)):
-        errors.append("ha_interface: must be an interface name (1-15 of A-Z a-z 0-9 _ . -), got %r" % (interface,))
+        errors.append("ha_interface: must be an interface name (1-15 of A-Z a-z 0-9 _ . -, not - first), got %r" % (interface,))
         interface = ""
     # A floating address held right now is a secondary address of its
     # interface: never an interface's own address, never a peer's.
@@ -282,7 +283,7 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
         name, address = holders[0]
         if not INTERFACE_RE.match(name):
             errors.append("%s: interface %r of %s (from its facts), the one in %s, cannot be written into "
-                          "keepalived.conf: an interface name there must be 1-15 of A-Z a-z 0-9 _ . -"
+                          "keepalived.conf: an interface name there must be 1-15 of A-Z a-z 0-9 _ . -, not - first"
                           % (vip_field, name, host, address.network))
             continue
         if vip.ip in (address.network.network_address, address.network.broadcast_address):

@@ -55,7 +55,8 @@ def read_back(tmp_path, words):
 
 
 def accepted(pattern):
-    return [char for char in string.printable if pattern.match(char)]
+    """The characters `pattern` takes anywhere in a value."""
+    return [char for char in string.printable if pattern.match("a" + char)]
 
 
 @pytest.mark.parametrize("pattern, length", [(AUTH_PASS_RE, 8), (INTERFACE_RE, 15)], ids=["ha_auth_pass", "interface"])
@@ -64,8 +65,8 @@ def test_every_character_the_allow_list_accepts_stays_literal(tmp_path, pattern,
     (where '@' and '~SEQ' would count), and as a whole word of the longest length."""
     chars = accepted(pattern)
     assert len(chars) > 26
-    words = [word for char in chars for word in (char + "xq", "x" + char + "q", "xq" + char)]
-    words.append("".join(chars)[-length:])
+    words = [word for char in chars for word in (char + "xq", "x" + char + "q", "xq" + char) if pattern.match(word)]
+    words.append("x" + "".join(chars)[-length + 1:])
     assert all(pattern.match(word) for word in words)
     found, output = read_back(tmp_path, words)
     assert found == words, output

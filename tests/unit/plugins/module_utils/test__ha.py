@@ -155,7 +155,7 @@ def test_bad_passwords_are_named_without_showing_them(password):
 
 # Linux allows all of these in an interface name; keepalived.conf cannot hold them.
 BAD_INTERFACE_NAMES = ["eth$_RANDOM", "e${X}", "~SEQ(i,1,1)", "@lb1", "eth0#x", "eth0!x", "e{0}", "e\"0", "e'0",
-                       "e\\0", "eth 0", "eth0\n", "eth0:1", "ethernet-0123456", "é0", ""]
+                       "e\\0", "eth 0", "eth0\n", "eth0:1", "ethernet-0123456", "é0", "-eth0", "-", ""]
 
 
 @pytest.mark.parametrize("name", BAD_INTERFACE_NAMES)
@@ -164,7 +164,7 @@ def test_a_given_interface_that_keepalived_cannot_hold_is_named(name):
         assert plan(ha_interface=name)["instances"][0]["interface"] == "eth0"  # empty: found in the facts
         return
     assert errors(ha_interface=name) == [
-        "ha_interface: must be an interface name (1-15 of A-Z a-z 0-9 _ . -), got %r" % (name,)]
+        "ha_interface: must be an interface name (1-15 of A-Z a-z 0-9 _ . -, not - first), got %r" % (name,)]
 
 
 @pytest.mark.parametrize("name", BAD_INTERFACE_NAMES[:-1])
@@ -173,7 +173,7 @@ def test_an_interface_from_the_facts_that_keepalived_cannot_hold_is_named_with_i
     hostvars["lb1"]["ansible_facts"] = facts("172.30.0.2", name=name)
     assert errors(hostvars=hostvars) == [
         "ha_vip: interface %r of lb1 (from its facts), the one in 172.30.0.0/16, cannot be written into "
-        "keepalived.conf: an interface name there must be 1-15 of A-Z a-z 0-9 _ . -" % (name,)]
+        "keepalived.conf: an interface name there must be 1-15 of A-Z a-z 0-9 _ . -, not - first" % (name,)]
 
 
 @pytest.mark.parametrize("name", ["eth0", "ens4", "br-0a1b2c3d4e5f", "bond0.100", "wlp2s0_x", "a" * 15])
@@ -192,7 +192,7 @@ def test_only_the_interface_written_is_checked():
     assert plan(hostvars=hostvars)["instances"][0]["interface"] == "eth0"
 
 
-@pytest.mark.parametrize("field", ["ha_python", "ha_script_dir", "ha_handover_file"])
+@pytest.mark.parametrize("field", ["ha_python", "ha_script_dir", "ha_handover_file", "ha_ip_command"])
 @pytest.mark.parametrize("value", ["relative/path", "/usr/bin/python3 -c", "/run/$_RANDOM", "/a\"b", "/a#b",
                                    "/a!b", "/a{b}", "/a~b", "/a@b", "/a\n", None, 3])
 def test_the_paths_keepalived_conf_names_are_checked(field, value):
@@ -202,7 +202,7 @@ def test_the_paths_keepalived_conf_names_are_checked(field, value):
 
 def test_the_paths_keepalived_conf_names_are_in_the_plan():
     assert plan()["files"] == {"python": "/usr/bin/python3", "script_dir": "/usr/local/lib/edgeops-ha",
-                               "handover_file": "/run/edgeops-ha.handover"}
+                               "handover_file": "/run/edgeops-ha.handover", "ip_command": "/usr/sbin/ip"}
 
 
 @pytest.mark.parametrize("field, value, start", [
@@ -214,6 +214,7 @@ def test_the_paths_keepalived_conf_names_are_in_the_plan():
     ("ha_virtual_router_id", 0, "ha_virtual_router_id: must be 1-255, got 0"),
     ("ha_virtual_router_id", 256, "ha_virtual_router_id: must be 1-255, got 256"),
     ("ha_interface", "eth0; rm", "ha_interface: must be an interface name"),
+    ("ha_interface", "-h", "ha_interface: must be an interface name"),
     ("ha_advert_int", 0, "ha_advert_int: must be 1-255, got 0"),
     ("ha_down_timer_adverts", 0, "ha_down_timer_adverts: must be 1-100, got 0"),
     ("ha_down_timer_adverts", 101, "ha_down_timer_adverts: must be 1-100, got 101"),
