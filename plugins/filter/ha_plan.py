@@ -20,9 +20,15 @@ description:
   - The interface of an instance is the one of the host that holds an address in the floating address's
     network (unless C(ha_interface) names it); unicast peers are the other hosts' addresses in that network,
     from their facts.
+  - Nothing reaches keepalived.conf that keepalived's config reader would substitute, read as a directive or cut -
+    C($) (C($_RANDOM), C(${NAME}) ...), C(~) (C(~SEQ)), C(@) (conditional lines), C(#), C(!), quotes, braces,
+    space - in C(ha_auth_pass), C(ha_interface) or an interface name from the facts (named with its host),
+    nor in the paths C(ha_python), C(ha_script_dir), C(ha_handover_file), C(ha_ip_command); an interface name
+    never starts with C(-) (it is an argument of C(ip address del)).
 options:
   _input:
-    description: The role's variables by name (C(ha_vip), C(ha_virtual_router_id) and the others).
+    description: The role's variables by name (C(ha_vip), C(ha_virtual_router_id) and the others, with
+      C(ha_python), C(ha_script_dir), C(ha_handover_file) and C(ha_ip_command) of the role's vars).
     type: dict
     required: true
   host:
@@ -59,7 +65,9 @@ _value:
       C(unicast_src_ip), C(unicast_peers)), C(priority), C(advert_int), C(down_timer_adverts),
       C(handover_wait) (seconds nginx's stop waits for another host to answer on the addresses), C(nopreempt),
       C(auth) (whether I(ha_auth_pass) is set),
-      C(status) (C(listen), C(path), C(allow), C(url)), C(check), C(exporter), C(router_id).
+      C(status) (C(listen), C(path), C(allow), C(url)), C(check), C(exporter), C(router_id),
+      C(files) (C(python), C(script_dir), C(handover_file), C(ip_command) - the paths keepalived.conf and the
+      units name).
   type: dict
 """
 

@@ -16,18 +16,24 @@ import ipaddress
 import re
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import check_location_path
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import FILE_PATH_RE, check_location_path
 
-# Linux interface names: at most 15 bytes (IFNAMSIZ - 1).
-INTERFACE_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,15}\Z")
+# Linux interface names: at most 15 bytes (IFNAMSIZ - 1). Linux itself allows
+# '$', '@', '#', '!', braces and quotes in them, which keepalived's config
+# reader would substitute or cut, so a name from a host's facts is checked too.
+# Not '-' first: the name is also an argument of `ip address del ... dev`.
+INTERFACE_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}\Z")
 VIP_RE = re.compile(r"\A[0-9]{1,3}(?:\.[0-9]{1,3}){3}/[0-9]{1,2}\Z")
 IPV4_RE = re.compile(r"\A[0-9]{1,3}(?:\.[0-9]{1,3}){3}\Z")
 CIDR_RE = re.compile(r"\A[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:/[0-9]{1,2})?\Z")
 LISTEN_RE = re.compile(r"\A(?P<host>[0-9]{1,3}(?:\.[0-9]{1,3}){3}):(?P<port>[0-9]{1,5})\Z")
-# VRRP PASS authentication: 1-8 printable ASCII characters; not the ones
-# keepalived's config reader treats specially (space, quotes, backslash,
-# the comment starters # and !, the braces).
-AUTH_PASS_RE = re.compile(r"\A[A-Za-z0-9$%&()*+,./:;<=>?@\[\]^_`|~-]{1,8}\Z")
+# VRRP PASS authentication: 1-8 printable ASCII characters; none that
+# keepalived's config reader treats specially anywhere in a word: space,
+# quotes, backslash, the comment starters # and !, the braces, '$' (its
+# $NAME, ${NAME} and builtin $_RANDOM, $_HASH, $_BANG, $_PWD... substitutions),
+# '~' (~SEQ lines) and '@' (@config-id conditional lines). Every character
+# left stays literal (tests/functional/test_ha_keepalived_conf.py).
+AUTH_PASS_RE = re.compile(r"\A[A-Za-z0-9%&()*+,./:;<=>?\[\]^_`|-]{1,8}\Z")
 HOST_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,253}\Z")
 INT_RE = re.compile(r"\A[0-9]{1,6}\Z")
 
@@ -205,6 +211,18 @@ def _exporter(role_vars, errors):
     return {"enabled": bool(role_vars.get("ha_exporter_enabled")), "listen": listen}
 
 
+def _files(role_vars, errors):
+    """The role's paths that keepalived.conf and the units name (the track
+    script's interpreter and directory, the handover track file, ip)."""
+    files = {}
+    for name in ("ha_python", "ha_script_dir", "ha_handover_file", "ha_ip_command"):
+        value = role_vars.get(name)
+        if not isinstance(value, str) or not FILE_PATH_RE.match(value):
+            errors.append("%s: must be an absolute path of A-Z a-z 0-9 . _ / -, got %r" % (name, value))
+        files[name[len("ha_"):]] = value
+    return files
+
+
 def _flag(role_vars, name, errors):
     value = role_vars.get(name)
     if not isinstance(value, bool):
@@ -239,10 +257,11 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
         auth_pass = ""
     elif not isinstance(auth_pass, str) or not AUTH_PASS_RE.match(auth_pass):
         errors.append("ha_auth_pass: must be 1-8 printable ASCII characters without space, quotes, backslash, "
-                      "# ! { } (VRRP PASS authentication), got %d characters" % len(str(auth_pass)))
+                      "# ! { } $ ~ @ (VRRP PASS authentication; keepalived would substitute or cut them), got %d "
+                      "characters" % len(str(auth_pass)))
     interface = role_vars.get("ha_interface") or ""
     if interface and (not isinstance(interface, str) or not INTERFACE_RE.match(interface)):
-        errors.append("ha_interface: must be an interface name (1-15 of A-Z a-z 0-9 _ . -), got %r" % (interface,))
+        errors.append("ha_interface: must be an interface name (1-15 of A-Z a-z 0-9 _ . -, not - first), got %r" % (interface,))
         interface = ""
     # A floating address held right now is a secondary address of its
     # interface: never an interface's own address, never a peer's.
@@ -266,6 +285,11 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
                           "them, or set ha_interface" % (vip_field, vip, host, _describe(own)))
             continue
         name, address = holders[0]
+        if not INTERFACE_RE.match(name):
+            errors.append("%s: interface %r of %s (from its facts), the one in %s, cannot be written into "
+                          "keepalived.conf: an interface name there must be 1-15 of A-Z a-z 0-9 _ . -, not - first"
+                          % (vip_field, name, host, address.network))
+            continue
         if vip.ip in (address.network.network_address, address.network.broadcast_address):
             errors.append("%s: %s is the network or broadcast address of %s" % (vip_field, vip.ip, address.network))
         peers = []
@@ -300,6 +324,7 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
     status = _status(role_vars, errors)
     check = _check(role_vars, errors)
     exporter = _exporter(role_vars, errors)
+    files = _files(role_vars, errors)
     if errors:
         raise HaError(errors)
     return {
@@ -317,5 +342,6 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
         "status": status,
         "check": check,
         "exporter": exporter,
+        "files": files,
         "router_id": host,
     }

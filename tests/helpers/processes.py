@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 from helpers.localnet import free_port, wait_for_port
 from helpers.paths import COLLECTION_LINK, COLLECTIONS, ROLES
@@ -73,3 +74,27 @@ def load_app_server():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+LOCAL_PLAY = """
+- name: %(name)s
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  tasks:
+%(tasks)s"""
+
+
+def run_local_playbook(tmp_path, name, tasks, variables, timeout=180):
+    """ansible-playbook of one play on localhost: `tasks` (YAML, indented
+    four spaces), `variables` as extra vars (they win over task vars);
+    the CompletedProcess."""
+    playbook, varfile = tmp_path / "play.yml", tmp_path / "vars.json"
+    playbook.write_text(LOCAL_PLAY % {"name": name, "tasks": tasks})
+    varfile.write_text(json.dumps(variables))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
+    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(playbook),
+                           "-e", "@%s" % varfile], check=False, capture_output=True, text=True, env=env,
+                          cwd=COLLECTION_LINK, timeout=timeout)

@@ -16,6 +16,7 @@ testinfra_hosts = ["lb"]
 
 APP_HOSTS = ["edgeops-cluster-app1", "edgeops-cluster-app2", "edgeops-cluster-app3"]
 PORTS = ["7001", "7002", "7003"]
+TCP_PORT = "7101"  # each app host's TCP instance, the stream apptcp's servers
 WEIGHT = {"edgeops-cluster-app1": 1, "edgeops-cluster-app2": 1, "edgeops-cluster-app3": 2}
 
 
@@ -46,6 +47,14 @@ def test_lb_verify_passes_on_every_location(host):
     assert {r["path"] for r in result["locations"]} == {"/roundrobin", "/leastconn", "/iphash"}
 
 
+def test_the_tcp_stream_is_exact_over_each_app_hosts_tcp_instance(host):
+    result = lb_verify(host, {"streams": [{"name": "apptcp"}], "requests": 120})
+    assert result["passed"] is True, result.get("table")
+    (stream,) = result["streams"]
+    # app3 weighs 2: 30, 30, 60 of 120 connections.
+    assert stream["counts"] == {"%s:%s" % (container_address(name), TCP_PORT): 30 * WEIGHT[name] for name in APP_HOSTS}
+
+
 def wait_until_exact_again(host, seconds=40):
     """nginx keeps a failed peer out for fail_timeout (10 s): lb_verify on
     every location, until it passes again or `seconds` are over."""
@@ -64,7 +73,7 @@ def app2_stopped(host):
     and, on this load balancer, every location exact again."""
     docker_sh("edgeops-cluster-app2", "systemctl stop 'app-server@*'")
     yield "edgeops-cluster-app2"
-    docker_sh("edgeops-cluster-app2", "systemctl start app-server@7001 app-server@7002 app-server@7003")
+    docker_sh("edgeops-cluster-app2", "systemctl start %s" % " ".join("app-server@%s" % p for p in PORTS + [TCP_PORT]))
     wait_until_exact_again(host)
 
 

@@ -114,9 +114,17 @@ def slow_server(back_to_the_variables):
     original = docker_sh(SLOW_HOST, "cat %s" % ENV_FILE)
     slowed = re.sub(r"(?m)^APP_SERVER_LATENCY_MS=.*$", "APP_SERVER_LATENCY_MS=%d" % LATENCY_MS, original)
     assert slowed != original
-    docker_sh(SLOW_HOST, "cat > %s && systemctl restart app-server@%s" % (ENV_FILE, SLOW_PORT), stdin=slowed)
+    restart_slow_instance(slowed)
     yield address_of(SLOW_HOST, SLOW_PORT)
-    docker_sh(SLOW_HOST, "cat > %s && systemctl restart app-server@%s" % (ENV_FILE, SLOW_PORT), stdin=original)
+    restart_slow_instance(original)
+
+
+def restart_slow_instance(settings):
+    """With `settings`, and listening again before the load starts: a
+    connection refused would take it out of rotation for nginx's fail_timeout."""
+    docker_sh(SLOW_HOST, "cat > %s && systemctl restart app-server@%s" % (ENV_FILE, SLOW_PORT), stdin=settings)
+    docker_sh(SLOW_HOST, "for try in $(seq 100); do ss -Htln | grep -q ':%s ' && exit 0; sleep 0.1; done; exit 1"
+              % SLOW_PORT)
 
 
 def access_log_lines(marker):

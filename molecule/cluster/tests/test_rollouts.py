@@ -14,6 +14,7 @@ from deployload import Load, drain_waits, first_start, last_end, message, profil
 from lbcheck import container_address, lb_conf, upstream_servers
 
 APP_HOSTS = ["edgeops-cluster-app1", "edgeops-cluster-app2", "edgeops-cluster-app3"]
+TCP_PORT = 7101  # app_servers_tcp_ports of the scenario
 LBS = ["edgeops-cluster-lb1", "edgeops-cluster-lb2"]
 PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "deploy_app.py")
 VERIFY = {"rolling_deploy_verify_locations": [{"path": "/leastconn"}]}
@@ -51,6 +52,11 @@ def test_rolling_deploy_v1_to_v2_fails_no_request(figure):
     assert len(drain_waits(run)) == 3 * 2  # 3 hosts x 2 LBs (the 3 upstreams in one change)
     assert all(served_version(h) == {"2"} for h in APP_HOSTS)
     assert all(down_servers(lb) == [] for lb in LBS)
+    # Each host's TCP instance was waited for by a connect (an HTTP request to it fails).
+    for name in APP_HOSTS:
+        tcp = "%s:%d" % (container_address(name), TCP_PORT)
+        assert "ok: [%s] => (item=%s)" % (name, tcp) in run.stdout, run.stdout[-6000:]
+        assert "http://%s" % tcp not in run.stdout
 
 
 def test_broken_v3_stops_at_the_first_host(figure):

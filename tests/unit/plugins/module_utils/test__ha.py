@@ -11,9 +11,10 @@ from helpers.paths import ROLES
 
 
 def facts(address, netmask="255.255.0.0", name="eth0", secondaries=()):
+    """As Ansible gathers them: the key of an interface's facts has '_' for '-'."""
     return {"interfaces": ["lo", name],
             "lo": {"ipv4": {"address": "127.0.0.1", "netmask": "255.0.0.0"}},
-            name: {"ipv4": {"address": address, "netmask": netmask},
+            name.replace("-", "_"): {"ipv4": {"address": address, "netmask": netmask},
                    "ipv4_secondaries": [{"address": a, "netmask": netmask} for a in secondaries]}}
 
 
@@ -21,8 +22,10 @@ HOSTVARS = {"lb1": {"ansible_facts": facts("172.30.0.2")}, "lb2": {"ansible_fact
 
 
 def role_vars(**changed):
-    with open(ROLES / "ha" / "defaults" / "main.yml") as handle:
-        values = yaml.safe_load(handle)
+    values = {}
+    for path in (ROLES / "ha" / "defaults" / "main.yml", ROLES / "ha" / "vars" / "Debian.yml"):
+        with open(path) as handle:
+            values.update(yaml.safe_load(handle))
     values.pop("ha_lb_group")
     values["ha_vip"] = "172.30.255.10/16"
     values.update(changed)
@@ -127,16 +130,79 @@ def test_bad_priorities_are_named(value, message):
     assert errors(hostvars=hostvars) == [message]
 
 
-@pytest.mark.parametrize("password", ["", "s3cret", "12345678", "a+b=c.d~"])
+@pytest.mark.parametrize("password", ["", "s3cret", "12345678", "a+b=c.d-", "%&()*+,.", "/:;<=>?[", "]^_`|-aZ", "include"])
 def test_good_passwords(password):
     assert plan(ha_auth_pass=password)["auth"] is bool(password)
 
 
-@pytest.mark.parametrize("password", ["123456789", "two words", "pa\"ss", "a#b", "é", "x\n", "{x}", "a!b", "\\"])
+# keepalived's config reader substitutes '$NAME', '${NAME}' and its builtins
+# ($_RANDOM gives each load balancer another password), reads '~SEQ(...)' and
+# '@id' at a line's start, cuts at '#', '!', quotes and braces.
+KEEPALIVED_SPECIALS = [
+    "$_RANDOM", "a$_RANDOM", "${_RANDOM}", "$_HASH", "$_BANG", "$_PWD", "$_INSTANCE", "$_SEQ", "$X", "${X}",
+    "$$", "a$", "$X=1", "~SEQ(i,1,1,3)", "~", "a~b", "@lb1", "@^lb1", "a@b", "#x", "!x", "a#b", "a!b", "{x}",
+    "}", "'x'", "\"x\"", "a\\b",
+]
+
+
+@pytest.mark.parametrize("password", ["123456789", "two words", "pa\"ss", "é", "x\n", "\\", "\t"] + KEEPALIVED_SPECIALS)
 def test_bad_passwords_are_named_without_showing_them(password):
-    found = errors(ha_auth_pass=password)
-    assert len(found) == 1 and found[0].startswith("ha_auth_pass: must be 1-8 printable ASCII characters")
-    assert password not in found[0]
+    """The message gives the length only, never the password."""
+    assert errors(ha_auth_pass=password) == [
+        "ha_auth_pass: must be 1-8 printable ASCII characters without space, quotes, backslash, # ! { } $ ~ @ "
+        "(VRRP PASS authentication; keepalived would substitute or cut them), got %d characters" % len(password)]
+
+
+# Linux allows all of these in an interface name; keepalived.conf cannot hold them.
+BAD_INTERFACE_NAMES = ["eth$_RANDOM", "e${X}", "~SEQ(i,1,1)", "@lb1", "eth0#x", "eth0!x", "e{0}", "e\"0", "e'0",
+                       "e\\0", "eth 0", "eth0\n", "eth0:1", "ethernet-0123456", "é0", "-eth0", "-", ""]
+
+
+@pytest.mark.parametrize("name", BAD_INTERFACE_NAMES)
+def test_a_given_interface_that_keepalived_cannot_hold_is_named(name):
+    if not name:
+        assert plan(ha_interface=name)["instances"][0]["interface"] == "eth0"  # empty: found in the facts
+        return
+    assert errors(ha_interface=name) == [
+        "ha_interface: must be an interface name (1-15 of A-Z a-z 0-9 _ . -, not - first), got %r" % (name,)]
+
+
+@pytest.mark.parametrize("name", BAD_INTERFACE_NAMES[:-1])
+def test_an_interface_from_the_facts_that_keepalived_cannot_hold_is_named_with_its_host(name):
+    hostvars = copy.deepcopy(HOSTVARS)
+    hostvars["lb1"]["ansible_facts"] = facts("172.30.0.2", name=name)
+    assert errors(hostvars=hostvars) == [
+        "ha_vip: interface %r of lb1 (from its facts), the one in 172.30.0.0/16, cannot be written into "
+        "keepalived.conf: an interface name there must be 1-15 of A-Z a-z 0-9 _ . -, not - first" % (name,)]
+
+
+@pytest.mark.parametrize("name", ["eth0", "ens4", "br-0a1b2c3d4e5f", "bond0.100", "wlp2s0_x", "a" * 15])
+def test_interface_names_from_the_facts_that_keepalived_holds(name):
+    hostvars = copy.deepcopy(HOSTVARS)
+    hostvars["lb1"]["ansible_facts"] = facts("172.30.0.2", name=name)
+    assert plan(hostvars=hostvars)["instances"][0]["interface"] == name
+    assert plan(hostvars=hostvars, ha_interface=name)["instances"][0]["interface"] == name
+
+
+def test_only_the_interface_written_is_checked():
+    """Another interface of the host, outside the floating address's network, may have any name."""
+    hostvars = copy.deepcopy(HOSTVARS)
+    hostvars["lb1"]["ansible_facts"]["interfaces"].append("veth$x")
+    hostvars["lb1"]["ansible_facts"]["veth$x"] = {"ipv4": {"address": "10.1.0.2", "netmask": "255.255.255.0"}}
+    assert plan(hostvars=hostvars)["instances"][0]["interface"] == "eth0"
+
+
+@pytest.mark.parametrize("field", ["ha_python", "ha_script_dir", "ha_handover_file", "ha_ip_command"])
+@pytest.mark.parametrize("value", ["relative/path", "/usr/bin/python3 -c", "/run/$_RANDOM", "/a\"b", "/a#b",
+                                   "/a!b", "/a{b}", "/a~b", "/a@b", "/a\n", None, 3])
+def test_the_paths_keepalived_conf_names_are_checked(field, value):
+    assert errors(**{field: value}) == [
+        "%s: must be an absolute path of A-Z a-z 0-9 . _ / -, got %r" % (field, value)]
+
+
+def test_the_paths_keepalived_conf_names_are_in_the_plan():
+    assert plan()["files"] == {"python": "/usr/bin/python3", "script_dir": "/usr/local/lib/edgeops-ha",
+                               "handover_file": "/run/edgeops-ha.handover", "ip_command": "/usr/sbin/ip"}
 
 
 @pytest.mark.parametrize("field, value, start", [
@@ -148,6 +214,7 @@ def test_bad_passwords_are_named_without_showing_them(password):
     ("ha_virtual_router_id", 0, "ha_virtual_router_id: must be 1-255, got 0"),
     ("ha_virtual_router_id", 256, "ha_virtual_router_id: must be 1-255, got 256"),
     ("ha_interface", "eth0; rm", "ha_interface: must be an interface name"),
+    ("ha_interface", "-h", "ha_interface: must be an interface name"),
     ("ha_advert_int", 0, "ha_advert_int: must be 1-255, got 0"),
     ("ha_down_timer_adverts", 0, "ha_down_timer_adverts: must be 1-100, got 0"),
     ("ha_down_timer_adverts", 101, "ha_down_timer_adverts: must be 1-100, got 101"),
