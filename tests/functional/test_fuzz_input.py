@@ -268,6 +268,18 @@ class Tally:
         self.accepted += 1
         return model
 
+    def accepted_by_nginx(self, text, workdir, data):
+        """(our parse's shape, crossplane's) of a rendered config nginx -t accepts; None (counted) if it refuses."""
+        result = check_candidate(text, NGINX, shown_name="fuzz.conf")
+        if not result.valid:
+            self.nginx_refused += 1
+            self.samples.append(("nginx -t refused", result.errors, data))
+            return None
+        conf = os.path.join(str(workdir), "fuzz.conf")
+        with open(conf, "w") as handle:
+            handle.write(text)
+        return shape_of_ours(text), shape_of_crossplanes(conf)
+
     def judge(self, figure, label, examples):
         figure("%s cases generated / rejected / accepted" % label, "%d / %d / %d"
                % (self.generated, self.rejected, self.accepted))
@@ -293,16 +305,11 @@ def test_fuzzed_input_is_refused_by_name_or_renders_exactly_the_model(figure, tm
         if model is None:
             return
         text = render(model)
-        result = check_candidate(text, NGINX, shown_name="fuzz.conf")
-        if not result.valid:
-            tally.nginx_refused += 1
-            tally.samples.append(("nginx -t refused", result.errors, data))
+        shapes = tally.accepted_by_nginx(text, workdir, data)
+        if shapes is None:
             return
-        conf = os.path.join(str(workdir), "fuzz.conf")
-        with open(conf, "w") as handle:
-            handle.write(text)
         expected = expected_shape(model)
-        ours, theirs = shape_of_ours(text), shape_of_crossplanes(conf)
+        ours, theirs = shapes
         read_back = model_from_config(parse(text, "fuzz.conf"))
         same_model = [u.name for u in read_back.upstreams] == [u["name"] for u in model["upstreams"]] and \
             [(loc.path, loc.upstream) for loc in read_back.locations] == \
@@ -569,16 +576,11 @@ def test_fuzzed_sites_are_refused_by_name_or_render_exactly_the_model(figure, tm
             shutil.copyfile(tls_pair / "pair.key", pair["key_path"])
             shutil.copyfile(tls_pair / "pair.crt", pair["cert_path"])
         text = render(model)
-        result = check_candidate(text, NGINX, shown_name="fuzz.conf")
-        if not result.valid:
-            tally.nginx_refused += 1
-            tally.samples.append(("nginx -t refused", result.errors, data))
+        shapes = tally.accepted_by_nginx(text, workdir, data)
+        if shapes is None:
             return
-        conf = os.path.join(str(workdir), "fuzz.conf")
-        with open(conf, "w") as handle:
-            handle.write(text)
         expected = sites_shape(model)
-        ours, theirs = shape_of_ours(text), shape_of_crossplanes(conf)
+        ours, theirs = shapes
         ours = dict(ours, server=sorted(ours["server"]), **({"other_blocks": ["map"]} if "other_blocks" in expected
                                                            else {}))
         if ours != expected or theirs != expected:

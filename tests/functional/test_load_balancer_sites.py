@@ -8,7 +8,6 @@ allow, redirect, return, real client address, JSON log)."""
 import http.client
 import http.server
 import json
-import signal
 import socket
 import ssl
 import subprocess
@@ -19,7 +18,8 @@ import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import check_candidate
 
-from helpers.localnet import NGINX, free_port, needs_nginx, wait_for_port
+from helpers.localnet import NGINX, free_port, needs_nginx
+from helpers.nginx_proc import running_nginx
 from test_load_balancer_render import render
 
 NAMES = ("shop", "api", "plain")
@@ -103,14 +103,10 @@ def edge(tmp_path_factory):
     (tmp_path / "nginx.conf").write_text(
         "pid %s/nginx.pid;\nerror_log %s/error.log;\nevents { }\nhttp {\n include %s/upstream.conf;\n}\n"
         % (tmp_path, tmp_path, tmp_path))
-    nginx = subprocess.Popen([NGINX, "-p", str(tmp_path) + "/", "-c", str(tmp_path / "nginx.conf"),
-                              "-g", "daemon off; master_process off;"])
     try:
-        assert wait_for_port(plain) and wait_for_port(secure), (tmp_path / "error.log").read_text()
-        yield {"plain": plain, "secure": secure, "text": text, "tmp": tmp_path, "tls": tls_dir}
+        with running_nginx(tmp_path / "nginx.conf", tmp_path, [plain, secure]):
+            yield {"plain": plain, "secure": secure, "text": text, "tmp": tmp_path, "tls": tls_dir}
     finally:
-        nginx.send_signal(signal.SIGTERM)
-        nginx.wait(timeout=10)
         for backend in backends.values():
             backend.shutdown()
 
