@@ -100,7 +100,7 @@ options:
   defaults:
     description:
       - The role's defaults, to tell the single-site variables (C(load_balancer_locations),
-        C(load_balancer_server_name), C(load_balancer_tls)) set beside I(sites): an error naming them.
+        C(load_balancer_server_name), C(load_balancer_tls)) set beside I(sites) - an error naming them.
     type: dict
     version_added: 0.3.0
 """

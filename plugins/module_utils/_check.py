@@ -636,7 +636,7 @@ def _check_sites(findings, model, names):
                 if tls != other_tls:
                     findings.add("error", where, "port %d is %s here and %s in %s (nginx serves one port either "
                                  "with TLS or without)" % (key[2], "TLS" if tls else "plain http",
-                                                            "TLS" if other_tls else "plain http", other_where))
+                                                           "TLS" if other_tls else "plain http", other_where))
                 elif proxy_protocol != other_pp:
                     findings.add("error", site.where.get("real_ip", "real_ip"), "proxy_protocol must be the same "
                                  "for every site on port %d (nginx expects the PROXY header on the port, not per "

@@ -24,7 +24,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import ID_MAX, encodable, kind_of, read_regular
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import kind_of
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import ID_MAX, encodable, read_regular
 
 STATES = ("file", "directory", "link", "absent")
 # Names as useradd takes them (and a numeric id); modes as chmod's octal.
@@ -366,7 +367,7 @@ def _check_sources_and_directories(entries):
                 raise ValueError("%s: copy_from %s does not exist on the host" % (entry.path, entry.copy_from))
             if not stat.S_ISREG(mode):
                 raise ValueError("%s: copy_from: %s is %s, not a regular file" % (entry.path, entry.copy_from,
-                                                                                kind_of(mode)))
+                                                                                  kind_of(mode)))
         parent = os.path.dirname(entry.path)
         if entry.state in ("file", "link") and parent not in directories and not os.path.isdir(parent):
             raise ValueError("%s: the directory %s does not exist (list it first with state directory)"

@@ -15,7 +15,6 @@ import subprocess
 import time
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _files
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import kind_of  # noqa: F401 (the modules' import)
 
 DEADLINE_MAX_S = 3600.0
 # A numeric owner or group as chown takes it: (uid_t)-1 means "leave as is".

@@ -436,7 +436,7 @@ def _location_target(raw, location, where, errors):
     targets = [key for key in LOCATION_TARGETS if raw.get(key) is not None]
     if len(targets) != 1:
         errors.add(where, "must have exactly one of upstream, redirect, return, got %s" % (" and ".join(targets)
-                                                                                          or "none"))
+                                                                                           or "none"))
         return
     if targets == ["upstream"]:
         location.upstream = to_text(raw["upstream"], where + ".upstream", errors)
@@ -514,8 +514,8 @@ def _one_site(raw, where, base, errors):
     site = copy.deepcopy(base)
     site.where = dict(base.where)
     site.where.update({attr: "%s.%s" % (where, attr) for attr in ("name", "server_names", "listen", "default", "tls",
-                                                                   "access_log", "log_format", "real_ip",
-                                                                   "locations")})
+                                                                  "access_log", "log_format", "real_ip",
+                                                                  "locations")})
     site.name = to_text(raw.get("name"), where + ".name", errors) or ""
     if raw.get("server_names") is None:
         errors.add(where + ".server_names", "is required: the names this site answers (a list)")

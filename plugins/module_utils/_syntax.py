@@ -422,6 +422,7 @@ def size_bytes(text):
         raise ValueError("must be an nginx size like 64k or 1m, got %r" % (text,))
     return int(match.group("number")) * _SIZE_FACTOR[match.group("unit").lower()]
 
+
 # A site's name (load_balancer_sites): part of file, log and zone names.
 SITE_NAME_RE = re.compile(r"\A[a-z0-9_]{1,64}\Z")
 # limit_req rates: requests per second or per minute.

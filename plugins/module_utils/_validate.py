@@ -14,7 +14,8 @@ from typing import Optional
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _nginx_check, _nginx_conf
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._check import lint
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import kind_of, read_regular
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import kind_of
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import read_regular
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import PATH_RE
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model, model_to_dict
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config

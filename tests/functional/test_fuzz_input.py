@@ -432,18 +432,19 @@ def rarely(common, rare):
     """A site case has many fields: each wrong one rarer, so that about one case in five reaches nginx -t."""
     return st.integers(0, 31).flatmap(lambda i: rare if i in (11, 23) else common)
 
+
 SITE_NAME = now_and_then(st.sampled_from(["shop", "api", "plain", "a_1"]),
                          st.sampled_from(["Shop", "sh op", "a-b", "x" * 65, ""]), one_in=10)
 # Two ports (sites share them: the agreement rules), now and then one of the other spellings.
 SITE_LISTEN = now_and_then(st.sampled_from(["18080", "127.0.0.1:18081"]), LISTEN, one_in=10)
 NETWORKS = st.lists(rarely(st.sampled_from(["10.0.0.0/8", "127.0.0.1", "192.0.2.0/24", "2001:db8::/32"]),
-                                 st.sampled_from(["10.0.0.0/33", "all", "10.0.0.0/8 ; deny", "::/zz", ""])),
+                           st.sampled_from(["10.0.0.0/33", "all", "10.0.0.0/8 ; deny", "::/zz", ""])),
                     min_size=1, max_size=3)
 REDIRECT_TO = rarely(st.sampled_from(["/", "/new", "https://example.com/", "https://$host$request_uri",
-                                            "/a?b=c&d"]),
-                           st.sampled_from(["javascript:x", "/$nosuchvar", "/x y", "http://[::1]/"]))
+                                      "/a?b=c&d"]),
+                     st.sampled_from(["javascript:x", "/$nosuchvar", "/x y", "http://[::1]/"]))
 RETURN_BODY = rarely(st.sampled_from(["ok", "a b", "x;y{z}", "q\"uo'te", "$host", "back\\slash"]),
-                           st.sampled_from(["", "$nosuchvar", "a\nb"]))
+                     st.sampled_from(["", "$nosuchvar", "a\nb"]))
 SITE_PATHS = st.lists(st.lists(SEGMENT, min_size=1, max_size=2).map(lambda parts: "/" + "/".join(parts)),
                       min_size=1, max_size=3, unique=True).map(lambda paths: paths + ["/"] if len(paths) == 1 else paths)
 
@@ -460,7 +461,7 @@ def site_location(draw, path, names):
         maybe(draw, entry, "headers", st.dictionaries(HEADER_NAME, HEADER_VALUE, max_size=2))
         if draw(st.integers(0, 3)) == 1:
             entry["rate_limit"] = {"rate": pick(draw, rarely(st.sampled_from(["5r/s", "30r/m"]),
-                                                                   st.sampled_from(["0r/s", "5r/h"]))),
+                                                             st.sampled_from(["0r/s", "5r/h"]))),
                                    "burst": pick(draw, st.integers(0, 20))}
     elif target == "redirect":
         entry["redirect"] = {"to": pick(draw, REDIRECT_TO),
@@ -501,7 +502,7 @@ def sites_input(draw):
                 site["real_ip"]["proxy_protocol"] = True
             else:
                 site["real_ip"]["header"] = pick(draw, rarely(st.sampled_from(["X-Forwarded-For", "X-Real-IP"]),
-                                                                    st.just("X Y")))
+                                                              st.just("X Y")))
         sites.append(site)
     return upstreams, sites
 
@@ -582,7 +583,7 @@ def test_fuzzed_sites_are_refused_by_name_or_render_exactly_the_model(figure, tm
         expected = sites_shape(model)
         ours, theirs = shapes
         ours = dict(ours, server=sorted(ours["server"]), **({"other_blocks": ["map"]} if "other_blocks" in expected
-                                                           else {}))
+                                                            else {}))
         if ours != expected or theirs != expected:
             tally.injections += 1
             tally.samples.append(("shape differs", {"expected": expected, "ours": ours, "crossplane": theirs}, data))

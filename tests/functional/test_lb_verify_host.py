@@ -56,7 +56,7 @@ def sites(tmp_path_factory):
     conf = tmp / "nginx.conf"
     conf.write_text("pid {t}/nginx.pid;\nerror_log {t}/error.log;\nevents {{ worker_connections 256; }}\n"
                     "http {{\n access_log off;\n{blocks}{answering}}}\n".format(t=tmp, blocks=blocks,
-                                                                               answering=answering))
+                                                                                answering=answering))
     with running_nginx(conf, tmp, listen):
         yield {"http": listen[0], "https": listen[1], "ca": str(tmp / "ca.crt"), "backends": backends}
 
@@ -65,7 +65,7 @@ def verify(sites, scheme, **extra):
     port = sites["http"] if scheme == "http" else sites["https"]
     args = {"url": "%s://127.0.0.1:%d" % (scheme, port), "requests": 20, "timeout": 2, "deadline": 20,
             "ca_file": sites["ca"], "fail_on_mismatch": False, "locations": [{"path": "/", "upstream": "x",
-                                                                               "servers": extra.pop("servers")}]}
+                                                                              "servers": extra.pop("servers")}]}
     args.update(extra)
     return run_module("lb_verify", args, timeout=60)
 

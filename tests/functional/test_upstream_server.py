@@ -242,7 +242,7 @@ def test_a_whole_config_nginx_refuses_leaves_the_live_one(lb):
     ('{"upstreams": {"pool": "drained"}}', "upstream_state.json: upstreams.pool: must be a dict, got 'drained'"),
     ('{"upstreams": {"pool": {"%(slow)s": "drained"}}}',
      "upstream_state.json: upstreams.pool[%(slow)s]: must be a dict, got 'drained'"),
-    ("FIFO", "upstream_state.json: not a regular file (a FIFO)"),
+    ("FIFO", "upstream_state.json is a FIFO, not a regular file"),
 ], ids=["string", "upstream-string", "server-string", "fifo"])
 def test_a_corrupted_state_file_is_named_and_nothing_changes(lb, corrupt, words):
     """A string where the state file has an object crashed the action plugin;

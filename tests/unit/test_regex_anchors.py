@@ -74,7 +74,7 @@ def hits(path, root=COLLECTION_LINK):
         why = pattern is not None and not _is_multiline(node) and unanchored(pattern)
         if why:
             found.append("%s:%d: re.%s %s: %r" % (path.relative_to(root), node.lineno, node.func.attr,
-                                                 why, pattern[:60]))
+                                                  why, pattern[:60]))
     return found
 
 

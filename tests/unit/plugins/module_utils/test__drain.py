@@ -356,4 +356,3 @@ def test_a_corrupted_record_is_named_not_a_crash(record, words):
     with pytest.raises(DrainError) as caught:
         _drain.resolve_all(_drain.check_record(record), ["pool"], host="app2")
     assert any(words in error for error in caught.value.errors), caught.value.errors
-

@@ -15,7 +15,7 @@ def facts(address, netmask="255.255.0.0", name="eth0", secondaries=()):
     return {"interfaces": ["lo", name],
             "lo": {"ipv4": {"address": "127.0.0.1", "netmask": "255.0.0.0"}},
             name.replace("-", "_"): {"ipv4": {"address": address, "netmask": netmask},
-                   "ipv4_secondaries": [{"address": a, "netmask": netmask} for a in secondaries]}}
+                                     "ipv4_secondaries": [{"address": a, "netmask": netmask} for a in secondaries]}}
 
 
 HOSTVARS = {"lb1": {"ansible_facts": facts("172.30.0.2")}, "lb2": {"ansible_facts": facts("172.30.0.3")}}

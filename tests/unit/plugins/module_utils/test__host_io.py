@@ -2,7 +2,6 @@
 command operands that are never options (run_until starts a process: it is
 tested in tests/functional/test_host_info_module.py)."""
 
-import os
 import re
 
 import pytest

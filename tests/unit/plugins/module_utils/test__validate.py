@@ -1,7 +1,6 @@
 """validate(): nginx -t's verdict (from a stand-in runner here) joined with
 what the parser and the lint find."""
 
-import os
 import re
 
 import pytest
