@@ -14,6 +14,7 @@ variable path (``load_balancer_upstreams[1]``) or an nginx file and line.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -347,7 +348,6 @@ def _verifiable(location):
 
 
 def _network_has_loopback(network):
-    import ipaddress
     try:
         return ipaddress.ip_network(network, strict=False).overlaps(ipaddress.ip_network("127.0.0.0/8"))
     except ValueError:
