@@ -48,10 +48,12 @@ lab-down:
 
 # The functional tests run the host's own nginx binary (nginx -t, a private
 # nginx on loopback); scripts/apt-no-start.sh keeps apt from starting its service.
-# The stream module (TCP and UDP streams) is a package of its own on Debian.
+# The stream module (TCP and UDP streams) is a package of its own on Debian;
+# keepalived -t reads back what the ha role writes (test_ha_keepalived_conf).
 host-tools:
 	command -v nginx >/dev/null 2>&1 || scripts/apt-no-start.sh nginx-light
 	test -e /usr/lib/nginx/modules/ngx_stream_module.so || scripts/apt-no-start.sh libnginx-mod-stream
+	command -v keepalived >/dev/null 2>&1 || test -x /usr/sbin/keepalived || scripts/apt-no-start.sh keepalived
 
 # Pure: no process, no socket (tests/unit/conftest.py refuses both), seconds.
 # PYTEST_ORDER=reverse or shuffle:SEED runs either tier in another order.
