@@ -246,7 +246,8 @@ def _check_location(findings, location, names, paths):
     if (location.server_block, location.path) in paths:
         findings.add("error", field("path"), "duplicate location path %r" % location.path, location, subject)
     paths.add((location.server_block, location.path))
-    if location.upstream not in names:
+    # A site's redirect or return names no upstream.
+    if location.kind == "proxy" and location.upstream not in names:
         # A config may proxy to a host or a variable: not an upstream of ours.
         if findings.from_vars or not re.search(r"[$.:]", location.upstream):
             findings.add("error", field("upstream"), "names undefined upstream %r (defined: %s)"
@@ -533,13 +534,7 @@ def _check_site_location(findings, location, names, paths):
     def field(attr):
         return "%s.%s" % (where, attr)
 
-    if location.kind == "proxy":
-        _check_location(findings, location, names, paths)
-    else:
-        # A redirect or a return has no upstream: the path rules alone.
-        probe = type(location)(path=location.path, upstream=location.path, where=where,
-                               server_block=location.server_block)
-        _check_location(findings, probe, {location.path}, paths)
+    _check_location(findings, location, names, paths)
     if location.kind == "redirect":
         target = location.redirect_to or ""
         if len(target) > syntax.MAX_TOKEN or not syntax.REDIRECT_RE.match(target):
