@@ -428,11 +428,16 @@ def _tls_words(site, listen_extra="", tls_dir=None):
         "acme_ca_file": tls.acme_ca_file,
         "renew_days": tls.renew_days,
         # Each site its own pair (chosen by SNI); None: the role's one pair.
-        "cert_path": "%s/site_%s.crt" % (tls_dir, site.name) if site.name and tls_dir else None,
-        "key_path": "%s/site_%s.key" % (tls_dir, site.name) if site.name and tls_dir else None,
+        **_pair_paths(tls_dir if site.name else None, "site_%s" % site.name),
         "cert": tls.cert,
         "key": tls.key,
     }
+
+
+def _pair_paths(tls_dir, stem):
+    """The key and certificate files of `stem` in `tls_dir` (None without one)."""
+    return {"cert_path": "%s/%s.crt" % (tls_dir, stem) if tls_dir else None,
+            "key_path": "%s/%s.key" % (tls_dir, stem) if tls_dir else None}
 
 
 def _listen_key(listen):
@@ -475,33 +480,33 @@ def _http_words(model, tls_dir=None):
     }
     if not sites:
         return words
-    plain, secure, http2 = {}, {}, False
+    plain, secure, http2, pairs = {}, {}, False, []
     for site in sites:
         extra = " proxy_protocol" if site.real_ip is not None and site.real_ip.proxy_protocol else ""
-        tls = site.tls if site.tls is not None and site.tls.on else None
+        # Plain http on every listen: the site itself, or its redirect to https.
         for listen in site.all_listens:
-            # Plain http on every listen: the site itself, or its redirect to https.
             plain.setdefault(_listen_key(listen), [listen + extra, False])[1] |= site.default
-            if tls is not None:
-                host, dummy = _listen_parts(listen)
-                secure_listen = "%s:%d" % (host, tls.port) if host else str(tls.port)
-                secure.setdefault(_listen_key(secure_listen), [secure_listen + extra, False])[1] |= site.default
-                http2 = http2 or tls.http2
-    # The self-signed pairs to generate: each selfsigned site's, each acme
-    # site's placeholder until its first issuance, and the catch-all's.
-    words["tls_pairs"] = [{"name": site.name, "names": (_tls_words(site)["domains"] or ["localhost"]),
-                           "cert_path": "%s/site_%s.crt" % (tls_dir, site.name),
-                           "key_path": "%s/site_%s.key" % (tls_dir, site.name)}
-                          for site in sites if site.tls is not None and site.tls.mode in ("selfsigned", "acme")]
+        tls = _tls_words(site, extra, tls_dir)
+        if tls is None:
+            continue
+        for listen in tls["listens"]:
+            secure.setdefault(_listen_key(listen.split()[0]), [listen, False])[1] |= site.default
+        http2 = http2 or tls["http2"]
+        # The self-signed pairs to generate: each selfsigned site's, and each
+        # acme site's placeholder until its first issuance.
+        if tls["mode"] in ("selfsigned", "acme"):
+            pairs.append({"name": site.name, "names": tls["domains"] or ["localhost"], "cert_path": tls["cert_path"],
+                          "key_path": tls["key_path"]})
+    catch_all_pair = _pair_paths(tls_dir, "catch_all")
     if any(not taken for dummy, taken in secure.values()):
-        words["tls_pairs"].append({"name": "catch_all", "names": ["invalid"], "cert_path": "%s/catch_all.crt" % tls_dir,
-                                   "key_path": "%s/catch_all.key" % tls_dir})
+        pairs.append(dict(catch_all_pair, name="catch_all", names=["invalid"]))
+    words["tls_pairs"] = pairs
     words["catch_all"] = {
         "listens": [listen + " default_server" for listen, taken in plain.values() if not taken],
         "tls_listens": [listen + " default_server" for listen, taken in secure.values() if not taken],
         "http2": http2,
-        "cert_path": "%s/catch_all.crt" % tls_dir if tls_dir else None,
-        "key_path": "%s/catch_all.key" % tls_dir if tls_dir else None,
+        "cert_path": catch_all_pair["cert_path"],
+        "key_path": catch_all_pair["key_path"],
         "plain_status": CATCH_ALL_PLAIN,
         "tls_status": CATCH_ALL_TLS,
     }

@@ -166,6 +166,14 @@ def _one_location_path(path):
     return path
 
 
+def _header_pairs(value, where, errors):
+    """{header: value} -> [[name, value], ...] in order; [] (and an error) when not a dict."""
+    if not isinstance(value, dict):
+        errors.add(where, "must be a dict of header: value, got %r" % (value,))
+        return []
+    return [[str(name), to_text(text, "%s.%s" % (where, name), errors) or ""] for name, text in value.items()]
+
+
 def _words(text):
     """Space-separated words; other whitespace (a newline) stays inside a word for the check to refuse."""
     return [word for word in text.split(" ") if word]
@@ -202,11 +210,7 @@ def _site(site_vars, errors):
             text = to_text(value, var, errors)
             site.proxy_next_upstream = _words(text) if text is not None else site.proxy_next_upstream
         elif attr == "proxy_set_headers":
-            if not isinstance(value, dict):
-                errors.add(var, "must be a dict of header: value, got %r" % (value,))
-                continue
-            site.proxy_set_headers = [[str(name), to_text(text, "%s.%s" % (var, name), errors) or ""]
-                                      for name, text in value.items()]
+            site.proxy_set_headers = _header_pairs(value, var, errors)
         elif attr == "extra_directives":
             if not isinstance(value, list):
                 errors.add(var, "must be a list of strings, got %r" % (value,))
@@ -472,13 +476,8 @@ def _site_location(raw, where, errors):
     for key in ("client_max_body_size", "proxy_read_timeout"):
         if raw.get(key) is not None:
             setattr(location, key, to_text(raw[key], "%s.%s" % (where, key), errors))
-    headers = raw.get("headers")
-    if headers is not None:
-        if not isinstance(headers, dict):
-            errors.add(where + ".headers", "must be a dict of header: value, got %r" % (headers,))
-        else:
-            location.headers = [[str(name), to_text(text, "%s.headers.%s" % (where, name), errors) or ""]
-                                for name, text in headers.items()]
+    if raw.get("headers") is not None:
+        location.headers = _header_pairs(raw["headers"], where + ".headers", errors)
     if raw.get("allow") is not None:
         location.allow = _texts(raw["allow"], where + ".allow", errors)
     rate_limit = _sub_dict(raw, "rate_limit", RATE_LIMIT_KEYS, where, errors)
