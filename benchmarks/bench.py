@@ -496,7 +496,7 @@ def targets(data):
             fmt_ms(ours["p99_ms"]), fmt_ms(serve["ceiling"][16]["p99_ms"])), ours["p99_ms"] <= 10))
     for row in data["verify"]:
         share = row["lb_verify_rps"] / row["wrk_rps"]
-        least = 0.40 if row["concurrency"] == 16 else 0.25       # issue 15: 40 % at c=16
+        least = 0.40 if row["concurrency"] == 16 else 0.25       # the target: 40 % at c=16
         out.append(("lb_verify ≥ %.0f%% of wrk (both c=%d)" % (100 * least, row["concurrency"]),
                     "%.0f%%" % (100 * share), share >= least))
     first, rerun = data["ansible"]["first"], data["ansible"]["rerun"]

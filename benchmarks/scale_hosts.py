@@ -33,7 +33,7 @@ SIZES = [int(n) for n in os.environ.get("BENCH_HOSTS", "1 3 6 10").split()]
 # The re-run of the largest setup is repeated at this many forks, to compare
 # with ansible.cfg's (Ansible's default, 5, when ansible.cfg sets none).
 COMPARE_FORKS = int(os.environ.get("BENCH_COMPARE_FORKS", "20"))
-# Targets of issue 15.
+# The targets of the scale part.
 MAX_SCALE_RATIO = 2.0
 MAX_APP_RSS_MB = 30.0
 

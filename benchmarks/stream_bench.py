@@ -1,4 +1,4 @@
-"""`make bench`, TCP and UDP streams (issue 13): connections per second and
+"""`make bench`, TCP and UDP streams: connections per second and
 datagrams per second through nginx's stream module against the same
 backends reached directly, side by side, from one run (ratios, never timed
 tests).

@@ -1,4 +1,4 @@
-"""The app server under hostile input (issue 10): pipelining floods, slow
+"""The app server under hostile input: pipelining floods, slow
 sockets, huge uploads, malformed heads. Loopback only; every loop is bounded
 in count and time, and every server started here is stopped by its PID.
 

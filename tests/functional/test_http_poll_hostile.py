@@ -1,4 +1,4 @@
-"""lb_verify's poller against hostile loopback servers (issue 10): huge
+"""lb_verify's poller against hostile loopback servers: huge
 bodies, backends that drip their answer past the deadline, exceptions that
 killed a worker silently. Loopback only; every server started here is
 stopped by its fixture, every poll is bounded in count and time."""
@@ -306,9 +306,8 @@ def test_hostile_framing_is_a_counted_error_never_a_crash_nor_an_overread(raw_se
 
 def test_name_resolution_of_backend_labels_ends_at_the_deadline(raw_server, monkeypatch, figure):
     """Every answer names another host (n0.lab.test:PORT ...): each is one
-    lookup (made slow here, 0.2 s). They used to run after the polling, one
-    by one, outside the deadline: 100 names, 20 s. Now the location's
-    deadline ends them: a 2 s deadline is a run of about 2 s."""
+    lookup (made slow here, 0.2 s): 100 names one by one would take 20 s.
+    The location's deadline ends them: a 2 s deadline is a run of about 2 s."""
     calls = []
 
     def slow_lookup(host):

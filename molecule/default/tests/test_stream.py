@@ -1,4 +1,4 @@
-"""TCP and UDP streams (issue 13), measured inside the container: real
+"""TCP and UDP streams, measured inside the container: real
 connections and datagrams through nginx's stream module, counted by the
 backend that answered its one line. Loopback only, bounded in count and time."""
 

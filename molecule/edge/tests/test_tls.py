@@ -111,7 +111,7 @@ def test_after_every_bad_case_https_still_balances(host, bad_input):
 # testssl.sh 3.0.8 (Debian 12's package) rates two properties of this setup
 # HIGH that it has on purpose; any other HIGH or CRITICAL finding fails.
 ACCEPTED_HIGH = {
-    # Mozilla "intermediate" (issue 11): ssl_prefer_server_ciphers off, the
+    # Mozilla "intermediate": ssl_prefer_server_ciphers off, the
     # client picks among suites that are all strong (asserted below: every
     # weaker cipher list is "not offered"). gixy-ng rates the opposite, `on`,
     # as weak_ssl_tls; newer testssl.sh no longer flags this case.

@@ -1,4 +1,4 @@
-"""`site.yml --check --diff` on the converged (live) host (issue 17): after a
+"""`site.yml --check --diff` on the converged (live) host: after a
 change of weights the diff shows exactly the changed server line, nothing is
 written and nothing reloads; a candidate with a new log file is still checked
 with nginx -t, and that log file is not created."""

@@ -1,7 +1,7 @@
 """A conf.d file with one byte that is not UTF-8 (a Latin-1 comment) is a
 valid nginx config: the role's reload handler validates the whole config
 with nginx_validate, then reloads; lb_verify reads the same config. Neither
-may crash on it (issue 10, finding 6), or every later reload is blocked."""
+may crash on it, or every later reload is blocked."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""nginx_validate in check mode (issue 17): `nginx -t` creates a log file that
+"""nginx_validate in check mode: `nginx -t` creates a log file that
 does not exist yet, so a dry run points such a file of the candidate at a
 temporary one. A fake runner stands for nginx and records what it was given."""
 
