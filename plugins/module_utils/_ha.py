@@ -200,7 +200,7 @@ def _exporter(role_vars, errors):
         except ValueError:
             errors.append("ha_exporter_listen: %r is not an IPv4 address" % match["host"])
         _int(match["port"], "ha_exporter_listen (port)", 1, 65535, errors)
-    return {"enabled": bool(role_vars.get("ha_exporter_enabled")), "listen": listen}
+    return {"enabled": to_bool(role_vars.get("ha_exporter_enabled", False), "ha_exporter_enabled", errors), "listen": listen}
 
 
 def _files(role_vars, errors):

@@ -229,10 +229,17 @@ def test_the_paths_keepalived_conf_names_are_in_the_plan():
     ("ha_exporter_listen", ":9113", "ha_exporter_listen: must be IPv4-address:port"),
     ("ha_exporter_listen", "127.0.0.1:9113 -x", "ha_exporter_listen: must be IPv4-address:port"),
     ("ha_nopreempt", "maybe", "ha_nopreempt: must be a boolean"),
+    ("ha_exporter_enabled", "maybe", "ha_exporter_enabled: must be a boolean"),
 ])
 def test_bad_values_are_named(field, value, start):
     found = errors(**{field: value})
     assert len(found) == 1 and found[0].startswith(start), found
+
+
+@pytest.mark.parametrize("value, enabled", [("false", False), ("no", False), (False, False), ("yes", True)])
+def test_flags_are_read_as_ansible_reads_booleans(value, enabled):
+    result = plan(ha_exporter_enabled=value, ha_nopreempt=value)
+    assert (result["exporter"]["enabled"], result["nopreempt"]) == (enabled, enabled)
 
 
 @pytest.mark.parametrize("path", ["/a//b", "//", "/a/./b", "/a/../b", "/nginx_status/.", "/nginx_status/..", "/.",
