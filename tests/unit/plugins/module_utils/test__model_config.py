@@ -23,7 +23,7 @@ def test_defaults_reproduce_the_tutorial():
 def test_server_directive_args():
     server = Server("10.0.0.1:80", weight=3, max_fails=2, fail_timeout="5s", max_conns=10, backup=True)
     assert server_args(server) == ["10.0.0.1:80", "weight=3", "max_fails=2", "fail_timeout=5s",
-                                       "max_conns=10", "backup"]
+                                   "max_conns=10", "backup"]
 
 
 @pytest.mark.parametrize("config, listen, names", [
