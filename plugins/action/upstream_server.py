@@ -19,15 +19,16 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _drain
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError, model_to_dict
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import DEFAULT_STATE_DIR
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_record
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import model_to_dict
 
 TEMPLATE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                         "roles", "load_balancer", "templates", "upstream.conf.j2")
 MODULE = "edgeops.nginx_lb.upstream_server"
 READER = "edgeops.nginx_lb.host_info"
 PUBLIC = ("upstream", "server", "host", "state", "weight", "timeout", "state_dir")
-DEFAULT_STATE_DIR = "/var/lib/edgeops_nginx_lb"
 
 
 class ActionModule(ActionBase):

@@ -128,10 +128,11 @@ import json
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import STATE_FILE
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._group_servers import PUBLISHED, expand_groups, servers_of
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError, model_to_dict
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import (
-    SINGLE_SITE_VARS, STATE_FILE, model_from_record, record_from_vars)
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import SINGLE_SITE_VARS, model_from_record, record_from_vars
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import model_to_dict
 
 
 def _published(hostvars):

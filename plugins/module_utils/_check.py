@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _syntax as syntax
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import WEIGHT_RANGE
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import seconds
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
-    METHODS, METHODS_WITHOUT_BACKUP, STREAM_METHODS, STREAM_PROTOCOLS, rate_limit_zone)
+    METHODS, METHODS_WITHOUT_BACKUP, STREAM_METHODS, STREAM_PROTOCOLS)
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import LOG_FORMATS, method_args, rate_limit_zone
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import (
     ACME_CHALLENGE_PATH, acme_location_in_server, check_tls)
 
-WEIGHT_RANGE = (1, 1000)
 MAX_FAILS_RANGE = (0, 1000)
 MAX_CONNS_RANGE = (0, 1000000)
 KEEPALIVE_RANGE = (1, 100000)
@@ -113,7 +115,7 @@ def _in_range(findings, field, value, bounds, obj=None):
 
 def _time(findings, field, value, allow_ms, obj=None):
     try:
-        if syntax.seconds(value, allow_ms) > MAX_SECONDS:
+        if seconds(value, allow_ms) > MAX_SECONDS:
             findings.syntax(field, "must be at most one year (%ds), got %r" % (MAX_SECONDS, value), obj)
     except ValueError as exc:
         findings.syntax(field, str(exc), obj)
@@ -476,7 +478,7 @@ def _check_udp(findings, stream, field, subject):
     upstream = stream.upstream
     if upstream.method == "least_conn" or (upstream.method == "random" and upstream.two):
         findings.add("error", field("method"), "%s compares active connections, which UDP sessions of one datagram "
-                     "do not hold: use round_robin or hash" % " ".join(upstream.method_args()), stream, subject)
+                     "do not hold: use round_robin or hash" % " ".join(method_args(upstream)), stream, subject)
     if stream.proxy_protocol:
         findings.add("error", field("proxy_protocol"), "is for TCP: a UDP backend cannot read the PROXY header",
                      stream, subject)
@@ -489,7 +491,6 @@ def lint(model):
 
 # ------------------------------------------------------------ sites
 
-LOG_FORMATS = ("combined", "json")
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 # return: nginx's codes, and 444 (close the connection without an answer).
 RETURN_CODE_RANGE = (200, 599)

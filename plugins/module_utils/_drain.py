@@ -34,17 +34,17 @@ import re
 import socket
 import time
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import RECORD_FILE, STATE_FILE, WEIGHT_RANGE
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import to_int
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import read_regular
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import OVERRIDE_STATES, STATE_FILE
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import OVERRIDE_STATES
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (NAME_RE, format_address,
                                                                                parse_address, parse_host)
 
 STATES = ("enabled",) + OVERRIDE_STATES
-RECORD_FILE = "model_record.json"
 # What the record names besides the model's inputs (the role writes them).
 RECORD_PATHS = ("conf_path", "nginx_conf", "nginx_pid")
-WEIGHT_RANGE = (1, 1000)
 TIMEOUT_RANGE = (0, 86400)
 # /proc/net/tcp's state column: 01 is ESTABLISHED.
 TCP_ESTABLISHED = "01"
@@ -55,13 +55,7 @@ class DrainError(ModelError):
 
 
 def _int(value, field, bounds, errors):
-    if value is None:
-        return None
-    text = str(value)
-    if isinstance(value, bool) or not re.match(r"\A[0-9]{1,6}\Z", text) or not bounds[0] <= int(text) <= bounds[1]:
-        errors.append("%s: must be an integer %d-%d, got %r" % (field, bounds[0], bounds[1], value))
-        return None
-    return int(text)
+    return None if value is None else to_int(value, field, errors, bounds)
 
 
 def _upstream_names(upstream, errors):

@@ -14,8 +14,9 @@ entries alone; it knows nothing else of the app_servers role.
 from __future__ import annotations
 
 import ipaddress
-import re
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import WEIGHT_RANGE
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import to_int
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import format_address, parse_host, parse_port
 
 PUBLISHED = "app_servers_endpoints"
@@ -50,9 +51,10 @@ def endpoints(ports, bind_address, weight, ansible_host=None, default_ipv4=None,
         ports = [parse_port(port) for port in ports]
     except ValueError as exc:
         raise ValueError("app_servers_ports: %s" % exc) from None
-    text = str(weight)
-    if isinstance(weight, bool) or not re.match(r"\A[0-9]{1,4}\Z", text) or not 1 <= int(text) <= 1000:
-        raise ValueError("app_servers_weight: must be an integer 1-1000, got %r" % (weight,))
+    errors = []
+    weight = to_int(weight, "app_servers_weight", errors, WEIGHT_RANGE)
+    if errors:
+        raise ValueError(errors[0])
     bind = str(bind_address)
     kind = _kind(bind)
     try:
@@ -74,12 +76,12 @@ def endpoints(ports, bind_address, weight, ansible_host=None, default_ipv4=None,
         local = None
     published = [{"address": format_address(remote, port) if remote else None,
                   "local_address": format_address(local, port) if local else None,
-                  "weight": int(text)} for port in ports]
+                  "weight": weight} for port in ports]
     for protocol, stream_ports in (("tcp", tcp_ports), ("udp", udp_ports)):
         for port in _stream_ports(stream_ports, "app_servers_%s_ports" % protocol):
             published.append({"address": format_address(remote, port) if remote else None,
                               "local_address": format_address(local, port) if local else None,
-                              "weight": int(text), "protocol": protocol})
+                              "weight": weight, "protocol": protocol})
     return published
 
 

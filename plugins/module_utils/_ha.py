@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import to_bool, to_int
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import FILE_PATH_RE, check_location_path
 
@@ -35,7 +36,6 @@ LISTEN_RE = re.compile(r"\A(?P<host>[0-9]{1,3}(?:\.[0-9]{1,3}){3}):(?P<port>[0-9
 # left stays literal (tests/functional/test_ha_keepalived_conf.py).
 AUTH_PASS_RE = re.compile(r"\A[A-Za-z0-9%&()*+,./:;<=>?\[\]^_`|-]{1,8}\Z")
 HOST_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,253}\Z")
-INT_RE = re.compile(r"\A[0-9]{1,6}\Z")
 
 DEFAULT_TOP_PRIORITY = 200
 PRIORITY_STEP = 10
@@ -46,15 +46,7 @@ class HaError(ModelError):
 
 
 def _int(value, field, low, high, errors):
-    """An int from an int or ASCII digits, within [low, high]; None (and an error) otherwise."""
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and INT_RE.match(value))):
-        errors.append("%s: must be a whole number %d-%d, got %r" % (field, low, high, value))
-        return None
-    number = int(value)
-    if not low <= number <= high:
-        errors.append("%s: must be %d-%d, got %d" % (field, low, high, number))
-        return None
-    return number
+    return to_int(value, field, errors, (low, high))
 
 
 def _ipv4(text):
@@ -208,7 +200,7 @@ def _exporter(role_vars, errors):
         except ValueError:
             errors.append("ha_exporter_listen: %r is not an IPv4 address" % match["host"])
         _int(match["port"], "ha_exporter_listen (port)", 1, 65535, errors)
-    return {"enabled": bool(role_vars.get("ha_exporter_enabled")), "listen": listen}
+    return {"enabled": to_bool(role_vars.get("ha_exporter_enabled", False), "ha_exporter_enabled", errors), "listen": listen}
 
 
 def _files(role_vars, errors):
@@ -224,11 +216,7 @@ def _files(role_vars, errors):
 
 
 def _flag(role_vars, name, errors):
-    value = role_vars.get(name)
-    if not isinstance(value, bool):
-        errors.append("%s: must be true or false, got %r" % (name, value))
-        return False
-    return value
+    return to_bool(role_vars.get(name), name, errors)
 
 
 def ha_plan(role_vars, host, group, group_hosts, hostvars):

@@ -24,12 +24,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import USER_OR_ID_RE
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import kind_of
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import ID_MAX, encodable, read_regular
 
 STATES = ("file", "directory", "link", "absent")
-# Names as useradd takes them (and a numeric id); modes as chmod's octal.
-_NAME = re.compile(r"\A(?:[a-z_][a-z0-9_.-]{0,31}\$?|[0-9]{1,10})\Z")
+# Modes as chmod's octal.
 _MODE = re.compile(r"\A0?[0-7]{3,4}\Z")
 # A diff shows a file's text only up to this size, like the copy module's.
 DIFF_MAX_BYTES = 64 * 1024
@@ -144,7 +144,7 @@ def parse_entries(raw, absent=()):
                 continue
             if state == "absent":
                 _fail(index, name, "not with state absent")
-            if not isinstance(value, (str, int)) or isinstance(value, bool) or not _NAME.match(str(value)):
+            if not isinstance(value, (str, int)) or isinstance(value, bool) or not USER_OR_ID_RE.match(str(value)):
                 _fail(index, name, "a user or group name (lowercase letters, digits, _ . -) or a numeric id"
                       " is required (got %r)" % (value,))
             if str(value).isdigit() and int(value) > ID_MAX:

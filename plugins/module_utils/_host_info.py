@@ -19,6 +19,7 @@ import pwd
 import re
 import stat
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import USER_NAME_RE
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import check_operand, encodable, read_regular
 
 # A state file the roles read is small; anything larger is not ours.
@@ -29,7 +30,6 @@ _UNIT_PATTERN = re.compile(r"\A[A-Za-z0-9_.@*:][A-Za-z0-9_.@*:-]{0,199}\Z")
 _UNIT_WORDS = "a unit name or glob (letters, digits, _ . @ * : -)"
 _PACKAGE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.+:~*-]{0,199}\Z")
 _PACKAGE_WORDS = "a package name (letters, digits, _ . + : ~ * -)"
-_NAME = re.compile(r"\A[a-z_][a-z0-9_.-]{0,31}\$?\Z")
 
 
 def user_entry(name):
@@ -105,7 +105,7 @@ def gather(run, package_query=(), packages=(), user=None, group=None, directorie
     command without a shell; `nginx` is the path of the binary (or None).
     Every value is checked before the first command runs."""
     for field, name in (("user", user), ("group", group)):
-        if name is not None and not _NAME.match(name):
+        if name is not None and not USER_NAME_RE.match(name):
             raise ValueError("%s: %r is not a user or group name (lowercase letters, digits, _ . -)" % (field, name))
     operands = [check_operand("packages[%d]" % index, name, _PACKAGE, _PACKAGE_WORDS)
                 for index, name in enumerate(packages)]

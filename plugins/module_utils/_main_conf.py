@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _syntax as syntax
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import to_bool, to_int, to_seconds
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
 
 # Role variable -> key of the result.
@@ -51,35 +51,9 @@ class MainConfError(ModelError):
     """Invalid nginx.conf settings, every problem as 'field: message'."""
 
 
-def _int(value, var, bounds, errors):
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or \
-            (isinstance(value, str) and not syntax.INT_RE.match(value.strip())):
-        errors.append("%s: must be an integer, got %r" % (var, value))
-        return None
-    number = int(value)
-    if not bounds[0] <= number <= bounds[1]:
-        errors.append("%s: must be %d-%d, got %d" % (var, bounds[0], bounds[1], number))
-        return None
-    return number
-
-
 def _seconds(value, var, bounds, errors):
-    try:
-        seconds = syntax.seconds(value, allow_ms=False)
-    except ValueError as exc:
-        errors.append("%s: %s" % (var, exc))
-        return None
-    if not bounds[0] <= seconds <= bounds[1]:
-        errors.append("%s: must be %d-%d seconds, got %r" % (var, bounds[0], bounds[1], value))
-        return None
-    return str(value)
-
-
-def _bool(value, var, errors):
-    if isinstance(value, bool):
-        return value
-    errors.append("%s: must be a boolean, got %r" % (var, value))
-    return False
+    """The nginx time `value` as written, when within `bounds` seconds."""
+    return None if to_seconds(value, var, errors, bounds, allow_ms=False) is None else str(value)
 
 
 def main_conf(values):
@@ -97,18 +71,16 @@ def main_conf(values):
     processes = values["load_balancer_worker_processes"]
     if processes == "auto":
         words["worker_processes"] = "auto"
-    elif isinstance(processes, bool) or not isinstance(processes, (int, str)) or \
-            not syntax.INT_RE.match(str(processes).strip()) or \
-            not WORKER_PROCESSES_RANGE[0] <= int(processes) <= WORKER_PROCESSES_RANGE[1]:
+    elif to_int(processes, "load_balancer_worker_processes", [], WORKER_PROCESSES_RANGE) is None:
         errors.append("load_balancer_worker_processes: must be 'auto' or an integer %d-%d, got %r"
                       % (WORKER_PROCESSES_RANGE + (processes,)))
     else:
         words["worker_processes"] = str(int(processes))
-    connections = _int(values["load_balancer_worker_connections"], "load_balancer_worker_connections",
-                       WORKER_CONNECTIONS_RANGE, errors)
-    rlimit = _int(values["load_balancer_worker_rlimit_nofile"], "load_balancer_worker_rlimit_nofile", NOFILE_RANGE,
-                  errors)
-    limit = _int(values["load_balancer_limit_nofile"], "load_balancer_limit_nofile", NOFILE_RANGE, errors)
+    connections = to_int(values["load_balancer_worker_connections"], "load_balancer_worker_connections", errors,
+                         WORKER_CONNECTIONS_RANGE)
+    rlimit = to_int(values["load_balancer_worker_rlimit_nofile"], "load_balancer_worker_rlimit_nofile", errors,
+                    NOFILE_RANGE)
+    limit = to_int(values["load_balancer_limit_nofile"], "load_balancer_limit_nofile", errors, NOFILE_RANGE)
     if connections is not None and rlimit is not None and rlimit < 2 * connections:
         # A proxied request holds two descriptors: the client's and the backend's.
         errors.append("load_balancer_worker_rlimit_nofile: must be at least twice load_balancer_worker_connections "
@@ -122,8 +94,8 @@ def main_conf(values):
     words["worker_shutdown_timeout"] = _seconds(values["load_balancer_worker_shutdown_timeout"],
                                                 "load_balancer_worker_shutdown_timeout", SHUTDOWN_TIMEOUT_RANGE_S,
                                                 errors)
-    words["server_tokens"] = "on" if _bool(values["load_balancer_server_tokens"], "load_balancer_server_tokens",
-                                           errors) else "off"
+    words["server_tokens"] = "on" if to_bool(values["load_balancer_server_tokens"], "load_balancer_server_tokens",
+                                             errors) else "off"
     protocols = values["load_balancer_ssl_protocols"]
     if not isinstance(protocols, list) or not protocols or \
             any(p not in SSL_PROTOCOLS for p in protocols) or len(set(protocols)) != len(protocols):

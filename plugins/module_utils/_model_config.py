@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import TIME_RE
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Location, Model, Server, Site, Stream, Upstream
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import walk
-
-_TIME_RE = re.compile(r"\A[0-9]{1,9}(?:ms|s|m|h|d|w|M|y)?\Z")
 
 
 def _server_from_directive(directive):
@@ -103,7 +102,7 @@ def _stream_from_server(directive, upstreams):
                     protocol="udp" if "udp" in listen.args[1:] else "tcp",
                     upstream=upstreams.get(proxy_pass.args[0]), file=directive.file, line=directive.line)
     for child in children:
-        if child.name in ("proxy_timeout", "proxy_connect_timeout") and child.args and _TIME_RE.match(child.args[0]):
+        if child.name in ("proxy_timeout", "proxy_connect_timeout") and child.args and TIME_RE.match(child.args[0]):
             setattr(stream, child.name, child.args[0])
         elif child.name == "proxy_protocol" and child.args:
             stream.proxy_protocol = child.args[0] == "on"

@@ -13,11 +13,13 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._check import check
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import STATE_FILE
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import to_bool, to_int
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import ParseError, parse
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
     Location, Model, ModelError, RateLimit, RealIp, Server, Site, Stream, Upstream, plain_dns_names)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (
-    INT_RE, SITE_NAME_RE, format_address, parse_address)
+    SITE_NAME_RE, format_address, parse_address)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import tls_from_var
 
 UPSTREAM_KEYS = ("name", "method", "hash_key", "consistent", "two", "keepalive", "zone", "servers")
@@ -42,39 +44,10 @@ SITE_VARS = {
     "load_balancer_tls": "tls",
 }
 
-_TRUE = ("true", "yes", "on", "1", "y", "t")
-_FALSE = ("false", "no", "off", "0", "n", "f")
-
 
 class _Errors(list):
     def add(self, where, message):
         self.append("%s: %s" % (where, message))
-
-
-def to_bool(value, where, errors):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    errors.add(where, "must be a boolean, got %r" % (value,))
-    return False
-
-
-def to_int(value, where, errors):
-    """An int from an int or a string of ASCII digits; None (and an error) else."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        errors.add(where, "must be an integer, got %r" % (value,))
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        negative = text.startswith("-")
-        if not INT_RE.match(text[1:] if negative else text):
-            errors.add(where, "must be an integer, got %r" % (value,))
-            return None
-        value = -int(text[1:]) if negative else int(text)
-    return value
 
 
 def to_text(value, where, errors):
@@ -317,10 +290,6 @@ def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_ba
     return model
 
 
-# The upstream state file (edgeops.nginx_lb.upstream_server writes it on the
-# load balancer; the role reads it): per upstream, per server address, the
-# state set there and/or a weight, which outrank the role's variables.
-STATE_FILE = "upstream_state.json"
 OVERRIDE_STATES = ("drained", "disabled")
 OVERRIDE_KEYS = ("state", "weight")
 

@@ -25,11 +25,8 @@ PATH_RE = re.compile(r"\A/[A-Za-z0-9._~/-]{0,1023}\Z")
 # A host name (RFC 1123 labels, '_' allowed as nginx does) or an IPv4 address.
 HOST_NAME_RE = re.compile(r"\A(?=.{1,253}\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?\Z")
 PORT_RE = re.compile(r"\A[0-9]{1,5}\Z")
-INT_RE = re.compile(r"\A[+]?[0-9]{1,12}\Z")
 # nginx sizes: 64k, 1m, 4096.
 SIZE_RE = re.compile(r"\A(?P<number>[0-9]{1,10})(?P<unit>[kKmMgG]?)\Z")
-# nginx times: 10s, 500ms, 1h (one number and one unit, as nginx's docs write them).
-TIME_RE = re.compile(r"\A(?P<number>[0-9]{1,9})(?P<unit>ms|s|m|h|d|w|M|y)?\Z")
 # An absolute file path without characters that would need quoting.
 FILE_PATH_RE = re.compile(r"\A/[A-Za-z0-9._/-]{0,1023}\Z")
 # An include pattern of absolute paths: FILE_PATH_RE's characters and '*'.
@@ -51,7 +48,6 @@ SERVER_NAME_RE = re.compile(
 _IPV4_TEXT_RE = re.compile(r"\A[0-9.]+\Z")
 _IPV6_BRACKETED_RE = re.compile(r"\A\[[0-9A-Fa-f:.]+\]\Z")
 
-_TIME_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000, "y": 31536000}
 _SIZE_FACTOR = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 
 # The variables of the http modules Debian builds into nginx (core, proxy,
@@ -405,15 +401,6 @@ def _class_end(regex, start, refuse):
         index += 1
     refuse("unterminated '['")
     return index
-
-
-def seconds(text, allow_ms=True):
-    """An nginx time -> seconds; ValueError with nginx's rule when it is not one."""
-    match = TIME_RE.match(str(text))
-    if not match or (match.group("unit") == "ms" and not allow_ms):
-        raise ValueError("must be an nginx time like %s, got %r" % ("500ms or 10s" if allow_ms else "10s", text))
-    # Without a unit nginx reads seconds.
-    return int(match.group("number")) * _TIME_SECONDS[match.group("unit") or "s"]
 
 
 def size_bytes(text):

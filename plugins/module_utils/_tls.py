@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _syntax as syntax
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import to_bool, to_int
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Tls
 
 MODES = ("none", "selfsigned", "provided", "acme")
@@ -35,17 +36,6 @@ DOMAIN_RE = re.compile(r"\A(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
 # The location of HTTP-01 tokens (tls_acme_challenge.conf.j2 writes it with a trailing '/').
 ACME_CHALLENGE_PATH = "/.well-known/acme-challenge"
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
-
-
-def _bool(value, where, errors):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    errors.append("%s: must be a boolean, got %r" % (where, value))
-    return False
 
 
 def tls_from_var(value, var, errors):
@@ -67,7 +57,7 @@ def tls_from_var(value, var, errors):
         tls.port = int(port)
     for key in ("redirect", "http2", "hsts"):
         if key in value:
-            setattr(tls, key, _bool(value[key], "%s.%s" % (var, key), errors))
+            setattr(tls, key, to_bool(value[key], "%s.%s" % (var, key), errors))
     for key in ("cert", "key"):
         text = value.get(key)
         if text is not None and not isinstance(text, str):
@@ -80,11 +70,9 @@ def tls_from_var(value, var, errors):
                 errors.append("%s.%s: must be a string, got %r" % (var, key, value[key]))
             else:
                 setattr(tls, key, value[key])
-    renew = value.get("renew_days", 30)
-    if isinstance(renew, bool) or not isinstance(renew, (int, str)) or not syntax.INT_RE.match(str(renew)):
-        errors.append("%s.renew_days: must be an integer, got %r" % (var, renew))
-    else:
-        tls.renew_days = int(renew)
+    renew = to_int(value.get("renew_days", 30), var + ".renew_days", errors)
+    if renew is not None:
+        tls.renew_days = renew
     domains = value.get("domains", [])
     if isinstance(domains, str) or not isinstance(domains, list):
         errors.append("%s.domains: must be a list of DNS names, got %r" % (var, domains))

@@ -17,8 +17,9 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._check import lin
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import kind_of
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import read_regular
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import PATH_RE
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model, model_to_dict
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Model
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import model_to_dict
 
 _SEVERITY_RANK = {"error": 2, "warning": 1, "info": 0}
 

@@ -17,6 +17,7 @@ from typing import Optional
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._balance import chi_square, expected_counts, ip_hash_index
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import WEIGHT_RANGE
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError, Server, Upstream
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import format_address, parse_address
 
@@ -277,7 +278,6 @@ FLOAT_LIMITS = {
     "timeout": 3600.0,
     "deadline": 86400.0,
 }
-WEIGHT_LIMITS = (1, 1000)           # as the collection's model allows
 # \A...\Z: '$' would let a trailing newline through into the request line.
 _PATH_RE = re.compile(r"\A/[\x21-\x7e]*\Z")
 _HEADER_RE = re.compile(r"\A[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
@@ -386,7 +386,7 @@ def check_servers_and_weights(errors, where, spec):
             errors.append("%s.weights: must be a list of integers, got %r" % (where, weights))
         else:
             for number, weight in enumerate(weights):
-                _check_int(errors, "%s.weights[%d]" % (where, number), weight, *WEIGHT_LIMITS)
+                _check_int(errors, "%s.weights[%d]" % (where, number), weight, *WEIGHT_RANGE)
             if isinstance(servers, list) and servers and len(weights) != len(servers):
                 errors.append("%s.weights: %d weights for %d servers" % (where, len(weights), len(servers)))
 

@@ -194,6 +194,7 @@ import signal
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _drain
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import DEFAULT_STATE_DIR
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import open_new
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
 
@@ -218,7 +219,7 @@ def main():
             state=dict(type="str", choices=list(_drain.STATES), default="enabled"),
             weight=dict(type="int"),
             timeout=dict(type="int", default=60),
-            state_dir=dict(type="path", default="/var/lib/edgeops_nginx_lb"),
+            state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
             # Set by the action plugin: the rendered configuration and state
             # file (None: unchanged), the addresses, the paths of the record.
             _config=dict(type="str"),

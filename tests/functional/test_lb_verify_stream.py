@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from jinja2 import Environment
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import model_to_dict
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import model_to_dict
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse

@@ -20,6 +20,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config imp
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import check_candidate
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import server_args
 
 from helpers.localnet import NGINX, free_port, needs_nginx, wait_for_port
 from helpers.paths import COLLECTIONS, ROOT, SEED_UPSTREAM_CONF, tutorial_vars
@@ -49,8 +50,8 @@ def default_config(tmp_path_factory):
 def test_rendered_defaults_read_back_as_the_same_model(default_config):
     expected = model_from_vars(*tutorial_vars(), default_keepalive=64, default_zone="64k")
     seen = model_from_config(parse(default_config, "upstream.conf"))
-    assert [(u.name, u.method, u.zone, u.keepalive, [s.directive_args() for s in u.servers]) for u in seen.upstreams] \
-        == [(u.name, u.method, u.zone, u.keepalive, [s.directive_args() for s in u.servers]) for u in expected.upstreams]
+    assert [(u.name, u.method, u.zone, u.keepalive, [server_args(s) for s in u.servers]) for u in seen.upstreams] \
+        == [(u.name, u.method, u.zone, u.keepalive, [server_args(s) for s in u.servers]) for u in expected.upstreams]
     assert [(loc.path, loc.upstream, loc.strip_prefix) for loc in seen.locations] \
         == [(loc.path, loc.upstream, loc.strip_prefix) for loc in expected.locations]
 

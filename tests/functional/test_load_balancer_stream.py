@@ -11,6 +11,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config imp
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_check import check_candidate
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import server_args
 
 from helpers.localnet import NGINX, needs_nginx
 from test_load_balancer_render import render
@@ -51,7 +52,7 @@ def _shape(stream):
     upstream = stream.upstream
     return (stream.name, stream.listen, stream.protocol, stream.proxy_timeout, stream.proxy_connect_timeout,
             stream.proxy_protocol, stream.access_log, upstream.method, upstream.hash_key, upstream.consistent,
-            upstream.two, upstream.zone, [s.directive_args() for s in upstream.servers])
+            upstream.two, upstream.zone, [server_args(s) for s in upstream.servers])
 
 
 def test_rendered_streams_read_back_as_the_same_model(stream_config):

@@ -117,10 +117,10 @@ def test_two_instances_with_their_own_ids():
 
 
 @pytest.mark.parametrize("value, message", [
-    (0, "ha_priority (host lb2): must be 1-254, got 0"),
-    (255, "ha_priority (host lb2): must be 1-254, got 255"),
-    ("high", "ha_priority (host lb2): must be a whole number 1-254, got 'high'"),
-    (True, "ha_priority (host lb2): must be a whole number 1-254, got True"),
+    (0, "ha_priority (host lb2): must be an integer 1-254, got 0"),
+    (255, "ha_priority (host lb2): must be an integer 1-254, got 255"),
+    ("high", "ha_priority (host lb2): must be an integer 1-254, got 'high'"),
+    (True, "ha_priority (host lb2): must be an integer 1-254, got True"),
     (200, "ha_priority: lb1, lb2 all have priority 200; each load balancer needs its own, or the election falls "
           "to the highest address"),
 ])
@@ -211,28 +211,35 @@ def test_the_paths_keepalived_conf_names_are_in_the_plan():
     ("ha_vip", "172.30.255.10/40", "ha_vip: "),
     ("ha_vip", "172.30.255.255/16", "ha_vip: 172.30.255.255 is the network or broadcast address"),
     ("ha_vip", "１72.30.0.9/16", "ha_vip: must be an IPv4 address with a prefix length"),
-    ("ha_virtual_router_id", 0, "ha_virtual_router_id: must be 1-255, got 0"),
-    ("ha_virtual_router_id", 256, "ha_virtual_router_id: must be 1-255, got 256"),
+    ("ha_virtual_router_id", 0, "ha_virtual_router_id: must be an integer 1-255, got 0"),
+    ("ha_virtual_router_id", 256, "ha_virtual_router_id: must be an integer 1-255, got 256"),
     ("ha_interface", "eth0; rm", "ha_interface: must be an interface name"),
     ("ha_interface", "-h", "ha_interface: must be an interface name"),
-    ("ha_advert_int", 0, "ha_advert_int: must be 1-255, got 0"),
-    ("ha_down_timer_adverts", 0, "ha_down_timer_adverts: must be 1-100, got 0"),
-    ("ha_down_timer_adverts", 101, "ha_down_timer_adverts: must be 1-100, got 101"),
-    ("ha_down_timer_adverts", "3 x", "ha_down_timer_adverts: must be a whole number 1-100"),
-    ("ha_check_fall", 0, "ha_check_fall: must be 1-255, got 0"),
+    ("ha_advert_int", 0, "ha_advert_int: must be an integer 1-255, got 0"),
+    ("ha_down_timer_adverts", 0, "ha_down_timer_adverts: must be an integer 1-100, got 0"),
+    ("ha_down_timer_adverts", 101, "ha_down_timer_adverts: must be an integer 1-100, got 101"),
+    ("ha_down_timer_adverts", "3 x", "ha_down_timer_adverts: must be an integer 1-100"),
+    ("ha_check_fall", 0, "ha_check_fall: must be an integer 1-255, got 0"),
     ("ha_status_address", "127.0.0.1;", "ha_status_address: must be an IPv4 address"),
-    ("ha_status_port", 70000, "ha_status_port: must be 1-65535, got 70000"),
+    ("ha_status_port", 70000, "ha_status_port: must be an integer 1-65535, got 70000"),
     ("ha_status_path", "/a b", "ha_status_path: must be a path"),
     ("ha_status_path", "/s;allow all", "ha_status_path: must be a path"),
     ("ha_status_allow", ["all"], "ha_status_allow[0]: must be an IPv4 address or network"),
     ("ha_status_allow", [], "ha_status_allow: must be a non-empty list"),
     ("ha_exporter_listen", ":9113", "ha_exporter_listen: must be IPv4-address:port"),
     ("ha_exporter_listen", "127.0.0.1:9113 -x", "ha_exporter_listen: must be IPv4-address:port"),
-    ("ha_nopreempt", "yes", "ha_nopreempt: must be true or false"),
+    ("ha_nopreempt", "maybe", "ha_nopreempt: must be a boolean"),
+    ("ha_exporter_enabled", "maybe", "ha_exporter_enabled: must be a boolean"),
 ])
 def test_bad_values_are_named(field, value, start):
     found = errors(**{field: value})
     assert len(found) == 1 and found[0].startswith(start), found
+
+
+@pytest.mark.parametrize("value, enabled", [("false", False), ("no", False), (False, False), ("yes", True)])
+def test_flags_are_read_as_ansible_reads_booleans(value, enabled):
+    result = plan(ha_exporter_enabled=value, ha_nopreempt=value)
+    assert (result["exporter"]["enabled"], result["nopreempt"]) == (enabled, enabled)
 
 
 @pytest.mark.parametrize("path", ["/a//b", "//", "/a/./b", "/a/../b", "/nginx_status/.", "/nginx_status/..", "/.",

@@ -49,7 +49,7 @@ def test_the_defaults_hold_10000_clients_and_give_mozilla_intermediate():
     ("load_balancer_worker_shutdown_timeout", "500ms", "nginx time"),
     ("load_balancer_worker_shutdown_timeout", "30s;\nuser root", "nginx time"),
     ("load_balancer_worker_shutdown_timeout", "1y", "1-86400 seconds"),
-    ("load_balancer_server_tokens", "yes", "boolean"),
+    ("load_balancer_server_tokens", "maybe", "boolean"),
     ("load_balancer_ssl_protocols", ["TLSv1", "TLSv1.2"], "TLSv1.2 and TLSv1.3"),
     ("load_balancer_ssl_protocols", ["TLSv1.1"], "TLSv1.2 and TLSv1.3"),
     ("load_balancer_ssl_protocols", [], "non-empty"),

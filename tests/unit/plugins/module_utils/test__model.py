@@ -2,7 +2,8 @@
 
 import pytest
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Site, model_to_dict
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Site
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import model_to_dict
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 
 from helpers.paths import default_site_vars, tutorial_vars

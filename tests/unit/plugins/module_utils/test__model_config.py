@@ -6,6 +6,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Ser
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_config import model_from_config
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import parse
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import server_args
 
 from helpers.paths import SEED_UPSTREAM_CONF, tutorial_vars
 
@@ -21,8 +22,8 @@ def test_defaults_reproduce_the_tutorial():
 
 def test_server_directive_args():
     server = Server("10.0.0.1:80", weight=3, max_fails=2, fail_timeout="5s", max_conns=10, backup=True)
-    assert server.directive_args() == ["10.0.0.1:80", "weight=3", "max_fails=2", "fail_timeout=5s",
-                                       "max_conns=10", "backup"]
+    assert server_args(server) == ["10.0.0.1:80", "weight=3", "max_fails=2", "fail_timeout=5s",
+                                   "max_conns=10", "backup"]
 
 
 @pytest.mark.parametrize("config, listen, names", [
@@ -55,7 +56,7 @@ def test_stream_blocks_become_streams_not_http_upstreams():
     tcp, udp = model.streams
     assert (tcp.name, tcp.listen, tcp.protocol, tcp.proxy_timeout, tcp.proxy_connect_timeout, tcp.proxy_protocol,
             tcp.access_log) == ("t", "127.0.0.1:9000", "tcp", "30s", "500ms", True, "/var/log/s.log")
-    assert (tcp.upstream.method, tcp.upstream.zone, [s.directive_args() for s in tcp.upstream.servers]) == \
+    assert (tcp.upstream.method, tcp.upstream.zone, [server_args(s) for s in tcp.upstream.servers]) == \
         ("least_conn", "64k", [["127.0.0.1:9101", "weight=2"], ["127.0.0.1:9102", "backup"]])
     assert (udp.listen, udp.protocol, udp.upstream.method, udp.upstream.hash_key, udp.upstream.consistent) == \
         ("9053", "udp", "hash", "$remote_addr", True)

@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError, model_to_dict
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import model_to_dict
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 
 UPSTREAMS = [{"name": "shop", "servers": [{"address": "127.0.0.1:7001"}, {"address": "127.0.0.1:7002"}]},

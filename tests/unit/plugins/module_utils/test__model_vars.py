@@ -4,6 +4,7 @@ import pytest
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import method_args, server_args
 
 from helpers.paths import default_site_vars, tutorial_vars
 
@@ -144,7 +145,7 @@ def test_false_means_off(value, expected):
     upstreams[1]["servers"][0]["backup"] = value
     model = model_from_vars(upstreams, locations)
     assert model.upstream("roundrobin").servers[0].backup is expected
-    assert ("backup" in model.upstream("roundrobin").servers[0].directive_args()) is expected
+    assert ("backup" in server_args(model.upstream("roundrobin").servers[0])) is expected
 
 
 def test_defaults_add_zone_and_keepalive_unless_overridden():
@@ -165,7 +166,7 @@ def test_defaults_add_zone_and_keepalive_unless_overridden():
 ])
 def test_method_line(raw, args):
     model = model_from_vars([raw], [])
-    assert model.upstreams[0].method_args() == args
+    assert method_args(model.upstreams[0]) == args
 
 
 def test_addresses_are_written_normalised():

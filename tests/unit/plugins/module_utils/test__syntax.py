@@ -11,7 +11,6 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (
     parse_address,
     parse_listen,
     quote,
-    seconds,
     size_bytes,
     unknown_variables,
 )
@@ -62,20 +61,6 @@ def test_quote_reads_back_as_the_same_single_token(token):
 def test_quote_refuses_what_no_quoting_makes_safe(token):
     with pytest.raises(ValueError):
         quote(token)
-
-
-@pytest.mark.parametrize("text, allow_ms, expected", [
-    ("10s", False, 10), ("10", False, 10), ("500ms", True, 0.5), ("2m", True, 120), ("1y", False, 31536000),
-])
-def test_seconds(text, allow_ms, expected):
-    assert seconds(text, allow_ms) == expected
-
-
-@pytest.mark.parametrize("text, allow_ms", [("500ms", False), ("1e20", True), ("10 s", True), ("１s", True),
-                                            ("10s\n", True), ("", True)])
-def test_not_a_time(text, allow_ms):
-    with pytest.raises(ValueError):
-        seconds(text, allow_ms)
 
 
 @pytest.mark.parametrize("text, expected", [("64k", 65536), ("1m", 1048576), ("4096", 4096)])

@@ -5,7 +5,8 @@ import datetime
 
 import pytest
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError, model_to_dict
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import model_to_dict
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import key_matches_cert
 
