@@ -72,6 +72,7 @@ def nginx_checks(binary, runner, dest, nginx_conf, kind="conf.d", modules=(), li
     beside `dest`, which is then the main file). ValueError names a path
     outside the allow-list, before anything runs."""
     check_paths(dest=dest, nginx_conf=nginx_conf)
+
     def check_candidate(content):
         return validate(binary, runner, path=dest if kind == "main" else nginx_conf, content=content,
                         shown_name=dest, lint_model=lint, kind=kind, check_mode=check_mode, modules=modules)

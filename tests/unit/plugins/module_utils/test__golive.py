@@ -13,8 +13,8 @@ def report(failure=None):
     """A ValidationReport nginx accepted, or one it refused with `failure`."""
     if failure is None:
         return ValidationReport(valid=True, subject="s")
-    return ValidationReport(valid=False, subject="s", errors=[{"level": "emerg", "message": failure,
-                                                                "file": None, "line": None}])
+    error = {"level": "emerg", "message": failure, "file": None, "line": None}
+    return ValidationReport(valid=False, subject="s", errors=[error])
 
 
 def leftovers(directory, keep=("upstream.conf",)):
