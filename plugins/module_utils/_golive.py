@@ -100,26 +100,24 @@ def go_live(path, content, check_candidate, check_whole, set_attributes=None, mo
         previous_stat = os.stat(path)
     except FileNotFoundError:
         previous = previous_stat = None
-    except _files.NotRegularFile as exc:
-        return result, "%s: cannot read the current file, nothing changed: %s" % (path, exc.strerror)
     except OSError as exc:
         return result, "%s: cannot read the current file, nothing changed: %s" % (path, exc.strerror or exc)
     result["diff"]["before"] = _text(previous or b"")
     candidate = check_candidate(content)
-    if candidate is None:
-        result["msg"] = "would test the candidate for %s with nginx -t once nginx is installed (check mode)" % path
-    else:
+    if candidate is not None:
         result["candidate"] = candidate.as_result()
         failure = candidate.failure(fail_on)
         if failure:
             return result, "the new %s was refused, nothing changed: %s" % (path, failure)
     if previous == content:
         result["changed"] = bool(set_attributes and set_attributes(path, False))
-        result.setdefault("msg", "%s is up to date" % path)
+        result["msg"] = "%s is up to date" % path
         return result, None
     result["changed"] = True
     if check_mode:
-        result["msg"] = "would install %s, then test the whole configuration with nginx -t (check mode)" % path
+        result["msg"] = "would %sinstall %s, then test the whole configuration with nginx -t (check mode%s)" % (
+            ("", path, "") if candidate is not None else
+            ("test the candidate with nginx -t, ", path, ": nginx is not installed yet"))
         return result, None
     backup = backup_copy(path) if previous is not None else None
     write_atomically(path, content, move=move)

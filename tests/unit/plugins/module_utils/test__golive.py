@@ -129,7 +129,9 @@ def test_nginx_absent_in_a_dry_run_says_what_would_be_done(tmp_path):
     result, failure = _golive.go_live(str(tmp_path / "upstream.conf"), b"new\n", lambda content: None, report,
                                       check_mode=True)
     assert failure is None and result["changed"] is True and result["candidate"] is None
-    assert "would install" in result["msg"] and leftovers(tmp_path) == []
+    assert result["msg"] == ("would test the candidate with nginx -t, install %s, then test the whole configuration "
+                             "with nginx -t (check mode: nginx is not installed yet)" % (tmp_path / "upstream.conf"))
+    assert leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("field, paths", [
