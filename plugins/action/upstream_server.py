@@ -6,9 +6,10 @@
 The one code path of the load_balancer role for a config change: the model
 from the inputs the role recorded on the load balancer (model_from_record)
 plus the new state file, the model's one check, and the role's own template
-(roles/load_balancer/templates/upstream.conf.j2, rendered by the template
-lookup as the role's render.yml does). The module then tests, installs,
-reloads and waits on the host."""
+(upstream.conf.j2 of the role that Ansible's collection loader finds, rendered
+by the template lookup as the role's render.yml does). The module then
+tests, installs (the go-live path of nginx_file), reloads and waits on the
+host."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import os
 
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
+from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _drain
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import DEFAULT_STATE_DIR
@@ -24,11 +26,22 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Mod
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_record
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import model_to_dict
 
-TEMPLATE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                        "roles", "load_balancer", "templates", "upstream.conf.j2")
+ROLE = "edgeops.nginx_lb.load_balancer"
+TEMPLATE = "upstream.conf.j2"
 MODULE = "edgeops.nginx_lb.upstream_server"
 READER = "edgeops.nginx_lb.host_info"
 PUBLIC = ("upstream", "server", "host", "state", "weight", "timeout", "state_dir")
+
+
+def role_template(name, role=ROLE):
+    """The path of the template `name` of `role`, found the way `include_role`
+    finds the role (Ansible's collection loader), wherever the collection is
+    installed; DrainError when the loader does not know the role."""
+    found = _get_collection_role_path(role)
+    if not found:
+        raise _drain.DrainError(["cannot find the role %s through Ansible's collection loader "
+                                 "(is the collection installed?)" % role])
+    return os.path.join(found[1], "templates", name)
 
 
 class ActionModule(ActionBase):
@@ -48,7 +61,7 @@ class ActionModule(ActionBase):
         variables = dict(template_vars or {})
         variables["load_balancer_model"] = model_to_dict(model)
         lookup = lookup_loader.get("ansible.builtin.template", loader=self._loader, templar=self._templar)
-        return lookup.run([TEMPLATE], variables=variables)[0]
+        return lookup.run([role_template(TEMPLATE)], variables=variables)[0]
 
     def _plan(self, args, task_vars):
         """Everything decided on the controller: (module arguments, diff, warnings); DrainError named."""

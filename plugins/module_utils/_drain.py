@@ -260,34 +260,6 @@ def next_state(state, upstream, addresses, new_state, weight=None):
 
 # ---------------------------------------------------------------- host side
 
-def install_config(conf_path, config, check_candidate, check_whole, write, check_mode=False):
-    """The candidate tested alone (`check_candidate(config)` -> failure or None),
-    written, the whole configuration tested (`check_whole()`), the previous
-    file put back when nginx refuses it. Returns the failure's message, or
-    None when the new file is live on disk (not written in check mode)."""
-    failure = check_candidate(config)
-    if failure:
-        return "the new configuration was refused, nothing changed: %s" % failure
-    if check_mode:
-        return None
-    try:
-        previous = read_regular(conf_path)
-    except FileNotFoundError:
-        previous = None
-    except OSError as exc:
-        return "%s: cannot read the current file, nothing changed: %s" % (conf_path, exc.strerror or exc)
-    write(conf_path, config.encode())
-    failure = check_whole()
-    if failure:
-        if previous is None:
-            os.unlink(conf_path)
-        else:
-            write(conf_path, previous)
-        return "nginx rejected the whole configuration with the new %s; the previous file is back: %s" % (
-            conf_path, failure)
-    return None
-
-
 def _hex_ip(text):
     """/proc/net/tcp's address: little-endian 32-bit words of hex."""
     raw = bytes.fromhex(text)

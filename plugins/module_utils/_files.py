@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 
 
 class NotRegularFile(OSError):
@@ -64,3 +65,23 @@ def open_new(path, mode=0o600):
         os.unlink(path)
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
     return os.fdopen(handle, "wb")
+
+
+def write_atomically(path, data, mode, uid=None, gid=None, move=os.replace):
+    """`data` in `path` through a temporary file in its directory (written,
+    synced, given `mode` and the owner asked), renamed over `path` by
+    `move(src, dest)`: a reader sees the old or the new file, never half."""
+    directory, name = os.path.split(path)
+    handle, temporary = tempfile.mkstemp(prefix="." + name + ".", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+            os.fchmod(out.fileno(), mode)
+            if uid is not None or gid is not None:
+                os.fchown(out.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
+        move(temporary, path)
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)

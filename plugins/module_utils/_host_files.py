@@ -20,12 +20,11 @@ import pwd
 import re
 import shutil
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import USER_OR_ID_RE
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import kind_of
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import kind_of, write_atomically
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import ID_MAX, encodable, read_regular
 
 STATES = ("file", "directory", "link", "absent")
@@ -256,24 +255,6 @@ def _backup(path):
     return name
 
 
-def _write_atomically(path, data, mode, uid, gid):
-    directory, name = os.path.split(path)
-    handle, temporary = tempfile.mkstemp(prefix="." + name + ".", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-            os.fchmod(out.fileno(), mode)
-            if uid is not None or gid is not None:
-                os.fchown(out.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def _file(entry, check_mode, outcome, uid, gid):
     current = _lstat(entry.path)
     if current is not None and stat.S_ISDIR(current.st_mode):
@@ -301,7 +282,7 @@ def _file(entry, check_mode, outcome, uid, gid):
                 stat.S_IMODE(current.st_mode) if is_file else 0o644)
             if entry.backup and is_file:
                 outcome.backup_file = _backup(entry.path)
-            _write_atomically(entry.path, wanted, mode, uid, gid)
+            write_atomically(entry.path, wanted, mode, uid, gid)
         return
     _put_attributes(entry, current, uid, gid, check_mode, outcome)
 

@@ -18,7 +18,8 @@ description:
   - Reads the upstreams and locations it finds with the collection's nginx parser and lints the
     load-balancer semantics that C(nginx -t) accepts (undefined upstream, no usable server,
     duplicate server, C(backup) with a hashing method, prefix stripping that doubles slashes).
-  - The C(edgeops.nginx_lb.load_balancer) role uses it as the gate before a candidate goes live.
+  - M(edgeops.nginx_lb.nginx_file) runs the same checks on a candidate and on the whole configuration when it puts
+    a file live; the C(edgeops.nginx_lb.load_balancer) role checks with this module before it restarts nginx.
 options:
   path:
     description:
@@ -108,6 +109,7 @@ notes:
     C(valid=null) and a warning say so.
 seealso:
   - module: edgeops.nginx_lb.lb_verify
+  - module: edgeops.nginx_lb.nginx_file
 """
 
 EXAMPLES = r"""

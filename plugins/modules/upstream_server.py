@@ -195,19 +195,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _drain
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import DEFAULT_STATE_DIR
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import open_new
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._validate import validate
-
-
-def _write(module, path, data):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    temp = "%s.edgeops-tmp" % path
-    with open_new(temp, 0o644) as handle:
-        handle.write(data)
-    os.chmod(temp, 0o644)
-    module.atomic_move(temp, path)
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._golive import go_live, nginx_checks, write_atomically
 
 
 def main():
@@ -248,20 +236,20 @@ def main():
     except (_drain.DrainError, OSError) as exc:
         module.fail_json(msg=str(exc), **result)
     if params["_config"] is not None:
-        def runner(argv):
-            return module.run_command(argv)
-        failure = _drain.install_config(
-            paths["conf_path"], params["_config"],
-            lambda config: validate(binary, runner, content=config, shown_name=paths["conf_path"],
-                                    check_mode=module.check_mode).failure("error"),
-            lambda: validate(binary, runner, path=paths["nginx_conf"]).failure("error"),
-            lambda path, data: _write(module, path, data), check_mode=module.check_mode)
+        try:
+            check_candidate, check_whole = nginx_checks(binary, module.run_command, paths["conf_path"],
+                                                        paths["nginx_conf"], check_mode=module.check_mode)
+            dummy, failure = go_live(paths["conf_path"], params["_config"].encode(), check_candidate, check_whole,
+                                     move=module.atomic_move, check_mode=module.check_mode)
+        except (ValueError, OSError) as exc:
+            failure = str(exc)
         if failure:
             module.fail_json(msg=failure, **result)
     if module.check_mode:
         module.exit_json(**result)
     if params["_state"] is not None:
-        _write(module, os.path.join(params["state_dir"], _drain.STATE_FILE), params["_state"].encode())
+        write_atomically(os.path.join(params["state_dir"], _drain.STATE_FILE), params["_state"].encode(),
+                         move=module.atomic_move)
     old = proc.children(master)
     if params["_config"] is not None:
         # Checked above with the file in place; now the reload (nginx -s reload is this signal).

@@ -306,3 +306,31 @@ def test_an_upstream_used_by_several_sites_changes_for_all_of_them(sites_lb):
     assert "return 444;" in text
     for name in ("shop", "api"):
         assert backends(name) == [(200, fast.rpartition(":")[2])] * 4
+
+
+FIND_TEMPLATE = """
+import importlib.util, sys
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+_AnsibleCollectionFinder(paths=[sys.argv[1]])._install()
+spec = importlib.util.spec_from_file_location("upstream_server_action", sys.argv[2])
+plugin = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(plugin)
+print(plugin.role_template("upstream.conf.j2"))
+"""
+
+
+def test_the_action_plugin_finds_the_role_where_the_collection_loader_does(tmp_path):
+    """The collection installed elsewhere (its plugins shared, its role's own
+    template): the plugin's file in the checkout renders that role's template,
+    not the one beside its own file."""
+    collection = tmp_path / "ansible_collections" / "edgeops" / "nginx_lb"
+    templates = collection / "roles" / "load_balancer" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "upstream.conf.j2").write_text("# the installed role's template\n")
+    (collection / "plugins").symlink_to(ROOT / "plugins")
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "ANSIBLE_COLLECTIONS_PATH")}
+    proc = subprocess.run([sys.executable, "-c", FIND_TEMPLATE, str(tmp_path),
+                           str(ROOT / "plugins" / "action" / "upstream_server.py")],
+                          check=False, capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(templates / "upstream.conf.j2")

@@ -1,6 +1,6 @@
 """A conf.d file with one byte that is not UTF-8 (a Latin-1 comment) is a
-valid nginx config: the role's reload handler validates the whole config
-with nginx_validate, then reloads; lb_verify reads the same config. Neither
+valid nginx config: the role's nginx_file checks the whole config with it
+before the reload handler runs; lb_verify reads the same config. Neither
 may crash on it, or every later reload is blocked."""
 
 import json
@@ -51,7 +51,7 @@ def test_reload_handler_runs_and_nginx_serves_with_a_latin1_include(host, latin1
     workers_before = host.check_output(WORKERS)
     run = run_playbook("playbooks/site.yml", {"load_balancer_keepalive": 32})
     assert run.returncode == 0, run.stdout[-3000:]
-    assert "Check the whole nginx configuration" in run.stdout
+    assert "Put the upstream configuration live, checked by nginx -t" in run.stdout
     assert HANDLER in run.stdout, run.stdout[-3000:]
     assert "keepalive 32;" in host.file(LIVE).content_string
     # A reload renews the workers; the master stays.

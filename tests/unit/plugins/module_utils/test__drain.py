@@ -278,32 +278,6 @@ def test_read_pid_of_a_master(tmp_path):
     assert _drain.read_pid(str(tmp_path / "nginx.pid"), proc) == 10
 
 
-@pytest.mark.parametrize("previous, candidate_failure, whole_failure, check_mode, message, left", [
-    ("old\n", None, None, False, None, "new\n"),
-    ("old\n", None, None, True, None, "old\n"),
-    (None, None, None, True, None, None),
-    ("old\n", "nginx -t rejected it", None, False, "refused, nothing changed: nginx -t rejected it", "old\n"),
-    ("old\n", None, "duplicate upstream", False, "the previous file is back: duplicate upstream", "old\n"),
-    (None, None, "duplicate upstream", False, "the previous file is back: duplicate upstream", None),
-])
-def test_install_config_keeps_the_live_file_when_nginx_refuses(
-        tmp_path, previous, candidate_failure, whole_failure, check_mode, message, left):
-    conf = tmp_path / "upstream.conf"
-    if previous is not None:
-        conf.write_text(previous)
-    seen = []
-
-    def check_whole():
-        seen.append(conf.read_text())  # tested with the new file in place
-        return whole_failure
-
-    failure = _drain.install_config(str(conf), "new\n", lambda config: candidate_failure, check_whole,
-                                    lambda path, data: open(path, "wb").write(data), check_mode=check_mode)
-    assert (failure is None) if message is None else (message in failure)
-    assert (conf.read_text() if conf.exists() else None) == left
-    assert seen == ([] if check_mode or candidate_failure else ["new\n"])
-
-
 V6_RECORD = {"upstreams": [{"name": "v6", "servers": [{"address": "[::1]:7001"}, {"address": "[::1]:7002"},
                                                       {"address": "[2001:db8::5]:7001"}]}]}
 

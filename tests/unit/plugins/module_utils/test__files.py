@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _drain, _files
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _drain, _files, _golive
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import ParseError, parse_file
 
 from helpers.special_files import KINDS, not_regular
@@ -60,8 +60,7 @@ def test_upstream_server_refuses_host_files_that_are_not_regular_before_a_change
     with pytest.raises(_drain.DrainError) as caught:
         _drain.read_pid(path)
     assert "not a regular file (%s)" % kind in caught.value.errors[0]
-    written = []
-    failure = _drain.install_config(path, "upstream a {}\n", lambda config: None, lambda: None,
-                                    lambda target, data: written.append(target))
+    checked = []
+    dummy, failure = _golive.go_live(path, b"upstream a {}\n", checked.append, checked.append)
     assert "cannot read the current file, nothing changed: not a regular file (%s)" % kind in failure
-    assert written == []
+    assert checked == []
