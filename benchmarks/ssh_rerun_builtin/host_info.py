@@ -16,6 +16,9 @@ import base64
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_info import (
+    PACKAGE_QUERIES, UNITS_QUERY, parse_dpkg, parse_units)
+
 
 class ActionModule(ActionBase):
 
@@ -31,9 +34,9 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self._task.args
         answers = {}
-        if args.get("package_query") and args.get("packages"):
-            answer = self._command(list(args["package_query"]) + ["--"] + list(args["packages"]), task_vars)
-            answers["packages"] = {"rc": answer["rc"], "stdout": answer["stdout"]}
+        if args.get("package_manager") and args.get("packages"):
+            answer = self._command(PACKAGE_QUERIES[args["package_manager"]] + ["--"] + list(args["packages"]), task_vars)
+            answers["packages"] = parse_dpkg(answer["stdout"], args["packages"])
         if args.get("user"):
             found = self._run("ansible.builtin.getent", task_vars, database="passwd", key=args["user"],
                               fail_key=False).get("ansible_facts", {}).get("getent_passwd", {}).get(args["user"])
@@ -60,8 +63,7 @@ class ActionModule(ActionBase):
                 answers["content"][path] = (None if found.get("failed")
                                             else base64.b64decode(found["content"]).decode("utf-8", "replace"))
         if args.get("units"):
-            answers["units"] = self._command(["systemctl", "list-units", "--all", "--plain", "--no-legend",
-                                              "--type=service", "--", args["units"]], task_vars)
+            answers["units"] = parse_units(self._command(UNITS_QUERY + ["--", args["units"]], task_vars)["stdout"])
         if args.get("nginx"):
             answer = self._command(["sh", "-c", "nginx -v 2>&1 || true"], task_vars)
             version = answer["stdout"].strip().partition("nginx/")[2].split(" ")[0] or None
