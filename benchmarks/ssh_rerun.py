@@ -145,8 +145,8 @@ def report(result):
     for name in ("modules", "builtin"):
         variant = result["variants"][name]
         lines.append("| %s | %.2f s | %s | %.2f s |" % (name, variant["median_wall_s"],
-                                                      ", ".join("%.2f" % wall for wall in variant["wall_s"]),
-                                                      variant["median_file_and_info_s"]))
+                                                        ", ".join("%.2f" % wall for wall in variant["wall_s"]),
+                                                        variant["median_file_and_info_s"]))
     lines += ["", "builtin / modules: **%.2f x**; the modules save %.2f s, %.0f %% of the re-run with Ansible's modules."
               % (result["rerun_ratio_builtin_over_modules"], saved, 100 * result["saved_share_of_builtin_rerun"]), "",
               "Per task (median seconds over the rounds):", "",
@@ -182,9 +182,12 @@ def main():
                 if run["changed"]:
                     raise RuntimeError("the %s re-run changed %s" % (name, run["changed"]))
                 runs[name].append(run)
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
         report({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rounds": options.rounds,
+                "commit": commit.stdout.strip(),
                 "first_converge_s": first["wall_s"],
-                "variants": {name: dict(summary(items), tasks=[run["tasks"] for run in items])
+                "variants": {name: dict(summary(items), tasks=[[task for task in run["tasks"]
+                                                                if task["action"] in HOST_MODULES] for run in items])
                              for name, items in runs.items()}})
     finally:
         subprocess.run(["docker", "rm", "-f", CONTAINER], capture_output=True)

@@ -150,7 +150,7 @@ def gather(run, package_manager=None, packages=(), user=None, group=None, direct
     Every value is checked before the first command runs."""
     if package_manager is not None and package_manager not in PACKAGE_QUERIES:
         raise ValueError("package_manager: one of %s is required (got %r)" % (", ".join(PACKAGE_QUERIES),
-                                                                             package_manager))
+                                                                              package_manager))
     for field, name in (("user", user), ("group", group)):
         if name is not None and not _NAME.match(name):
             raise ValueError("%s: %r is not a user or group name (lowercase letters, digits, _ . -)" % (field, name))
