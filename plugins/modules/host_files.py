@@ -55,6 +55,8 @@ options:
         description:
           - The file's text (at most 4 MiB).
           - Not logged; a diff shows it only for a file others may read.
+          - As with every C(no_log) value, Ansible masks this text wherever it appears in the task's result, so a
+            content of one short word masks that word in messages too.
         type: str
       copy_from:
         description:

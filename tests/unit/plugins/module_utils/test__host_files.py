@@ -336,7 +336,10 @@ def test_a_file_is_moved_in_place_by_atomic_move(tmp_path, monkeypatch, existing
     entry = {"path": str(target), "content": "new\n"}
     if entry_mode:
         entry["mode"] = entry_mode
+    umask = os.umask(0o022)
+    os.umask(umask)
     outcomes = apply(parse_entries([entry]), host)
+    assert os.umask(umask) == umask
     assert outcomes[0].changes == changes
     assert [(directory, dest) for directory, dest, _ in moves] == [(str(tmp_path), str(target))]
     if existing_mode is None:
