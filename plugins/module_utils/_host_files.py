@@ -16,11 +16,11 @@ changes nothing; a failure on the host later names the entries already applied.
 
 from __future__ import annotations
 
+import difflib
 import grp
 import os
 import pwd
 import re
-import difflib
 import shutil
 import stat
 import tempfile
@@ -417,18 +417,20 @@ def _check_sources_and_directories(entries):
 _APPLY = {"file": _file, "directory": _directory, "link": _link, "absent": _absent}
 
 
-def apply(entries, module):
+def apply(entries, module, applied=None):
     """Bring each entry to its state, in order, with the AnsibleModule's file
-    primitives; a list of Outcome. In check mode (module.check_mode) nothing
-    is changed and the outcomes say what would be. A failure on the host
-    after the checks raises PartlyApplied with the outcomes already applied."""
+    primitives; the list of Outcome (`applied`, filled as entries are done,
+    so that a caller whose fail_json a primitive calls can still report it).
+    In check mode (module.check_mode) nothing is changed and the outcomes say
+    what would be. A failure on the host after the checks raises
+    PartlyApplied with the outcomes already applied."""
     check_mode = module.check_mode
     # Everything that can be refused is looked up before the first change.
     ids = [_ids(entry, check_mode) for entry in entries]
     if not check_mode:
         # In check mode an earlier (skipped) task may create a source or a directory.
         _check_sources_and_directories(entries)
-    outcomes = []
+    outcomes = [] if applied is None else applied
     for entry, (uid, gid) in zip(entries, ids):
         outcome = Outcome(path=entry.path, state=entry.state)
         try:

@@ -150,7 +150,7 @@ results:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_files import PartlyApplied, apply, as_result, parse_entries
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_files import apply, as_result, parse_entries
 
 
 def main():
@@ -174,11 +174,12 @@ def main():
         ),
         supports_check_mode=True,
     )
+    # Every failure names the entries already applied (they stay applied), also
+    # one of AnsibleModule's setters, which fail through fail_json themselves.
+    applied, fail_json = [], module.fail_json
+    module.fail_json = lambda **result: fail_json(**dict(as_result(applied), **result))
     try:
-        outcomes = apply(parse_entries(module.params["files"], module.params["absent"]), module)
-    except PartlyApplied as exc:
-        # What was applied stays applied: say which, so the run can be judged and resumed.
-        module.fail_json(msg=str(exc), **as_result(exc.applied))
+        outcomes = apply(parse_entries(module.params["files"], module.params["absent"]), module, applied)
     except (ValueError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**as_result(outcomes, with_diff=module._diff))
