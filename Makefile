@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_FORCE_COLOR := 0
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv engine images host-tools lab lab-down test unit functional lint sanity molecule clean bench integration
+.PHONY: help venv engine images host-tools lab lab-down test unit functional lint sanity molecule clean bench bench-ssh integration
 
 help:
 	@echo "make lab       local lab: systemd container, site.yml, distribution per location"
@@ -90,6 +90,13 @@ bench: venv engine
 	scripts/base-image.sh bookworm
 	$(BIN)/pip install -q -r benchmarks/requirements.txt
 	benchmarks/run.sh
+
+# The re-run of site.yml over SSH with host_files/host_info and with Ansible's
+# own modules (edgeops-ssh-bench-1, removed afterwards); benchmarks/results/ssh_rerun.md.
+bench-ssh: venv engine
+	scripts/base-image.sh bookworm
+	$(BIN)/pip install -q -r benchmarks/requirements.txt
+	benchmarks/run.sh --only ssh
 
 clean: lab-down
 	rm -rf $(VENV) .collections

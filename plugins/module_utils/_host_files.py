@@ -6,25 +6,28 @@
 A re-run of the roles spent most of its time starting modules on the host:
 one copy or template task is a stat and a file module run, a directory one
 more. host_files compares and applies a whole list at once: what already
-matches (content, owner, group, mode, link target) is left alone, a file is
-replaced atomically (a temporary file beside it, then rename), and nothing
-is changed in check mode. Every entry is checked before the first change:
-bad input changes nothing.
+matches (content, owner, group, mode, link target) is left alone, and what
+differs is changed with AnsibleModule's own file primitives (atomic_move keeps
+a replaced file's SELinux context and attributes, set_*_if_different), so a
+file ends up as the copy and file modules would leave it. Nothing is changed
+in check mode. Every entry is checked before the first change: bad input
+changes nothing; a failure on the host later names the entries already applied.
 """
 
 from __future__ import annotations
 
+import difflib
 import grp
 import os
 import pwd
 import re
 import shutil
 import stat
-import time
+import tempfile
 from dataclasses import dataclass, field
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import USER_OR_ID_RE
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import kind_of, write_atomically
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import kind_of
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import ID_MAX, encodable, read_regular
 
 STATES = ("file", "directory", "link", "absent")
@@ -63,6 +66,16 @@ class Outcome:
     @property
     def changed(self):
         return bool(self.changes)
+
+
+class PartlyApplied(ValueError):
+    """A change on the host failed after the entries in `applied` were
+    brought to their state (they stay so: the module reports them)."""
+
+    def __init__(self, path, error, applied):
+        message = str(error)
+        super().__init__(message if message.startswith(path + ": ") else "%s: %s" % (path, message))
+        self.applied = applied
 
 
 def _fail(index, name, message):
@@ -207,9 +220,10 @@ def _text(data):
         return None
 
 
-def _attr_changes(entry, current, uid, gid):
+def _attr_changes(entry, current, uid, gid, mode=None):
+    mode = entry.mode if mode is None else mode
     changes = []
-    if entry.mode is not None and (current is None or stat.S_IMODE(current.st_mode) != entry.mode):
+    if mode is not None and (current is None or stat.S_IMODE(current.st_mode) != mode):
         changes.append("mode")
     if uid is not None and (current is None or current.st_uid != uid):
         changes.append("owner")
@@ -218,20 +232,24 @@ def _attr_changes(entry, current, uid, gid):
     return changes
 
 
-def _apply_attrs(entry, path, uid, gid, follow=True):
-    if entry.mode is not None:
-        os.chmod(path, entry.mode)
-    if uid is not None or gid is not None:
-        (os.chown if follow else os.lchown)(path, -1 if uid is None else uid, -1 if gid is None else gid)
+def _set_attributes(module, path, mode, uid, gid):
+    """AnsibleModule's own setters (lchown for a link, no mode on a link);
+    expand=False: a path is taken as given, never as ~ or $VARIABLE."""
+    if mode is not None:
+        module.set_mode_if_different(path, mode, False, expand=False)
+    if uid is not None:
+        module.set_owner_if_different(path, uid, False, expand=False)
+    if gid is not None:
+        module.set_group_if_different(path, gid, False, expand=False)
 
 
-def _put_attributes(entry, current, uid, gid, check_mode, outcome, follow=True):
+def _put_attributes(module, entry, current, uid, gid, outcome, follow=True):
     """Owner, group and mode (not of a link: its mode means nothing) put right
     on a path whose kind and content are already as asked."""
     attrs = [name for name in _attr_changes(entry, current, uid, gid) if follow or name != "mode"]
     outcome.changes.extend(attrs)
-    if attrs and not check_mode:
-        _apply_attrs(entry, entry.path, uid, gid, follow=follow)
+    if attrs and not module.check_mode:
+        _set_attributes(module, entry.path, entry.mode if follow else None, uid, gid)
 
 
 def _source(entry, check_mode):
@@ -247,15 +265,32 @@ def _source(entry, check_mode):
         raise ValueError("%s: copy_from %s does not exist on the host" % (entry.path, entry.copy_from))
 
 
-def _backup(path):
-    """A copy of the file before it is replaced, named the way Ansible's
-    backup option names it (PATH.PID.YYYY-MM-DD@HH:MM:SS~)."""
-    name = "%s.%d.%s~" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
-    shutil.copy2(path, name)
-    return name
+def _write(module, path, data, creating, mode):
+    """The data in a temporary file beside PATH, moved over it by atomic_move
+    (an existing file's owner, mode and SELinux context carry over)."""
+    directory, name = os.path.split(path)
+    handle, temporary = tempfile.mkstemp(prefix="." + name + ".", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        # atomic_move gives a new file 0666 less the umask: with this umask
+        # it is never wider than the mode asked for, not even for a moment.
+        if creating:
+            umask = os.umask(0o777 & ~mode)
+        try:
+            module.atomic_move(temporary, path)
+        finally:
+            if creating:
+                os.umask(umask)
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
 
 
-def _file(entry, check_mode, outcome, uid, gid):
+def _file(module, entry, outcome, uid, gid):
+    check_mode = module.check_mode
     current = _lstat(entry.path)
     if current is not None and stat.S_ISDIR(current.st_mode):
         raise ValueError("%s: is a directory, a file was asked for" % entry.path)
@@ -272,63 +307,80 @@ def _file(entry, check_mode, outcome, uid, gid):
         wanted = before
     else:
         wanted = _source(entry, check_mode)
-    if wanted is None or before != wanted:
-        outcome.changes.append("content" if is_file else "created")
-        # A file others may not read (a key) and a copy of a host file never show in a diff.
-        if entry.content is not None and (entry.mode is None or entry.mode & 0o004):
-            outcome.before, outcome.after = _text(before or b""), _text(wanted or b"")
-        if not check_mode:
-            mode = entry.mode if entry.mode is not None else (
-                stat.S_IMODE(current.st_mode) if is_file else 0o644)
-            if entry.backup and is_file:
-                outcome.backup_file = _backup(entry.path)
-            write_atomically(entry.path, wanted, mode, uid, gid)
+    if wanted is not None and before == wanted:
+        _put_attributes(module, entry, current, uid, gid, outcome)
         return
-    _put_attributes(entry, current, uid, gid, check_mode, outcome)
+    outcome.changes.append("content" if is_file else "created")
+    # A file others may not read (a key) and a copy of a host file never show in a diff.
+    if entry.content is not None and (entry.mode is None or entry.mode & 0o004):
+        outcome.before, outcome.after = _text(before or b""), _text(wanted or b"")
+    mode = entry.mode if entry.mode is not None or is_file else 0o644
+    if is_file:
+        # Content and attributes are separate changes, as the copy module reports them.
+        outcome.changes.extend(_attr_changes(entry, current, uid, gid, mode))
+    if check_mode:
+        return
+    if entry.backup and is_file:
+        outcome.backup_file = module.backup_local(entry.path)
+    _write(module, entry.path, wanted, not is_file, 0o600 if mode is None else mode)
+    _set_attributes(module, entry.path, mode, uid, gid)
 
 
-def _directory(entry, check_mode, outcome, uid, gid):
+def _missing_directories(path):
+    """PATH and its missing parents, the outermost first."""
+    missing = []
+    while not os.path.lexists(path):
+        missing.insert(0, path)
+        path = os.path.dirname(path)
+    return missing
+
+
+def _directory(module, entry, outcome, uid, gid):
     current = _lstat(entry.path)
     if current is not None and not stat.S_ISDIR(current.st_mode):
         raise ValueError("%s: exists and is not a directory" % entry.path)
-    if current is None:
-        outcome.changes.append("created")
-        if not check_mode:
-            os.makedirs(entry.path, mode=0o755, exist_ok=True)
-            _apply_attrs(entry, entry.path, uid, gid)
+    if current is not None:
+        _put_attributes(module, entry, current, uid, gid, outcome)
         return
-    _put_attributes(entry, current, uid, gid, check_mode, outcome)
+    outcome.changes.append("created")
+    if module.check_mode:
+        return
+    # Like the file module: each missing parent gets the owner, group and mode asked for.
+    for path in _missing_directories(entry.path):
+        os.mkdir(path, 0o700)
+        _set_attributes(module, path, 0o755 if entry.mode is None else entry.mode, uid, gid)
 
 
-def _link(entry, check_mode, outcome, uid, gid):
+def _link(module, entry, outcome, uid, gid):
     current = _lstat(entry.path)
     if current is not None and stat.S_ISDIR(current.st_mode):
         raise ValueError("%s: is a directory, a link was asked for" % entry.path)
     if current is not None and stat.S_ISLNK(current.st_mode) and os.readlink(entry.path) == entry.target:
-        _put_attributes(entry, current, uid, gid, check_mode, outcome, follow=False)
+        _put_attributes(module, entry, current, uid, gid, outcome, follow=False)
         return
     outcome.changes.append("created" if current is None else "target")
-    if check_mode:
+    if module.check_mode:
         return
+    # A new link beside the old one, renamed over it (as the file module does).
     directory, name = os.path.split(entry.path)
     temporary = os.path.join(directory, ".%s.%d.link" % (name, os.getpid()))
     if os.path.lexists(temporary):
         os.unlink(temporary)
     os.symlink(entry.target, temporary)
     try:
-        _apply_attrs(entry, temporary, uid, gid, follow=False)
+        _set_attributes(module, temporary, None, uid, gid)
         os.replace(temporary, entry.path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
 
 
-def _absent(entry, check_mode, outcome, uid, gid):
+def _absent(module, entry, outcome, uid, gid):
     current = _lstat(entry.path)
     if current is None:
         return
     outcome.changes.append("removed")
-    if check_mode:
+    if module.check_mode:
         return
     if stat.S_ISDIR(current.st_mode):
         shutil.rmtree(entry.path)
@@ -365,18 +417,26 @@ def _check_sources_and_directories(entries):
 _APPLY = {"file": _file, "directory": _directory, "link": _link, "absent": _absent}
 
 
-def apply(entries, check_mode=False):
-    """Bring each entry to its state, in order; a list of Outcome. In check
-    mode nothing is changed and the outcomes say what would be."""
+def apply(entries, module, applied=None):
+    """Bring each entry to its state, in order, with the AnsibleModule's file
+    primitives; the list of Outcome (`applied`, filled as entries are done,
+    so that a caller whose fail_json a primitive calls can still report it).
+    In check mode (module.check_mode) nothing is changed and the outcomes say
+    what would be. A failure on the host after the checks raises
+    PartlyApplied with the outcomes already applied."""
+    check_mode = module.check_mode
     # Everything that can be refused is looked up before the first change.
     ids = [_ids(entry, check_mode) for entry in entries]
     if not check_mode:
         # In check mode an earlier (skipped) task may create a source or a directory.
         _check_sources_and_directories(entries)
-    outcomes = []
+    outcomes = [] if applied is None else applied
     for entry, (uid, gid) in zip(entries, ids):
         outcome = Outcome(path=entry.path, state=entry.state)
-        _APPLY[entry.state](entry, check_mode, outcome, uid, gid)
+        try:
+            _APPLY[entry.state](module, entry, outcome, uid, gid)
+        except Exception as exc:  # atomic_move raises a bare Exception
+            raise PartlyApplied(entry.path, exc, outcomes) from exc
         outcomes.append(outcome)
     return outcomes
 
@@ -397,8 +457,11 @@ def as_result(outcomes, with_diff=False):
             if not outcome.changed:
                 continue
             if outcome.before is not None or outcome.after is not None:
-                diffs.append({"before_header": outcome.path, "after_header": outcome.path,
-                              "before": outcome.before or "", "after": outcome.after or ""})
+                # Prepared text, not before/after: the content is no_log, and Ansible
+                # masks a returned value that equals it.
+                diffs.append({"prepared": "".join(difflib.unified_diff(
+                    (outcome.before or "").splitlines(True), (outcome.after or "").splitlines(True),
+                    "before: %s" % outcome.path, "after: %s" % outcome.path))})
             else:
                 diffs.append({"before_header": outcome.path, "after_header": outcome.path,
                               "before": "", "after": "%s: %s\n" % (outcome.state, ", ".join(outcome.changes))})

@@ -7,8 +7,9 @@ A re-run of the roles asked them in one module run each (the package query,
 the service user and group, three finds, systemd's loaded units, the state
 file, nginx -v); each run costs a process on the host and, with many hosts,
 a worker on the controller. host_info answers them together and changes
-nothing. The answers keep the shapes the roles read (a command's stdout, a
-find's files), so the roles' expressions stay as they were.
+nothing. The answers come parsed (package versions by name, unit states as
+fields, users and groups as dicts), so the roles read fields, never a
+command's text.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ _UNIT_PATTERN = re.compile(r"\A[A-Za-z0-9_.@*:][A-Za-z0-9_.@*:-]{0,199}\Z")
 _UNIT_WORDS = "a unit name or glob (letters, digits, _ . @ * : -)"
 _PACKAGE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.+:~*-]{0,199}\Z")
 _PACKAGE_WORDS = "a package name (letters, digits, _ . + : ~ * -)"
+# The package database each manager queries (argv before `--` and the names);
+# a line per package - name, status, version - tab-separated.
+PACKAGE_QUERIES = {
+    "dpkg": ["dpkg-query", "--show", "--showformat", "${Package}\t${db:Status-Abbrev}\t${Version}\n"],
+}
+UNITS_QUERY = ["systemctl", "list-units", "--all", "--plain", "--no-legend", "--type=service"]
 
 
 def user_entry(name):
@@ -99,11 +106,51 @@ def nginx_version(stderr):
     return found.group(1) if found else None
 
 
-def gather(run, package_query=(), packages=(), user=None, group=None, directories=(), read=(), units=None,
+def parse_dpkg(stdout, packages):
+    """{package: installed version or None} for each package asked (an
+    architecture qualifier such as :amd64 is dropped from the key's match);
+    a glob's matches appear under their own names."""
+    versions = {name: None for name in packages if "*" not in name}
+    for line in stdout.splitlines():
+        fields = line.split("\t")
+        if len(fields) != 3:
+            continue
+        name, status, version = fields
+        # Status-Abbrev: desired, current, error; current "i" is installed.
+        installed = len(status) > 1 and status[1] == "i"
+        for key in [asked for asked in versions if asked.split(":")[0] == name] or [name]:
+            if installed:
+                versions[key] = version
+            else:
+                versions.setdefault(key, None)
+    return versions
+
+
+def parse_units(stdout):
+    """systemctl list-units --plain --no-legend lines as dicts: name, load,
+    active, sub, description, and of a template's instance (name@instance.type)
+    its template and instance (else None)."""
+    units = []
+    for line in stdout.splitlines():
+        fields = line.split(None, 4)
+        if len(fields) < 4:
+            continue
+        name = fields[0]
+        template, at, instance = name.rsplit(".", 1)[0].partition("@")
+        units.append({"name": name, "load": fields[1], "active": fields[2], "sub": fields[3],
+                      "description": fields[4] if len(fields) > 4 else "",
+                      "template": template if at else None, "instance": instance if at else None})
+    return units
+
+
+def gather(run, package_manager=None, packages=(), user=None, group=None, directories=(), read=(), units=None,
            nginx=None):
     """Every answer asked for. `run(argv)` -> (rc, stdout, stderr) runs a
     command without a shell; `nginx` is the path of the binary (or None).
     Every value is checked before the first command runs."""
+    if package_manager is not None and package_manager not in PACKAGE_QUERIES:
+        raise ValueError("package_manager: one of %s is required (got %r)" % (", ".join(PACKAGE_QUERIES),
+                                                                              package_manager))
     for field, name in (("user", user), ("group", group)):
         if name is not None and not USER_NAME_RE.match(name):
             raise ValueError("%s: %r is not a user or group name (lowercase letters, digits, _ . -)" % (field, name))
@@ -115,12 +162,12 @@ def gather(run, package_query=(), packages=(), user=None, group=None, directorie
         for index, path in enumerate(paths):
             encodable("%s[%d]" % (field, index), path)
     answers = {}
-    if package_query and packages:
-        rc, out, err = run(list(package_query) + ["--"] + operands)
+    if package_manager and packages:
+        rc, out, err = run(PACKAGE_QUERIES[package_manager] + ["--"] + operands)
         # dpkg-query exits 1 when a package is unknown: still an answer.
         if rc not in (0, 1):
-            raise ValueError("package query %s failed (rc %d): %s" % (package_query[0], rc, err.strip()[:500]))
-        answers["packages"] = {"rc": rc, "stdout": out}
+            raise ValueError("package query %s failed (rc %d): %s" % (PACKAGE_QUERIES[package_manager][0], rc, err.strip()[:500]))
+        answers["packages"] = parse_dpkg(out, operands)
     if user is not None:
         answers["user"] = user_entry(user)
     if group is not None:
@@ -130,11 +177,10 @@ def gather(run, package_query=(), packages=(), user=None, group=None, directorie
     if read:
         answers["content"] = read_files(read)
     if units is not None:
-        rc, out, err = run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "--type=service", "--",
-                            units])
+        rc, out, err = run(UNITS_QUERY + ["--", units])
         if rc != 0:
             raise ValueError("systemctl list-units failed (rc %d): %s" % (rc, err.strip()[:500]))
-        answers["units"] = {"rc": rc, "stdout": out}
+        answers["units"] = parse_units(out)
     if nginx is not None:
         if nginx:
             rc, out, err = run([nginx, "-v"])

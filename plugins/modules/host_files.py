@@ -14,8 +14,13 @@ description:
   - Brings a list of paths to their state in one run on the host, in the order given - where a role would
     otherwise run a M(ansible.builtin.file), M(ansible.builtin.copy) or M(ansible.builtin.template) task
     per path, each one or two module runs.
-  - What already matches (content, owner, group, mode, link target) is left alone; a file is replaced
-    atomically (a temporary file in the same directory, then a rename).
+  - What already matches (content, owner, group, mode, link target) is left alone; what differs is changed
+    with the primitives M(ansible.builtin.copy) and M(ansible.builtin.file) use - a file is written to a
+    temporary file in the same directory and moved over the old one by C(atomic_move), which keeps its SELinux
+    context and attributes; owner, group and mode are set by C(set_owner_if_different) and its siblings.
+  - I(content) is C(no_log) - it never comes back in the task's C(invocation) or reaches a log.
+  - When a change on the host fails after the checks, the failure carries C(results) and C(changed_paths)
+    of the entries already applied (they stay applied).
   - Every entry is checked before the first change (paths, names, modes, users and groups on the host,
     sources, the directory of each file and link), so bad input changes nothing.
   - I(files) or I(absent) must name at least one path.
@@ -39,14 +44,19 @@ options:
         description:
           - C(file) - a regular file with I(content) or the content of I(copy_from); without either, only the
             owner, group and mode of a file that must exist.
-          - C(directory) - created with its missing parents when absent.
+          - C(directory) - created with its missing parents when absent; each created parent gets the entry's
+            I(owner), I(group) and I(mode), as with M(ansible.builtin.file).
           - C(link) - a symbolic link to I(src), replaced atomically when it points elsewhere.
           - C(absent) - removed (a directory with its content).
           - Default C(file) with I(content) or I(copy_from), C(link) with I(src).
         type: str
         choices: [file, directory, link, absent]
       content:
-        description: The file's text (at most 4 MiB).
+        description:
+          - The file's text (at most 4 MiB).
+          - Not logged; a diff shows it only for a file others may read.
+          - As with every C(no_log) value, Ansible masks this text wherever it appears in the task's result, so a
+            content of one short word masks that word in messages too.
         type: str
       copy_from:
         description:
@@ -88,8 +98,8 @@ attributes:
     support: full
   diff_mode:
     description:
-      - A file given by I(content), up to 64 KiB of text and readable by others (its I(mode)), shows its
-        content before and after; other changes are named only (a key never shows).
+      - A file given by I(content), up to 64 KiB of text and readable by others (its I(mode)), shows a unified
+        diff of its content; other changes are named only (a key never shows).
     support: full
   platform:
     support: full
@@ -121,14 +131,17 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_paths:
-  description: The paths that changed (or would change in check mode), in the order given.
+  description: The paths that changed (or would change in check mode), in the order given; on a failure, those
+    of the entries applied before it.
   returned: always
   type: list
   elements: str
   sample: [/opt/app/releases/2, /opt/app/current]
 results:
-  description: One per entry - C(path), C(state), C(changed) and C(changes) (created, content, mode, owner, group,
-    target, removed); C(backup_file) when I(backup) kept a copy.
+  description:
+    - One per entry - C(path), C(state), C(changed) and C(changes) (created, content, mode, owner, group,
+      target, removed); C(backup_file) when I(backup) kept a copy.
+    - On a failure, one per entry applied before it.
   returned: always
   type: list
   elements: dict
@@ -147,7 +160,8 @@ def main():
             files=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True),
                 state=dict(type="str", choices=["file", "directory", "link", "absent"]),
-                content=dict(type="str"),
+                # A program or a key: never back in the task's invocation or a log.
+                content=dict(type="str", no_log=True),
                 copy_from=dict(type="path"),
                 force=dict(type="bool", default=True),
                 backup=dict(type="bool", default=False),
@@ -160,9 +174,12 @@ def main():
         ),
         supports_check_mode=True,
     )
+    # Every failure names the entries already applied (they stay applied), also
+    # one of AnsibleModule's setters, which fail through fail_json themselves.
+    applied, fail_json = [], module.fail_json
+    module.fail_json = lambda **result: fail_json(**dict(as_result(applied), **result))
     try:
-        entries = parse_entries(module.params["files"], module.params["absent"])
-        outcomes = apply(entries, check_mode=module.check_mode)
+        outcomes = apply(parse_entries(module.params["files"], module.params["absent"]), module, applied)
     except (ValueError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**as_result(outcomes, with_diff=module._diff))

@@ -16,16 +16,15 @@ description:
     directories, the content of small state files, systemd's services matching a pattern, the nginx version.
   - Changes nothing. Only what is asked is answered.
 options:
-  package_query:
+  package_manager:
     description:
-      - The package database query as an argv (no shell), C(--) and the package names appended - for example
-        C([dpkg-query, --show, --showformat, "${Package} ${db:Status-Abbrev}\n"]). Exit codes 0 and 1 are answers.
-    type: list
-    elements: str
-    default: []
+      - The package database to ask about I(packages) - C(dpkg) (C(dpkg-query --show)); without it, I(packages)
+        are not asked about.
+    type: str
+    choices: [dpkg]
   packages:
     description:
-      - The packages to ask I(package_query) about, appended after C(--) (never taken for an option).
+      - The packages to ask I(package_manager) about, given to its query after C(--) (never taken for an option).
       - Letters, digits and C(_ . + ~ * -) and C(:) (an architecture), starting with a letter or digit.
     type: list
     elements: str
@@ -83,7 +82,7 @@ seealso:
 EXAMPLES = r"""
 - name: Ask what the app server role needs to know, in one run
   edgeops.nginx_lb.host_info:
-    package_query: [dpkg-query, --show, --showformat, "${Package} ${db:Status-Abbrev}\n"]
+    package_manager: dpkg
     packages: [python3, python3-apt]
     user: app-server
     group: app-server
@@ -94,10 +93,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 packages:
-  description: The package query's C(rc) and C(stdout).
-  returned: when I(package_query) and I(packages) are given
+  description: Each package asked about (and each match of a glob) and its installed version, null when it is not
+    installed.
+  returned: when I(package_manager) and I(packages) are given
   type: dict
-  sample: {"rc": 0, "stdout": "python3 ii \npython3-apt ii \n"}
+  sample: {"python3": "3.11.2-1+b1", "python3-apt": null}
 user:
   description: The user's C(name), C(uid), C(group) (its primary group's name), C(home) and C(shell); null if none.
   returned: when I(user) is given
@@ -117,9 +117,15 @@ content:
   returned: when I(read) is given
   type: dict
 units:
-  description: The C(rc) and C(stdout) of C(systemctl list-units) on I(units).
+  description:
+    - The services matching I(units), as C(systemctl list-units) lists them - C(name), C(load), C(active), C(sub),
+      C(description), and of a template's instance (C(NAME@INSTANCE.service)) C(template) and C(instance) (else
+      null).
   returned: when I(units) is given
-  type: dict
+  type: list
+  elements: dict
+  sample: [{"name": "app-server@7001.service", "load": "loaded", "active": "active", "sub": "running",
+            "description": "app server on port 7001", "template": "app-server", "instance": "7001"}]
 nginx_version:
   description: The version C(nginx -v) printed; null when nginx is not installed.
   returned: when I(nginx) is true
@@ -136,7 +142,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import D
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            package_query=dict(type="list", elements="str", default=[]),
+            package_manager=dict(type="str", choices=["dpkg"]),
             packages=dict(type="list", elements="str", default=[]),
             user=dict(type="str"),
             group=dict(type="str"),
@@ -154,7 +160,7 @@ def main():
         nginx = module.get_bin_path("nginx", opt_dirs=["/usr/sbin", "/usr/local/sbin"]) or ""
     try:
         deadline = Deadline(params["deadline"])
-        answers = gather(lambda argv: run_until(deadline, argv), package_query=params["package_query"],
+        answers = gather(lambda argv: run_until(deadline, argv), package_manager=params["package_manager"],
                          packages=params["packages"], user=params["user"], group=params["group"],
                          directories=params["directories"], read=params["read"], units=params["units"], nginx=nginx)
     except (ValueError, OSError) as exc:

@@ -3,13 +3,12 @@ answers from this machine, and a clear failure naming what it could not read."""
 
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
 
 from helpers.processes import run_module
-
-DPKG = ["dpkg-query", "--show", "--showformat", "${Package} ${db:Status-Abbrev}\n"]
 
 
 def test_answers_what_is_asked(tmp_path):
@@ -26,10 +25,24 @@ def test_answers_what_is_asked(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="no dpkg-query on this machine")
-def test_package_query_lists_what_is_installed():
-    result = run_module("host_info", {"package_query": DPKG, "packages": ["dpkg", "edgeops-no-such-package"]})
-    assert result["packages"]["rc"] == 1  # one unknown package: still an answer
-    assert "dpkg ii" in result["packages"]["stdout"]
+def test_packages_come_back_as_versions_by_name():
+    installed = subprocess.run(["dpkg-query", "--show", "--showformat", "${Version}", "dpkg"], check=True,
+                               capture_output=True, text=True).stdout
+    result = run_module("host_info", {"package_manager": "dpkg", "packages": ["dpkg", "edgeops-no-such-package"]})
+    # One unknown package is still an answer (dpkg-query exits 1).
+    assert result["packages"] == {"dpkg": installed, "edgeops-no-such-package": None}
+
+
+def test_units_come_back_as_fields(tmp_path, monkeypatch):
+    # systemd is not PID 1 here: a stand-in systemctl prints what systemd's does.
+    fake = tmp_path / "systemctl"
+    fake.write_text("#!/bin/sh\nprintf 'app-server@7001.service loaded active running app server 7001\\n'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (tmp_path, os.environ["PATH"]))
+    result = run_module("host_info", {"units": "app-server@*.service"})
+    assert result["units"] == [{"name": "app-server@7001.service", "load": "loaded", "active": "active",
+                                "sub": "running", "description": "app server 7001", "template": "app-server",
+                                "instance": "7001"}]
 
 
 def test_what_cannot_be_read_fails_naming_it(tmp_path):
@@ -52,7 +65,7 @@ def test_a_fifo_or_a_device_to_read_fails_naming_it_instead_of_blocking(tmp_path
 @pytest.mark.parametrize("args, field", [
     ({"units": "-H"}, "units"),
     ({"units": "-Hroot@127.0.0.1"}, "units"),
-    ({"package_query": DPKG, "packages": ["dpkg", "--admindir=/nonexistent"]}, "packages[1]"),
+    ({"package_manager": "dpkg", "packages": ["dpkg", "--admindir=/nonexistent"]}, "packages[1]"),
 ])
 def test_a_value_that_could_be_an_option_fails_before_any_command(args, field):
     result = run_module("host_info", args, timeout=30)
@@ -60,13 +73,17 @@ def test_a_value_that_could_be_an_option_fails_before_any_command(args, field):
     assert "rc" not in result and "stdout" not in result
 
 
-def test_a_command_past_the_deadline_is_killed_and_named(tmp_path):
-    # `sleep -- 30`: the package query as the module builds it (query, --, packages).
+def test_a_command_past_the_deadline_is_killed_and_named(tmp_path, monkeypatch):
+    # A package database that hangs: a dpkg-query first on PATH that sleeps.
+    fake = tmp_path / "dpkg-query"
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (tmp_path, os.environ["PATH"]))
     started = time.monotonic()
-    result = run_module("host_info", {"package_query": ["sleep"], "packages": ["30"], "deadline": 1.5}, timeout=30)
+    result = run_module("host_info", {"package_manager": "dpkg", "packages": ["dpkg"], "deadline": 0.5}, timeout=30)
     elapsed = time.monotonic() - started
     assert result["failed"] is True
-    assert result["msg"] == "deadline: sleep did not finish within 1.5 s and was killed"
+    assert result["msg"] == "deadline: dpkg-query did not finish within 0.5 s and was killed"
     assert elapsed < 10, elapsed
 
 

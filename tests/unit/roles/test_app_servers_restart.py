@@ -9,6 +9,7 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_info import parse_units
 from helpers.paths import ROLES
 
 TASK = "Restart only the instances that serve now"
@@ -24,8 +25,10 @@ def restart_ports(changed, enabled, units):
     variables = {
         "app_servers_service_name": "app-server",
         "app_servers_enabled_units": {"files": [{"path": WANTS % port} for port in enabled]},
-        "app_servers_loaded_units": {"stdout": "".join(line + "\n" for line in units)},
+        "app_servers_loaded_units": parse_units("".join(line + "\n" for line in units)),
     }
+    # The task's own vars (the ports running now), rendered as Ansible would.
+    variables.update({name: trust_as_template(value) for name, value in task["vars"].items()})
     if changed is not None:
         variables["app_servers_restart_ports"] = changed
     expression = task["ansible.builtin.set_fact"]["app_servers_restart_ports"]

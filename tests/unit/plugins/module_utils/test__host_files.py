@@ -5,17 +5,25 @@ import re
 import stat
 
 import pytest
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_files import (
-    CONTENT_MAX_BYTES, apply, as_result, parse_entries)
+    CONTENT_MAX_BYTES, PartlyApplied, apply, as_result, parse_entries)
 
 from helpers.not_regular import NOT_REGULAR, fail_after
 
 UID, GID = str(os.getuid()), str(os.getgid())
 
 
+def module(check_mode=False):
+    """A real AnsibleModule (its file primitives are what apply uses)."""
+    with patch_module_args({"_ansible_check_mode": check_mode}):
+        return AnsibleModule(argument_spec={}, supports_check_mode=True)
+
+
 def run(entries, check_mode=False, diff=False, absent=()):
-    return as_result(apply(parse_entries(entries, absent), check_mode=check_mode), with_diff=diff)
+    return as_result(apply(parse_entries(entries, absent), module(check_mode)), with_diff=diff)
 
 
 @pytest.mark.parametrize("entries, message", [
@@ -88,7 +96,7 @@ def test_check_mode_changes_nothing_and_says_what_would(tmp_path):
     result = run(entries, check_mode=True, diff=True)
     assert result["changed_paths"] == [e["path"] for e in entries]
     assert not (tmp_path / "new").exists() and not (tmp_path / "link").exists()
-    assert {"before_header": str(target), "after_header": str(target), "before": "", "after": "hello\n"} \
+    assert {"prepared": "--- before: %s\n+++ after: %s\n@@ -0,0 +1 @@\n+hello\n" % (target, target)} \
         in result["diff"]
 
 
@@ -138,7 +146,7 @@ def test_unknown_owner_in_check_mode_is_a_change(tmp_path):
     ("file", "directory", "exists and is not a directory"),
     ("dir", "link", "is a directory, a link was asked for"),
 ])
-def test_wrong_kind_of_path_is_an_error(tmp_path, existing, state, message):
+def test_wrong_kind_of_path_fails_naming_the_entries_already_applied(tmp_path, existing, state, message):
     path = tmp_path / "p"
     if existing == "dir":
         path.mkdir()
@@ -146,8 +154,13 @@ def test_wrong_kind_of_path_is_an_error(tmp_path, existing, state, message):
         path.write_text("x")
     entry = {"path": str(path), "state": state}
     entry.update({"file": {"content": "a"}, "link": {"src": "t"}, "directory": {}}[state])
-    with pytest.raises(ValueError, match=message):
-        run([entry])
+    applied = [{"path": str(tmp_path / "first.txt"), "content": "a\n"}, {"path": str(tmp_path / "link"), "src": "t"}]
+    with pytest.raises(PartlyApplied) as caught:
+        run(applied + [entry])
+    assert str(caught.value) == "%s: %s" % (path, message)
+    # What was applied before the failure stays applied, and is named.
+    assert as_result(caught.value.applied)["changed_paths"] == [item["path"] for item in applied]
+    assert (tmp_path / "first.txt").read_text() == "a\n"
 
 
 def test_absent_removes_a_directory_tree(tmp_path):
@@ -286,3 +299,63 @@ def test_a_byte_that_is_not_utf8_reaches_the_file_as_that_byte(tmp_path):
     path = tmp_path / "latin1.conf"
     run([{"path": str(path), "content": "caf\udce9\n"}])
     assert path.read_bytes() == b"caf\xe9\n"
+
+
+@pytest.mark.parametrize("mode", ["0750", "0700", "0755"])
+def test_missing_parents_get_the_owner_group_and_mode_asked(tmp_path, mode):
+    deepest = tmp_path / "opt" / "app" / "releases"
+    result = run([{"path": str(deepest), "state": "directory", "owner": UID, "group": GID, "mode": mode}])
+    assert result["changed_paths"] == [str(deepest)]
+    for path in (tmp_path / "opt", tmp_path / "opt" / "app", deepest):
+        info = os.stat(path)
+        assert (stat.S_IMODE(info.st_mode), str(info.st_uid), str(info.st_gid)) == (int(mode, 8), UID, GID)
+
+
+@pytest.mark.parametrize("existing_mode, entry_mode, final_mode, changes", [
+    (0o640, None, 0o640, ["content"]),
+    (0o640, "0644", 0o644, ["content", "mode"]),
+    (None, None, 0o644, ["created"]),
+    (None, "0600", 0o600, ["created"]),
+])
+def test_a_file_is_moved_in_place_by_atomic_move(tmp_path, monkeypatch, existing_mode, entry_mode, final_mode,
+                                                 changes):
+    target = tmp_path / "launch.py"
+    if existing_mode is not None:
+        target.write_text("old\n")
+        os.chmod(target, existing_mode)
+    host = module()
+    moves = []
+    real_move = host.atomic_move
+
+    def recording_move(src, dest, *args, **kwargs):
+        moves.append((os.path.dirname(src), dest, stat.S_IMODE(os.umask(0o022))))
+        os.umask(moves[-1][2])
+        return real_move(src, dest, *args, **kwargs)
+
+    monkeypatch.setattr(host, "atomic_move", recording_move)
+    entry = {"path": str(target), "content": "new\n"}
+    if entry_mode:
+        entry["mode"] = entry_mode
+    umask = os.umask(0o022)
+    os.umask(umask)
+    outcomes = apply(parse_entries([entry]), host)
+    assert os.umask(umask) == umask
+    assert outcomes[0].changes == changes
+    assert [move[:2] for move in moves] == [(str(tmp_path), str(target))]
+    if existing_mode is None:
+        # A new file is never wider than asked, even between the move and the chmod.
+        assert 0o666 & ~moves[0][2] & ~final_mode == 0
+    assert target.read_text() == "new\n" and stat.S_IMODE(os.stat(target).st_mode) == final_mode
+    assert [name for name in os.listdir(tmp_path) if name != "launch.py"] == []
+
+
+def test_a_dollar_or_tilde_in_a_path_is_taken_as_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEOPS_ELSEWHERE", str(tmp_path / "elsewhere"))
+    (tmp_path / "elsewhere").mkdir(mode=0o755)
+    os.chmod(tmp_path / "elsewhere", 0o755)
+    literal = tmp_path / "$EDGEOPS_ELSEWHERE"
+    run([{"path": str(literal), "state": "directory", "mode": "0750"},
+         {"path": str(tmp_path / "~"), "content": "x", "mode": "0600"}])
+    assert stat.S_IMODE(os.stat(literal).st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(tmp_path / "elsewhere").st_mode) == 0o755
+    assert (tmp_path / "~").read_text() == "x"

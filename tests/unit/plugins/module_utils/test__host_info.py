@@ -11,7 +11,7 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_info import
 
 from helpers.not_regular import NOT_REGULAR, fail_after
 
-DPKG = ["dpkg-query", "--show", "--showformat", "${Package} ${db:Status-Abbrev}\n"]
+DPKG = ["dpkg-query", "--show", "--showformat", "${Package}\t${db:Status-Abbrev}\t${Version}\n"]
 
 
 class Runner:
@@ -31,14 +31,15 @@ def test_only_what_is_asked_is_answered_and_nothing_runs_otherwise():
 
 def test_packages_units_and_nginx_version_in_one_call(monkeypatch):
     runner = Runner({
-        "dpkg-query": (1, "python3 ii \n", "dpkg-query: no packages found matching python3-apt\n"),
+        "dpkg-query": (1, "python3\tii \t3.11.2-1+b1\n", "dpkg-query: no packages found matching python3-apt\n"),
         "systemctl": (0, "app-server@7001.service loaded active running x\n", ""),
         "/usr/sbin/nginx": (0, "", "nginx version: nginx/1.22.1\n"),
     })
-    answers = gather(runner, package_query=DPKG, packages=["python3", "python3-apt"], units="app-server@*.service",
-                     nginx="/usr/sbin/nginx")
-    assert answers["packages"] == {"rc": 1, "stdout": "python3 ii \n"}
-    assert answers["units"]["stdout"].startswith("app-server@7001.service loaded active running")
+    answers = gather(runner, package_manager="dpkg", packages=["python3", "python3-apt"],
+                     units="app-server@*.service", nginx="/usr/sbin/nginx")
+    assert answers["packages"] == {"python3": "3.11.2-1+b1", "python3-apt": None}
+    assert answers["units"] == [{"name": "app-server@7001.service", "load": "loaded", "active": "active",
+                                 "sub": "running", "description": "x", "template": "app-server", "instance": "7001"}]
     assert answers["nginx_version"] == "1.22.1"
     assert runner.calls[0] == DPKG + ["--", "python3", "python3-apt"]
     assert runner.calls[1][-2:] == ["--", "app-server@*.service"]
@@ -49,7 +50,7 @@ def test_nginx_not_installed_is_none():
 
 
 @pytest.mark.parametrize("kwargs, runner_answers, message", [
-    ({"package_query": DPKG, "packages": ["x"]}, {"dpkg-query": (2, "", "broken database")},
+    ({"package_manager": "dpkg", "packages": ["x"]}, {"dpkg-query": (2, "", "broken database")},
      "package query dpkg-query failed (rc 2): broken database"),
     ({"units": "app-server@*.service; reboot"}, {}, "units: must be a unit name or glob"),
     ({"units": "x.service"}, {"systemctl": (1, "", "Failed to connect to bus")}, "systemctl list-units failed"),
@@ -121,10 +122,10 @@ def test_nginx_version(stderr, version):
     ({"units": "-"}, "units"),
     ({"units": "app-server@*.service\n"}, "units"),
     ({"units": ""}, "units"),
-    ({"package_query": DPKG, "packages": ["-oDir=/tmp"]}, "packages[0]"),
-    ({"package_query": DPKG, "packages": ["python3", "--admindir=/tmp"]}, "packages[1]"),
-    ({"package_query": DPKG, "packages": ["python3\n"]}, "packages[0]"),
-    ({"package_query": DPKG, "packages": ["python3; reboot"]}, "packages[0]"),
+    ({"package_manager": "dpkg", "packages": ["-oDir=/tmp"]}, "packages[0]"),
+    ({"package_manager": "dpkg", "packages": ["python3", "--admindir=/tmp"]}, "packages[1]"),
+    ({"package_manager": "dpkg", "packages": ["python3\n"]}, "packages[0]"),
+    ({"package_manager": "dpkg", "packages": ["python3; reboot"]}, "packages[0]"),
     ({"user": "root\n"}, "user"),
     ({"group": "root\n"}, "group"),
 ])
@@ -138,7 +139,7 @@ def test_a_value_that_could_be_an_option_is_refused_before_any_command(kwargs, f
 @pytest.mark.parametrize("kwargs, argv_tail", [
     ({"units": "*.service"}, ["--", "*.service"]),
     ({"units": "app-server@7001.service"}, ["--", "app-server@7001.service"]),
-    ({"package_query": DPKG, "packages": ["libc6:amd64", "g++", "python3-apt"]},
+    ({"package_manager": "dpkg", "packages": ["libc6:amd64", "g++", "python3-apt"]},
      ["--", "libc6:amd64", "g++", "python3-apt"]),
 ])
 def test_values_reach_the_command_after_its_end_of_options(kwargs, argv_tail):
@@ -163,4 +164,44 @@ def test_a_path_that_stands_for_no_byte_is_refused_naming_it(tmp_path, field, su
     words = r"\A%s\[1\]: %s at \d+ stands for no byte" % (field, re.escape(repr(surrogate)))
     with pytest.raises(ValueError, match=words):
         gather(runner, nginx="/usr/sbin/nginx", **{field: [str(tmp_path), str(tmp_path) + surrogate]})
+    assert runner.calls == []
+
+
+@pytest.mark.parametrize("stdout, packages, versions", [
+    # Installed (ii), held (hi), removed with its configuration left (rc), unknown (no line).
+    ("nginx\tii \t1.22.1-9\nkeepalived\thi \t1:2.2.7-1\n", ["nginx", "keepalived"],
+     {"nginx": "1.22.1-9", "keepalived": "1:2.2.7-1"}),
+    ("nginx\trc \t1.22.1-9\n", ["nginx", "python3"], {"nginx": None, "python3": None}),
+    # An architecture qualifier: dpkg prints the bare name.
+    ("libc6\tii \t2.36-9\n", ["libc6:amd64"], {"libc6:amd64": "2.36-9"}),
+    # A glob: each match under its own name.
+    ("libnginx-mod-stream\tii \t1.22.1-9\nlibnginx-mod-http-geoip\tun \t\n", ["libnginx-mod-*"],
+     {"libnginx-mod-stream": "1.22.1-9", "libnginx-mod-http-geoip": None}),
+    # dpkg's complaints on stdout and a line of another shape are no package.
+    ("garbage\n\n", ["nginx"], {"nginx": None}),
+])
+def test_dpkg_answers_become_versions_by_name(stdout, packages, versions):
+    assert _host_info.parse_dpkg(stdout, packages) == versions
+
+
+@pytest.mark.parametrize("line, fields", [
+    ("app-server@7001.service loaded active running edgeops app server on port 7001",
+     {"name": "app-server@7001.service", "load": "loaded", "active": "active", "sub": "running",
+      "description": "edgeops app server on port 7001", "template": "app-server", "instance": "7001"}),
+    ("app-server@7002.service not-found inactive dead app-server@7002.service",
+     {"name": "app-server@7002.service", "load": "not-found", "active": "inactive", "sub": "dead",
+      "description": "app-server@7002.service", "template": "app-server", "instance": "7002"}),
+    ("nginx.service loaded failed failed",
+     {"name": "nginx.service", "load": "loaded", "active": "failed", "sub": "failed", "description": "",
+      "template": None, "instance": None}),
+])
+def test_unit_lines_become_fields(line, fields):
+    assert _host_info.parse_units(line + "\n") == [fields]
+    assert _host_info.parse_units("\n" + line + "\n" + "short line\n") == [fields]
+
+
+def test_an_unknown_package_manager_is_refused_before_any_command():
+    runner = Runner({})
+    with pytest.raises(ValueError, match="package_manager: one of dpkg is required"):
+        gather(runner, package_manager="apt-get", packages=["nginx"])
     assert runner.calls == []
