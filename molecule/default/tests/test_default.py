@@ -121,5 +121,11 @@ def test_everything_answers_after_the_container_restarts(host):
         if host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"):
             break
         time.sleep(1)
+    # systemd says a simple unit started before the program has bound its
+    # port: wait (bounded) until the three instances listen.
+    while time.monotonic() < deadline:
+        if all(host.socket("tcp://%d" % port).is_listening for port in (7001, 7002, 7003)):
+            break
+        time.sleep(0.5)
     assert host.service("nginx").is_running
     assert count_backends(host, "/roundrobin", 3 * N) == {"7001": N, "7002": N, "7003": N}
