@@ -23,11 +23,10 @@ import pwd
 import re
 import shutil
 import stat
-import tempfile
 from dataclasses import dataclass, field
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import USER_OR_ID_RE
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import kind_of
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import kind_of, write_atomically
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_io import ID_MAX, encodable, read_regular
 
 STATES = ("file", "directory", "link", "absent")
@@ -268,25 +267,17 @@ def _source(entry, check_mode):
 def _write(module, path, data, creating, mode):
     """The data in a temporary file beside PATH, moved over it by atomic_move
     (an existing file's owner, mode and SELinux context carry over)."""
-    directory, name = os.path.split(path)
-    handle, temporary = tempfile.mkstemp(prefix="." + name + ".", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+    def move(temporary, dest):
         # atomic_move gives a new file 0666 less the umask: with this umask
         # it is never wider than the mode asked for, not even for a moment.
-        if creating:
-            umask = os.umask(0o777 & ~mode)
+        umask = os.umask(0o777 & ~mode) if creating else None
         try:
-            module.atomic_move(temporary, path)
+            module.atomic_move(temporary, dest)
         finally:
             if creating:
                 os.umask(umask)
-    finally:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
+
+    write_atomically(path, data, mode, move=move)
 
 
 def _file(module, entry, outcome, uid, gid):
