@@ -195,7 +195,7 @@ def ip_allow(own_addresses, networks, lb_addresses, floating=()):
     one moves; connections to the app servers never come from them. Facts
     are input too: each entry must be an address or CIDR (AppInputError).
     """
-    floating = {str(f).split("/")[0] for f in floating if f}
+    floating = {str(f).split("/", maxsplit=1)[0] for f in floating if f}
     found = []
     for address in ["127.0.0.0/8", "::1/128"] + list(own_addresses) + list(networks or lb_addresses):
         address = str(address)

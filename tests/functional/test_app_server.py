@@ -287,8 +287,8 @@ def test_launch_runs_the_release_command_without_a_shell(tmp_path):
     shutil.copy(role / "files" / "launch.py", release)
     (tmp_path / "current").symlink_to("releases/2.0")
     command = yaml.safe_load((role / "vars" / "main.yml").read_text())["app_servers_tutorial_command"]
-    (release / "release.json").write_text(json.dumps({"version": "2.0", "command": command, "settings": True,
-                                                          "allow": ALLOW}))
+    described = {"version": "2.0", "command": command, "settings": True, "allow": ALLOW}
+    (release / "release.json").write_text(json.dumps(described))
     port = free_port()
     env = dict(os.environ, APP_SERVER_BIND="127.0.0.1", APP_SERVER_HEALTH_PATH="/up")
     proc = subprocess.Popen([sys.executable, str(tmp_path / "current" / "launch.py"), str(port), "--latency-ms=0",
@@ -308,8 +308,8 @@ def test_launch_runs_the_release_command_without_a_shell(tmp_path):
 
 def test_launch_refuses_a_release_command_outside_the_allow_list(tmp_path):
     shutil.copy(ROOT / "roles" / "app_servers" / "files" / "launch.py", tmp_path)
-    (tmp_path / "release.json").write_text(json.dumps({"version": "1", "command": ["/bin/sh", "-c", "id; id"],
-                                                            "allow": ALLOW}))
+    described = {"version": "1", "command": ["/bin/sh", "-c", "id; id"], "allow": ALLOW}
+    (tmp_path / "release.json").write_text(json.dumps(described))
     done = subprocess.run([sys.executable, str(tmp_path / "launch.py"), "7001"], capture_output=True, text=True,
                           timeout=30, check=False)
     assert done.returncode == 2 and "command item 'id; id' is not allowed" in done.stderr, done.stderr
