@@ -24,7 +24,11 @@ PAGES = [
     (["-t", "role", "edgeops.nginx_lb.app_servers"], ["app_servers_ports", "app_servers_bind_address", "app_servers_program",
                                                       "app_servers_command", "app_servers_version",
                                                       "app_servers_health_path"]),
+    (["-t", "role", "edgeops.nginx_lb.deploy"], ["deploy_strategy", "deploy_upstreams", "deploy_drain_timeout",
+                                                 "deploy_health_timeout", "deploy_rollback_on_failure",
+                                                 "deploy_canary_steps", "deploy_canary_error_threshold"]),
     (["-t", "filter", "edgeops.nginx_lb.lb_model"], ["locations", "keepalive", "zone", "EXAMPLES"]),
+    (["-t", "filter", "edgeops.nginx_lb.app_model"], ["lb_hosts", "own_addresses", "floating", "EXAMPLES"]),
 ]
 
 
