@@ -1,4 +1,4 @@
-"""playbooks/canary.yml's access log counter (awk on the load balancer): the
+"""The deploy role's canary access log counter (awk on the load balancer): the
 canary's tries and those with status >= 500, read from lines in the role's
 log format after a given line."""
 
@@ -17,9 +17,8 @@ pytestmark = pytest.mark.skipif(shutil.which("awk") is None, reason="awk is not 
 
 
 def counter():
-    with open(os.path.join(ROOT, "playbooks", "canary.yml"), encoding="utf-8") as handle:
-        plays = yaml.safe_load(handle)
-    return plays[1]["vars"]["canary_log_counter"]
+    with open(os.path.join(ROOT, "roles", "deploy", "vars", "main.yml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["deploy_canary_log_counter"]
 
 
 def line(upstream, statuses, agent="curl/8.0", status="200"):

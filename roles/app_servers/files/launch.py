@@ -2,17 +2,18 @@
 
 The unit runs `python3 INSTALL_DIR/current/launch.py PORT [SETTING...]`.
 `current` links to `releases/VERSION`, which holds the program and
-`release.json` ({"version": ..., "command": [...], "settings": bool}), both
-written by the app_servers role. So what runs - program, command and version
-label - is all in the release: a rollback is a switch of the link and a
-restart.
+`release.json` ({"version": ..., "command": [...], "settings": bool,
+"allow": {"item": ..., "value": ...}}), both written by the app_servers
+role. So what runs - program, command and version label - is all in the
+release: a rollback is a switch of the link and a restart.
 
 Each item of the command is one argument (no shell); the placeholders
 {port}, {bind}, {version}, {health_path}, {release} and {python} in it are
 replaced by this port, the bind address (APP_SERVER_BIND), the label, the
 health path (APP_SERVER_HEALTH_PATH), the release directory and this
-Python. The items and what they expand to are checked against anchored
-allow-lists (the role checked them before; this is the last gate).
+Python. The items and what they expand to are checked against the anchored
+allow-lists of release.json's "allow" (the ones the role checked the command
+with before; this is the last gate).
 With "settings": true the SETTING arguments the unit passes (the tutorial
 app's latency and limits) are appended. The program gets APP_SERVER_PORT,
 APP_SERVER_VERSION and APP_SERVER_HEALTH_PATH in its environment too.
@@ -23,8 +24,6 @@ import os
 import re
 import sys
 
-ITEM = re.compile(r"\A(?:[A-Za-z0-9_./:=,@+-]|\{(?:port|bind|version|health_path|release|python)\})+\Z")
-VALUE = re.compile(r"\A[A-Za-z0-9_./:=,@+~-]*\Z")
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -32,8 +31,18 @@ class LaunchError(Exception):
     pass
 
 
+def allow_lists(release):
+    """release.json's allow-lists (item, value), compiled; anchored or refused."""
+    allow = release.get("allow")
+    patterns = [allow.get(name) for name in ("item", "value")] if isinstance(allow, dict) else [None, None]
+    if not all(isinstance(p, str) and p.startswith("\\A") and p.endswith("\\Z") for p in patterns):
+        raise LaunchError("release.json: allow must give the anchored patterns item and value")
+    return [re.compile(p) for p in patterns]
+
+
 def command(release_dir, release, port, environ, settings):
     """The argv to execute: release.json's command with the placeholders replaced."""
+    item_re, value_re = allow_lists(release)
     items = release.get("command")
     if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
         raise LaunchError("release.json: command must be a non-empty list of strings")
@@ -44,17 +53,17 @@ def command(release_dir, release, port, environ, settings):
               "health_path": environ.get("APP_SERVER_HEALTH_PATH", "/healthz"),
               "release": release_dir, "python": sys.executable}
     for name, value in values.items():
-        if not VALUE.match(value):
+        if not value_re.match(value):
             raise LaunchError("%s %r is not allowed" % (name, value))
     argv = []
     for item in items:
-        if not ITEM.match(item):
+        if not item_re.match(item):
             raise LaunchError("release.json: command item %r is not allowed" % item)
         argv.append(PLACEHOLDER.sub(lambda m: values[m.group(1)], item))
     if not os.path.isabs(argv[0]):
         raise LaunchError("release.json: the program %r is not an absolute path (start it with {release}/)" % argv[0])
     for setting in settings if release.get("settings") else []:
-        if not ITEM.match(setting) or "{" in setting:
+        if not item_re.match(setting) or "{" in setting:
             raise LaunchError("setting %r is not allowed" % setting)
         argv.append(setting)
     return argv, {"APP_SERVER_PORT": values["port"], "APP_SERVER_VERSION": values["version"],

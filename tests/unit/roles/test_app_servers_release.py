@@ -1,6 +1,8 @@
-"""The release contract of the app_servers role: the preflight's allow-lists,
-the launcher's (files/launch.py) and the tutorial app's are the same, and the
-launcher expands a command into exactly the argv it checked."""
+"""The release contract of the app_servers role: the launcher
+(files/launch.py) checks the command with the allow-lists the release
+description gives it (the role's, from module_utils/_app_model.py), refuses a
+description without them, and expands a command into exactly the argv it
+checked."""
 
 import importlib.util
 import re
@@ -8,6 +10,7 @@ import re
 import pytest
 import yaml
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._app_model import COMMAND_ITEM_RE, COMMAND_VALUE_RE
 from helpers.paths import ROLES
 
 FILES = ROLES / "app_servers" / "files"
@@ -21,27 +24,26 @@ def load(name):
 
 
 LAUNCH = load("launch")
-APP = load("app_server")
 
 
-def preflight_patterns():
-    with open(ROLES / "app_servers" / "tasks" / "preflight.yml") as handle:
-        tasks = yaml.safe_load(handle)
-    return {k: v for task in tasks for k, v in (task.get("vars") or {}).items() if k.endswith("_re")}
+ALLOW = {"item": COMMAND_ITEM_RE, "value": COMMAND_VALUE_RE}
 
 
-def test_the_role_the_launcher_and_the_app_share_their_allow_lists():
-    patterns = preflight_patterns()
-    assert patterns["app_servers_command_item_re"] == LAUNCH.ITEM.pattern
-    assert patterns["app_servers_version_re"] == APP.VERSION_RE
-    assert patterns["app_servers_health_path_re"] == APP.HEALTH_PATH_RE
-    assert all(p.startswith(r"\A") and p.endswith(r"\Z") for p in (LAUNCH.ITEM.pattern, LAUNCH.VALUE.pattern))
+def release(**fields):
+    """A release description as the role writes it (release.yml): with the role's allow-lists."""
+    return dict(fields, allow=ALLOW)
 
 
 def test_the_tutorial_command_passes_the_role_allow_list():
     command = yaml.safe_load((ROLES / "app_servers" / "vars" / "main.yml").read_text())["app_servers_tutorial_command"]
-    item = re.compile(preflight_patterns()["app_servers_command_item_re"])
-    assert all(item.match(word) for word in command)
+    assert all(re.match(COMMAND_ITEM_RE, word) for word in command)
+
+
+@pytest.mark.parametrize("allow", [None, {}, {"item": COMMAND_ITEM_RE}, {"item": ".*", "value": ".*"},
+                                   {"item": COMMAND_ITEM_RE, "value": r"\A.*"}])
+def test_a_release_without_anchored_allow_lists_is_refused(allow):
+    with pytest.raises(LAUNCH.LaunchError, match="allow must give the anchored patterns"):
+        LAUNCH.command("/r", {"command": ["/a"], "allow": allow}, "7001", ENV, [])
 
 
 ENV = {"APP_SERVER_BIND": "10.0.0.5", "APP_SERVER_HEALTH_PATH": "/ready"}
@@ -53,17 +55,17 @@ ENV = {"APP_SERVER_BIND": "10.0.0.5", "APP_SERVER_HEALTH_PATH": "/ready"}
     (["{python}", "{release}/a.py", "{port}"], [], [LAUNCH.sys.executable, "/r/2/a.py", "7001"]),
 ])
 def test_command_expands_placeholders_only(command, settings, expected):
-    argv, env = LAUNCH.command("/r/2", {"version": "v2", "command": command}, "7001", ENV, settings)
+    argv, env = LAUNCH.command("/r/2", release(version="v2", command=command), "7001", ENV, settings)
     assert argv == expected
     assert env == {"APP_SERVER_PORT": "7001", "APP_SERVER_VERSION": "v2", "APP_SERVER_HEALTH_PATH": "/ready"}
 
 
 def test_settings_are_appended_for_the_tutorial_command_only():
-    release = {"version": "1", "command": ["/a"], "settings": True}
-    assert LAUNCH.command("/r", release, "7001", ENV, ["--max-body=0"])[0] == ["/a", "--max-body=0"]
+    described = release(version="1", command=["/a"], settings=True)
+    assert LAUNCH.command("/r", described, "7001", ENV, ["--max-body=0"])[0] == ["/a", "--max-body=0"]
 
 
-@pytest.mark.parametrize("release, port, env, settings, message", [
+@pytest.mark.parametrize("fields, port, env, settings, message", [
     ({"command": ["/bin/sh", "-c", "id;id"]}, "7001", ENV, [], "command item 'id;id' is not allowed"),
     ({"command": ["/a", "$HOME"]}, "7001", ENV, [], "command item '$HOME' is not allowed"),
     ({"command": ["/a", "{nope}"]}, "7001", ENV, [], "command item '{nope}' is not allowed"),
@@ -76,6 +78,6 @@ def test_settings_are_appended_for_the_tutorial_command_only():
     ({"command": ["/a"], "version": "1\nX: y"}, "7001", ENV, [], "version"),
     ({"command": ["/a"], "settings": True}, "7001", ENV, ["--x={port}"], "setting '--x={port}' is not allowed"),
 ])
-def test_command_refuses_what_is_not_allowed(release, port, env, settings, message):
+def test_command_refuses_what_is_not_allowed(fields, port, env, settings, message):
     with pytest.raises(LAUNCH.LaunchError, match=re.escape(message)):
-        LAUNCH.command("/r", release, port, env, settings)
+        LAUNCH.command("/r", release(**fields), port, env, settings)
