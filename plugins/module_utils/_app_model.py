@@ -20,6 +20,8 @@ import ipaddress
 import os
 import re
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import to_int
+
 VERSION_RE = r"\A[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z"
 HEALTH_PATH_RE = r"\A/[A-Za-z0-9._~/-]{0,200}\Z"
 PLACEHOLDERS = ("port", "bind", "version", "health_path", "release", "python")
@@ -49,14 +51,9 @@ def _shown(value, limit=80):
 
 
 def _int(value):
-    """An int, or an int's ASCII digits; None for anything else (booleans too)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.match(r"\A-?[0-9]{1,12}\Z", value):
-        return int(value)
-    return None
+    """An int as _convert reads one; None for anything else (booleans too):
+    the caller names the variable in its own words."""
+    return to_int(value, "value", [])
 
 
 def _in_range(value, low, high):
