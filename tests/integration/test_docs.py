@@ -50,7 +50,7 @@ def test_the_tree_has_what_the_docs_test_covers():
     assert len(ROLES) == len([p for p in (ROOT / "roles").iterdir() if p.is_dir()]) >= 3
 
 
-@pytest.fixture(scope="module", params=KINDS, ids=[kind for kind, _ in KINDS])
+@pytest.fixture(scope="module", params=KINDS, ids=[entry[0] for entry in KINDS])
 def rendered(request, galaxy):
     """(kind, plugins, text page, json) of all plugins of a kind, two ansible-doc runs."""
     kind, plugins = request.param
@@ -61,7 +61,7 @@ def rendered(request, galaxy):
 
 
 def test_ansible_doc_renders_every_page(rendered):
-    kind, plugins, proc, _ = rendered
+    kind, plugins, proc, dummy = rendered
     assert "[WARNING]" not in proc.stderr and "ERROR" not in proc.stderr, proc.stderr
     # The pages come from the installed collection, not from the checkout.
     assert str(ROOT) not in proc.stdout
@@ -73,7 +73,7 @@ def test_ansible_doc_renders_every_page(rendered):
 
 
 def test_every_option_is_described_and_every_plugin_has_examples(rendered):
-    kind, plugins, _, pages = rendered
+    kind, plugins, dummy, pages = rendered
     assert set(pages) == {NS + name for name in plugins}
     for name, page in pages.items():
         if kind == "role":
