@@ -82,7 +82,8 @@ def test_every_option_is_described_and_every_plugin_has_examples(rendered):
             options = page["doc"].get("options") or {}
             assert page.get("examples"), "%s has no EXAMPLES" % name
             assert page.get("return"), "%s has no RETURN" % name
-        assert set(options) == plugins[name[len(NS):]], name
+        # A doc fragment (ansible.builtin.files) adds options the source does not list.
+        assert plugins[name[len(NS):]] <= set(options), name
         assert all(option.get("description") for option in options.values()), name
 
 
