@@ -17,7 +17,7 @@ which Python each release needs). The answer is cached in
   scripts/core-versions.py --ends     the oldest and the newest minor
   scripts/core-versions.py --get MINOR   the line of one minor
 
-Interpreter: this machine's python3 when it is new enough, else the oldest
+Interpreter: this machine's python3 (the one on PATH, as `make venv` uses it) when it is new enough, else the oldest
 pyenv Python that is ($PYENV_ROOT/versions or ~/.pyenv/versions), else
 `container:RELEASE`, the Debian release whose python3 is new enough.
 """
@@ -114,7 +114,12 @@ def python_version(interpreter):
 def local_pythons():
     """[(X.Y, path)]: this machine's python3 first, then pyenv's, oldest first."""
     found = []
-    system = shutil.which("python3", path=os.environ.get("MATRIX_SYSTEM_PATH", "/usr/local/bin:/usr/bin:/bin"))
+    system = shutil.which(os.environ.get("PYTHON", "python3"))  # what `make venv` uses
+    if system:
+        base = "import sys; print(getattr(sys, '_base_executable', sys.executable))"  # not a venv's, not a shim
+        proc = subprocess.run([system, "-c", base],
+                              check=False, capture_output=True, text=True, timeout=30)
+        system = proc.stdout.strip()
     if system and python_version(system):
         found.append((python_version(system), system))
     pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
