@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The ansible-core versions the collection claims, as the package index has them.
 
 From the oldest minor that meta/runtime.yml's `requires_ansible` admits up to
@@ -11,11 +10,11 @@ versions` filters by Requires-Python, so asking once per Python version tells
 which Python each release needs). The answer is cached in
 .cache/core-versions.json and used when the index does not answer.
 
-  scripts/core-versions.py            table: minor, version, python, interpreter
-  scripts/core-versions.py --lines    the same, one space-separated line per minor
-  scripts/core-versions.py --minors   the minors, oldest first
-  scripts/core-versions.py --ends     the oldest and the newest minor
-  scripts/core-versions.py --get MINOR   the line of one minor
+  python3 scripts/core-versions.py            table: minor, version, python, interpreter
+  python3 scripts/core-versions.py --lines    the same, one space-separated line per minor
+  python3 scripts/core-versions.py --minors   the minors, oldest first
+  python3 scripts/core-versions.py --ends     the oldest and the newest minor
+  python3 scripts/core-versions.py --get MINOR   the line of one minor
 
 Interpreter: this machine's python3 (the one on PATH, as `make venv` uses it) when it is new enough, else the oldest
 pyenv Python that is ($PYENV_ROOT/versions or ~/.pyenv/versions), else
