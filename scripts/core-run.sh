@@ -37,6 +37,9 @@ name=edgeops-matrix-$minor-$$
 link=$(readlink -f .collections/ansible_collections/edgeops/nginx_lb 2>/dev/null || echo "$root")
 mounts=(-v "$root:$root")
 [[ $link != "$root" ]] && mounts+=(-v "$link:$link")
+# A worktree's git directory lives in the main checkout's: git ls-files (sanity.sh) needs it.
+common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+[[ -n $common && $common != "$root"/* ]] && mounts+=(-v "$common:$common")
 exec docker run --rm --name "$name" --network host "${mounts[@]}" -w "$root" \
   -e CORE_IN_CONTAINER=1 -e CORE_LINE="$minor $_version $_python python3" -e HOME=/root \
   -v /etc/pip.conf:/etc/pip.conf:ro -v /etc/xdg/pip:/etc/xdg/pip:ro \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/core-venv.sh MINOR: the virtualenv .venv-matrix/MINOR with the newest
 # ansible-core MINOR.x (scripts/core-versions.py) and what the unit and render
-# tests need (pytest, PyYAML, Jinja2), at the versions constraints.txt pins
+# tests need (pytest, PyYAML, Jinja2, gixy-ng), at the versions constraints.txt pins
 # where they fit this ansible-core; `pip freeze` of the result in
 # .venv-matrix/MINOR/freeze.txt. Nothing is done when it is there already.
 #
@@ -15,7 +15,8 @@ minor=${1:?usage: scripts/core-venv.sh MINOR}
 read -r minor version _python interpreter <<<"${CORE_LINE:-$(python3 scripts/core-versions.py --get "$minor")}"
 venv=.venv-matrix/$minor
 
-if [[ -e $venv/.installed-$version ]]; then
+wanted=("ansible-core==$version" pytest PyYAML Jinja2 gixy-ng)
+if [[ -e $venv/.installed-$version && $(cat "$venv/.installed-$version") == "${wanted[*]}" ]]; then
   exit 0
 fi
 
@@ -27,18 +28,19 @@ fi
 # pip's configuration here names local indexes that lack most packages: not news.
 exec 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 echo "==> $venv: ansible-core $version on $($interpreter --version 2>&1)"
-rm -rf "$venv"
-"$interpreter" -m venv "$venv"
-"$venv/bin/pip" install -q --upgrade pip
+if [[ ! -x $venv/bin/pip ]]; then
+  "$interpreter" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+fi
 # constraints.txt pins the default venv (ansible-core as pinned there): its
 # pins of ansible and of what depends on the ansible-core version are dropped.
 pins=$(mktemp)
 trap 'rm -f "$pins"' EXIT
 grep -viE '^(ansible|ansible-core|ansible-compat|ansible-lint|resolvelib)==' constraints.txt >"$pins"
-wanted=("ansible-core==$version" pytest PyYAML Jinja2)
 if ! "$venv/bin/pip" install -q "${wanted[@]}" -c "$pins"; then
   echo "==> $venv: the pins of constraints.txt do not fit ansible-core $version; installing without them" >&2
   "$venv/bin/pip" install -q "${wanted[@]}"
 fi
 "$venv/bin/pip" freeze >"$venv/freeze.txt"
-touch "$venv/.installed-$version"
+rm -f "$venv"/.installed-*
+echo "${wanted[*]}" >"$venv/.installed-$version"
