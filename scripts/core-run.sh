@@ -14,6 +14,7 @@ shift
 [[ ${1:-} == -- ]] && shift
 read -r minor _version _python interpreter <<<"${CORE_LINE:-$(python3 scripts/core-versions.py --get "$minor")}"
 venv=$root/.venv-matrix/$minor
+[[ $interpreter == container:* || -n ${CORE_IN_CONTAINER:-} ]] && venv=$venv-container
 
 if [[ $interpreter != container:* || -n ${CORE_IN_CONTAINER:-} ]]; then
   export VIRTUAL_ENV=$venv PATH=$venv/bin:$PATH ANSIBLE_COLLECTIONS_PATH=$root/.collections

@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 minor=${1:?usage: scripts/core-venv.sh MINOR}
 read -r minor version _python interpreter <<<"${CORE_LINE:-$(python3 scripts/core-versions.py --get "$minor")}"
 venv=.venv-matrix/$minor
+[[ $interpreter == container:* || -n ${CORE_IN_CONTAINER:-} ]] && venv=$venv-container
 
 wanted=("ansible-core==$version" pytest PyYAML Jinja2 gixy-ng)
 if [[ -e $venv/.installed-$version && $(cat "$venv/.installed-$version") == "${wanted[*]}" ]]; then

@@ -18,7 +18,8 @@ which Python each release needs). The answer is cached in
 
 Interpreter: this machine's python3 (the one on PATH, as `make venv` uses it) when it is new enough, else the oldest
 pyenv Python that is ($PYENV_ROOT/versions or ~/.pyenv/versions), else
-`container:RELEASE`, the Debian release whose python3 is new enough.
+`container:RELEASE`, the Debian release whose python3 is new enough
+(CORE_CONTAINER=1 picks that for every minor, as on a fresh machine).
 """
 
 import argparse
@@ -131,6 +132,8 @@ def local_pythons():
 
 
 def interpreter(needs, pythons):
+    if os.environ.get("CORE_CONTAINER"):  # as on a machine without them: the fallback, tried on purpose
+        pythons = []
     for version, path in pythons:
         if vtuple(version) >= vtuple(needs):
             return path
