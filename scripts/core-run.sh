@@ -34,6 +34,11 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
 DOCKERFILE
 fi
 name=edgeops-matrix-$minor-$$
+# pip as configured here, and the CA bundle this machine trusts (its index may sit behind a proxy of its own).
+pipconf=()
+for path in /etc/pip.conf /etc/xdg/pip /etc/ssl/certs/ca-certificates.crt; do
+  [[ -e $path ]] && pipconf+=(-v "$path:$path:ro")
+done
 # The collection link (.collections/.../nginx_lb) may point elsewhere (a worktree's own path): mount it too.
 link=$(readlink -f .collections/ansible_collections/edgeops/nginx_lb 2>/dev/null || echo "$root")
 mounts=(-v "$root:$root")
@@ -43,5 +48,5 @@ common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || tr
 [[ -n $common && $common != "$root"/* ]] && mounts+=(-v "$common:$common")
 exec docker run --rm --name "$name" --network host "${mounts[@]}" -w "$root" \
   -e CORE_IN_CONTAINER=1 -e CORE_LINE="$minor $_version $_python python3" -e HOME=/root \
-  -v /etc/pip.conf:/etc/pip.conf:ro -v /etc/xdg/pip:/etc/xdg/pip:ro \
+  "${pipconf[@]}" \
   "$image" scripts/core-run.sh "$minor" -- "$@"
