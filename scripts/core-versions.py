@@ -44,16 +44,16 @@ DEBIAN_PYTHON = (("bookworm", "3.11"), ("trixie", "3.13"))
 
 
 def vtuple(text):
-    return tuple(int(part) for part in text.split("."))
+    """(2, 16, 0) from '2.16': three numbers at least, so 2.16 and 2.16.0 compare equal."""
+    numbers = tuple(int(part) for part in text.split("."))
+    return numbers + (0,) * (3 - len(numbers))
 
 
-def requires_ansible():
-    """(lowest, upper or None, upper inclusive) of meta/runtime.yml's requires_ansible."""
-    text = (ROOT / "meta" / "runtime.yml").read_text()
-    spec = re.search(r"^requires_ansible:\s*['\"]?([^'\"\n]+)", text, re.M).group(1)
+def parse_requires(spec):
+    """(lowest, upper or None, upper inclusive) of a requires_ansible value such as '>=2.16.0,<2.22'."""
     lowest, upper, inclusive = None, None, False
     for clause in spec.split(","):
-        match = re.fullmatch(r"\s*(>=|<=|<|==)\s*([0-9.]+)\s*", clause)
+        match = re.fullmatch(r"\s*(>=|<=|<|==)\s*(\d+(?:\.\d+){0,2})\s*", clause)
         if not match:
             raise SystemExit("meta/runtime.yml: requires_ansible: cannot read %r" % clause)
         operator, version = match.groups()
@@ -64,6 +64,25 @@ def requires_ansible():
     if lowest is None:
         raise SystemExit("meta/runtime.yml: requires_ansible has no lower bound: %r" % spec)
     return lowest, upper, inclusive
+
+
+def requires_ansible():
+    text = (ROOT / "meta" / "runtime.yml").read_text()
+    return parse_requires(re.search(r"^requires_ansible:\s*['\"]?([^'\"\n]+)", text, re.M).group(1))
+
+
+def newest_per_minor(found, bounds):
+    """{(2, 16): (version, oldest Python)}: the newest release of every minor within `bounds` (parse_requires)."""
+    lowest, upper, inclusive = bounds
+    newest = {}
+    for version, python in found.items():
+        numbers = vtuple(version)
+        if numbers < lowest or (upper and (numbers > upper if inclusive else numbers >= upper)):
+            continue
+        minor = numbers[:2]
+        if minor not in newest or numbers > vtuple(newest[minor][0]):
+            newest[minor] = (version, python)
+    return newest
 
 
 def index_versions(python):
@@ -145,15 +164,7 @@ def interpreter(needs, pythons):
 
 def matrix(refresh=False):
     """[(minor, newest patch, oldest Python, interpreter)], oldest minor first."""
-    lowest, upper, inclusive = requires_ansible()
-    newest = {}
-    for version, python in releases(refresh).items():
-        numbers = vtuple(version)
-        if numbers < lowest or (upper and (numbers > upper if inclusive else numbers >= upper)):
-            continue
-        minor = numbers[:2]
-        if minor not in newest or numbers > vtuple(newest[minor][0]):
-            newest[minor] = (version, python)
+    newest = newest_per_minor(releases(refresh), requires_ansible())
     pythons = local_pythons()
     return [("%d.%d" % minor, version, python, interpreter(python, pythons))
             for minor, (version, python) in sorted(newest.items())]
