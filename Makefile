@@ -114,21 +114,10 @@ matrix: venv host-tools
 	scripts/matrix.sh
 	$(MAKE) matrix-molecule
 
-# One converge of molecule `default` with the oldest and one with the newest
-# ansible-core: its ansible-playbook first on PATH, molecule and the docker
-# collection from .venv (the docker driver's playbooks need the docker SDK in
-# the controller's venv). A newest that needs a container (no local Python new
-# enough) is left out: molecule there would need Docker in Docker.
+# molecule `default` (converge, idempotence, verify) with the oldest and the
+# newest ansible-core: scripts/matrix-molecule.sh.
 matrix-molecule: venv images
-	mkdir -p .artifacts/matrix
-	for minor in $(CORE_ENDS); do
-	  scripts/core-venv.sh $$minor
-	  if [[ "$$($(PYTHON) scripts/core-versions.py --get $$minor)" == *container:* ]]; then
-	    echo "==> molecule with ansible-core $$minor: no local Python for it, left out"; continue; fi
-	  .venv-matrix/$$minor/bin/pip install -q docker requests -c constraints.txt
-	  PATH=$(CURDIR)/.venv-matrix/$$minor/bin:$(BIN):$$PATH flock /tmp/edgeops-molecule.lock \
-	    $(BIN)/molecule test -s default 2>&1 | tee .artifacts/matrix/$$minor-molecule.log
-	done
+	scripts/matrix-molecule.sh
 
 # Benchmark: the collection against the tutorial in one container
 # (edgeops-bench, removed afterwards); table in benchmarks/results/latest.md.
