@@ -35,7 +35,7 @@ for minor in "${minors[@]}"; do
   ln -s "$bundled" "$link"
   log=.artifacts/matrix/$minor-molecule.log
   echo "==> molecule test -s default with ansible-core $version ($log)"
-  used=$(PATH=$venv/bin:$PATH ansible-playbook --version | head -n 1)
+  used=$(PATH=$venv/bin:$PATH ansible-playbook --version | sed -n 1p)
   echo "    $used"
   start=$SECONDS
   if PATH=$venv/bin:$root/.venv/bin:$PATH flock /tmp/edgeops-molecule.lock \
