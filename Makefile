@@ -82,7 +82,7 @@ functional: venv host-tools
 # ansible_collections/ path; the changelog fragments.
 lint: venv
 	$(BIN)/ansible-lint
-	cd $(COLLECTION_LINK) && $(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
+	(cd $(COLLECTION_LINK) && $(BIN)/antsibull-docs lint-collection-docs --plugin-docs .)
 	$(BIN)/antsibull-changelog lint
 
 molecule: venv images
