@@ -2,7 +2,7 @@
 # scripts/matrix-molecule.sh [MINOR...]: `molecule test -s default` (create,
 # the dry run, converge, idempotence, verify, destroy) with ansible-core MINOR
 # (default: the oldest and the newest, scripts/core-versions.py --ends):
-# .venv-matrix/MINOR's ansible-playbook first on PATH; molecule itself, and the
+# .venv-matrix/MINOR's ansible commands first on PATH; molecule, testinfra and the
 # collections its docker driver and the scenario use (community.docker,
 # ansible.posix, community.crypto: those of .venv's `ansible` package, linked
 # into the venv for the run only), from .venv. The docker driver's playbooks
@@ -33,19 +33,23 @@ for minor in "${minors[@]}"; do
   link=$("$venv/bin/python" -c "$purelib")/ansible_collections
   [[ -e $link ]] && { echo "$link exists: not replacing it" >&2; exit 1; }
   ln -s "$bundled" "$link"
+  # Only the venv's ansible commands go first on PATH: the verifier's pytest (testinfra) stays .venv's.
+  bin=$venv/ansible-bin
+  mkdir -p "$bin"
+  for command in "$venv"/bin/ansible*; do ln -sfn "$command" "$bin/"; done
   log=.artifacts/matrix/$minor-molecule.log
   echo "==> molecule test -s default with ansible-core $version ($log)"
-  used=$(PATH=$venv/bin:$PATH ansible-playbook --version | sed -n 1p)
+  used=$(PATH=$bin:$PATH ansible-playbook --version | sed -n 1p)
   echo "    $used"
   start=$SECONDS
-  if PATH=$venv/bin:$root/.venv/bin:$PATH flock /tmp/edgeops-molecule.lock \
+  if PATH=$bin:$root/.venv/bin:$PATH flock /tmp/edgeops-molecule.lock \
       "$root/.venv/bin/molecule" test -s default >"$log" 2>&1; then
     result=passed
   else
     result=FAILED; failed=1
   fi
   rm -f "$link"; link=
-  verify=$(grep -E '^=+ .*(passed|failed).* in [0-9.]+s' "$log" | tail -n 1 | sed -E 's/^=+ //; s/ =+$//')
+  verify=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -oE '[0-9]+ (passed|failed)[^=]* in [0-9.]+s' | tail -n 1 || true)
   row="| $version | molecule default | $result | ${verify:-no verifier summary} ($used) | $((SECONDS - start)) s |"
   echo "    $row"
   echo "$row" >>.artifacts/matrix-molecule.md
