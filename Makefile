@@ -13,12 +13,14 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_FORCE_COLOR := 0
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv engine images host-tools lab lab-down test unit functional lint sanity molecule clean bench bench-ssh integration
+.PHONY: help venv engine images host-tools lab lab-down test unit unit-core functional lint sanity sanity-pinned \
+	molecule clean bench bench-ssh integration matrix matrix-molecule
 
 help:
 	@echo "make lab       local lab: systemd container, site.yml, distribution per location"
 	@echo "make lab-down  remove the lab container"
 	@echo "make test      unit, functional, lint, sanity, molecule ($(SCENARIOS)), integration"
+	@echo "make matrix    unit, render and sanity tests on every ansible-core requires_ansible claims"
 
 $(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,18 +62,38 @@ host-tools:
 unit: venv
 	$(BIN)/pytest tests/unit
 
+# The ansible-core versions the collection claims (meta/runtime.yml's
+# requires_ansible, newest patch of each minor on PyPI): scripts/core-versions.py.
+# Each runs in its own virtualenv, .venv-matrix/MINOR (scripts/core-venv.sh);
+# table in .artifacts/matrix.md, logs in .artifacts/matrix/.
+CORE_ENDS = $(shell $(PYTHON) scripts/core-versions.py --ends)
+
+# The unit tier on the oldest and the newest ansible-core.
+unit-core: venv
+	MATRIX_STAGES=unit scripts/matrix.sh $(CORE_ENDS)
+
 # Loopback: a private nginx, the app server, the modules as child processes,
 # ansible-playbook on localhost, the input fuzz test.
 functional: venv host-tools
 	$(BIN)/pytest tests/functional
 
+# ansible-lint; antsibull-docs, the standard check of a collection's docs
+# (every module, filter and role argument spec), run from the collection's
+# ansible_collections/ path; the changelog fragments.
 lint: venv
 	$(BIN)/ansible-lint
+	(cd $(COLLECTION_LINK) && $(BIN)/antsibull-docs lint-collection-docs --plugin-docs .)
+	$(BIN)/antsibull-changelog lint
 
 molecule: venv images
 	for scenario in $(SCENARIOS); do $(BIN)/molecule test -s $$scenario; done
 
+# ansible-test sanity with the oldest and the newest ansible-core
+# (sanity-pinned: with the one constraints.txt pins).
 sanity:
+	MATRIX_STAGES=sanity scripts/matrix.sh $(CORE_ENDS)
+
+sanity-pinned:
 	scripts/sanity.sh
 
 # The collection as users get it: built and installed from its tarball, it
@@ -82,7 +104,20 @@ integration: venv images
 	scripts/install-chromium.sh
 	$(BIN)/pytest tests/integration
 
-test: unit functional lint sanity molecule integration
+test: unit unit-core functional lint sanity molecule integration
+
+# Unit, render (the functional tests that render the role with
+# ansible-playbook and check it with this machine's nginx) and sanity on every
+# ansible-core minor from requires_ansible's oldest to PyPI's newest; then
+# matrix-molecule.
+matrix: venv host-tools
+	scripts/matrix.sh
+	$(MAKE) matrix-molecule
+
+# molecule `default` (converge, idempotence, verify) with the oldest and the
+# newest ansible-core: scripts/matrix-molecule.sh.
+matrix-molecule: venv images
+	scripts/matrix-molecule.sh
 
 # Benchmark: the collection against the tutorial in one container
 # (edgeops-bench, removed afterwards); table in benchmarks/results/latest.md.

@@ -331,6 +331,7 @@ import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.errors import NoLogError
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll, _nginx_conf, _report
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._files import read_regular
@@ -393,7 +394,7 @@ class _Module(AnsibleModule):
     def fail_json(self, msg, **kwargs):
         errors = getattr(getattr(self, "validation_result", None), "errors", None)
         if getattr(self, "_validating", False) and errors and not kwargs and msg == errors.msg:
-            named = [str(error) for error in errors if type(error).__name__ != "NoLogError"]
+            named = [str(error) for error in errors if not isinstance(error, NoLogError)]
             msg = "; ".join(dict.fromkeys(named)) or msg
         super().fail_json(msg=msg, **kwargs)
 

@@ -10,7 +10,7 @@ import pytest
 from support import BIN, REPORT_ON_HOST
 
 # Development trees that must stay out of the tarball (galaxy.yml build_ignore).
-KEPT_OUT = ["tests", "molecule", "benchmarks", ".venv", ".venv-sanity", ".collections", ".artifacts", ".config", ".ci", "scripts",
+KEPT_OUT = ["tests", "molecule", "benchmarks", ".venv", ".venv-sanity", ".venv-matrix", ".collections", ".artifacts", ".config", ".ci", "scripts",
             ".pytest_cache", ".ansible", ".git", "Makefile", "pytest.ini", "ansible.cfg", "requirements.txt",
             "constraints.txt"]
 # What a user needs.

@@ -7,9 +7,10 @@ rendered by Ansible's templar with systemd's answers as they come back."""
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from ansible.template import Templar
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._host_info import parse_units
+from helpers.ansible_compat import trust_as_template
 from helpers.paths import ROLES
 
 TASK = "Restart only the instances that serve now"

@@ -8,7 +8,7 @@ import os
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
+from helpers.ansible_compat import patch_module_args
 
 from ansible_collections.edgeops.nginx_lb.plugins.modules import host_files
 

@@ -6,7 +6,7 @@ tests/functional/test_host_info_module.py."""
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from helpers.ansible_compat import patch_module_args
 
 from ansible_collections.edgeops.nginx_lb.plugins.modules import host_info
 

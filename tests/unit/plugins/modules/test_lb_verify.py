@@ -5,7 +5,7 @@ module run as Ansible runs it, with requests: tests/functional/test_lb_verify_mo
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from helpers.ansible_compat import patch_module_args
 
 from ansible_collections.edgeops.nginx_lb.plugins.modules import lb_verify
 

@@ -6,7 +6,7 @@ Ansible runs it with the host's nginx: tests/functional/test_nginx_file.py."""
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from helpers.ansible_compat import patch_module_args
 
 from ansible_collections.edgeops.nginx_lb.plugins.modules import nginx_file
 

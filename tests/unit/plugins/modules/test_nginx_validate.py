@@ -5,7 +5,7 @@ options that exclude each other. With nginx: tests/functional/test_nginx_validat
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from helpers.ansible_compat import patch_module_args
 
 from ansible_collections.edgeops.nginx_lb.plugins.modules import nginx_validate
 

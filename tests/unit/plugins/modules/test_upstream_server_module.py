@@ -6,7 +6,7 @@ Ansible runs them: tests/functional/test_upstream_server.py."""
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from helpers.ansible_compat import patch_module_args
 
 from ansible_collections.edgeops.nginx_lb.plugins.modules import upstream_server
 
