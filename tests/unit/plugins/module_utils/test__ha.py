@@ -46,7 +46,7 @@ def test_defaults_give_one_instance_on_the_interface_of_the_vip_network():
     result = plan()
     assert result["instances"] == [{
         "name": "edgeops_vrid_51", "vip": "172.30.255.10/16", "address": "172.30.255.10", "interface": "eth0",
-        "virtual_router_id": 51, "unicast_src_ip": "", "unicast_peers": []}]
+        "virtual_router_id": 51, "unicast_src_ip": "", "unicast_peers": [], "priority": 200, "master": "lb1"}]
     assert (result["priority"], result["advert_int"], result["nopreempt"], result["auth"]) == (200, 1, False, False)
     assert result["status"]["url"] == "http://127.0.0.1:8081/nginx_status"
     assert result["status"]["allow"] == ["127.0.0.1"]
@@ -215,7 +215,7 @@ def test_the_paths_keepalived_conf_names_are_in_the_plan():
     ("ha_virtual_router_id", 256, "ha_virtual_router_id: must be an integer 1-255, got 256"),
     ("ha_interface", "eth0; rm", "ha_interface: must be an interface name"),
     ("ha_interface", "-h", "ha_interface: must be an interface name"),
-    ("ha_advert_int", 0, "ha_advert_int: must be an integer 1-255, got 0"),
+    ("ha_advert_int", 0, "ha_advert_int: must be whole seconds 1-255, got 0"),
     ("ha_down_timer_adverts", 0, "ha_down_timer_adverts: must be an integer 1-100, got 0"),
     ("ha_down_timer_adverts", 101, "ha_down_timer_adverts: must be an integer 1-100, got 101"),
     ("ha_down_timer_adverts", "3 x", "ha_down_timer_adverts: must be an integer 1-100"),
