@@ -106,17 +106,17 @@ def _addresses(role_vars, errors):
     if not isinstance(many, list):
         errors.append("ha_vips: must be a list of addresses (192.0.2.10/24) or {vip, virtual_router_id, master}, "
                       "got %r" % (many,))
-        many = []
+        many = None
     instances = []
     base = _int(role_vars.get("ha_virtual_router_id"), "ha_virtual_router_id", 1, 255, errors)
     if single not in (None, "") and many:
         errors.append("ha_vips: set either ha_vip (one address) or ha_vips (a list), not both; ha_vip is %r"
                       % (single,))
-    elif single in (None, "") and not many:
+    elif single in (None, "") and many == []:
         errors.append("ha_vips: no floating address; set ha_vip (one address) or ha_vips (a list of them)")
-    elif not many:
+    elif many == []:
         instances.append(("ha_vip", "ha_virtual_router_id", _vip(single, "ha_vip", errors), base, 0))
-    for index, item in enumerate(many):
+    for index, item in enumerate(many or []):
         where = "ha_vips[%d]" % index
         if isinstance(item, str):
             item = {"vip": item}
