@@ -119,14 +119,16 @@ state["started"], state["ended"] = started, time.time()
 print(json.dumps(state))
 '''
 
-# Runs on an LB's python3: every 50 ms for `seconds` (at most 20 * seconds +
-# 20 samples), which of the addresses this host holds: a UDP socket binds to
-# an address only while it is one of the host's own (no ip_nonlocal_bind in
-# these containers), without a process per sample. Prints
-# [[time, [held, ...]], ...] in the order of the addresses given.
+# Runs on an LB's python3: every 50 ms for at most `seconds` (and at most
+# 20 * seconds + 20 samples), which of the addresses this host holds: a UDP
+# socket binds to an address only while it is one of the host's own (no
+# ip_nonlocal_bind in these containers), without a process per sample.
+# `settle` "I=V" ends it early once address I's state has been V for a second
+# ("-": never). Prints [[time, [held, ...]], ...] in the order of the addresses.
 SAMPLER = r'''
 import json, socket, sys, time
-addresses, seconds = sys.argv[2:], float(sys.argv[1])
+seconds, settle, addresses = float(sys.argv[1]), sys.argv[2], sys.argv[3:]
+index, value = (int(part) for part in settle.split("=")) if settle != "-" else (None, None)
 def held(address):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -136,15 +138,19 @@ def held(address):
         return 0
     finally:
         sock.close()
-samples, end = [], time.monotonic() + seconds
+samples, end, since = [], time.monotonic() + seconds, None
 while time.monotonic() < end and len(samples) < 20 * seconds + 20:
     samples.append([time.time(), [held(address) for address in addresses]])
+    if index is not None:
+        since = (since or samples[-1][0]) if samples[-1][1][index] == value else None
+        if since is not None and samples[-1][0] - since >= 1.0 and samples[-1][0] - samples[0][0] >= 2.0:
+            break
     time.sleep(max(0.0, 0.05 - (time.time() - samples[-1][0])))
 print(json.dumps(samples))
 '''
 
 # Runs on an LB for `seconds` (bounded by `timeout`): one busy loop per CPU.
-CPU_LOAD = "timeout %d python3 -c 'import os, sys\nfor _ in range(os.cpu_count() - 1):\n    if os.fork() == 0: break\nwhile True: pass'"
+CPU_LOAD = "for i in $(seq $(nproc)); do timeout %d python3 -c 'while True: pass' & done; wait"
 
 
 def sh(name, command, timeout=60, check=True):
@@ -197,8 +203,10 @@ def per_lb(backends):
     return counts
 
 
-def start_samplers(seconds, names=LBS):
-    return {name: subprocess.Popen(["docker", "exec", name, "python3", "-c", SAMPLER, str(seconds)] + list(VIPS),
+def start_samplers(seconds, names=LBS, settle=None):
+    """SAMPLER on each LB; `settle` {LB: "I=V"} ends one early (see SAMPLER)."""
+    return {name: subprocess.Popen(["docker", "exec", name, "python3", "-c", SAMPLER, str(seconds),
+                                    (settle or {}).get(name, "-")] + list(VIPS),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in names}
 
 
@@ -251,7 +259,7 @@ def scrape(name, url):
 
 def adverts_sent(name):
     """{instance: adverts sent} from keepalived's statistics (SIGUSR2 writes /tmp/keepalived.stats)."""
-    out = sh(name, "rm -f /tmp/keepalived.stats; systemctl kill --signal=SIGUSR2 keepalived; "
+    out = sh(name, "rm -f /tmp/keepalived.stats; systemctl kill --kill-who=main --signal=SIGUSR2 keepalived; "
                    "for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/keepalived.stats ] && break; sleep 0.1; done; "
                    "sleep 0.2; cat /tmp/keepalived.stats", check=False).stdout
     sent, instance = {}, None
