@@ -355,6 +355,9 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
         errors.append("ha_auth_pass: must be 1-8 printable ASCII characters without space, quotes, backslash, "
                       "# ! { } $ ~ @ (VRRP PASS authentication; keepalived would substitute or cut them), got %d "
                       "characters" % len(str(auth_pass)))
+    if auth_pass and version == 3:
+        errors.append("ha_auth_pass: VRRPv3 has no authentication (RFC 5798; keepalived ignores it); leave it "
+                      "empty with ha_vrrp_version 3")
     interface = role_vars.get("ha_interface") or ""
     if interface and (not isinstance(interface, str) or not INTERFACE_RE.match(interface)):
         errors.append("ha_interface: must be an interface name (1-15 of A-Z a-z 0-9 _ . -, not - first), got %r" % (interface,))

@@ -183,30 +183,6 @@ def comes_back(action, figure, label, seconds=8.0, lb1_down=False):
     return samples, back_at
 
 
-def test_with_nopreempt_the_address_stays_where_it_is(healthy, figure):
-    run = run_playbook(APPLY_HA, {"ha_nopreempt": True})
-    assert run.returncode == 0, run.stdout[-3000:]
-    assert "nopreempt" in sh(LB1, "cat /etc/keepalived/keepalived.conf").stdout
-    try:
-        sh(LB1, "systemctl stop nginx")
-        assert wait_until(lambda: placement() == {VIP_A: [LB2], VIP_B: [LB2]}, 10), placement()
-        samplers = start_samplers(6.0)
-        time.sleep(0.3)
-        back_at = time.time()
-        sh(LB1, "systemctl start nginx")
-        samples = sampler_results(samplers)
-        figure("nginx back (nopreempt): %s longest double hold s" % VIP_A, round(longest_double_hold(samples, VIP_A), 2))
-        assert first_hold(samples[LB1][VIP_A], back_at) is None, "LB1 took the address back despite nopreempt"
-        assert all(held for t, held in samples[LB2][VIP_A] if t >= back_at)
-    finally:
-        sh(LB1, "systemctl start nginx", check=False)
-        run = run_playbook(APPLY_HA, {"ha_nopreempt": False})
-    assert run.returncode == 0, run.stdout[-3000:]
-    assert all(counts["failed"] == 0 for counts in recap(run).values())
-    # Preempt again: LB1 (priority 200 for the first address) takes it back.
-    assert wait_until(lambda: placement() == HOME, 15), placement()
-
-
 FAULTS = {
     # A planned stop: edgeops-ha-handover.service (bound to nginx, stopped
     # before it) puts LB1 into FAULT and waits until LB2 answers on the
@@ -224,8 +200,7 @@ FAULTS = {
 }
 
 
-@pytest.mark.parametrize("setting, fault", [(s, f) for s in SETTINGS for f in FAULTS])
-def test_failover(healthy, figure, setting, fault):
+def run_fault(setting, fault, figure):
     apply_setting(setting)
     assert wait_until(lambda: placement() == HOME, 15), placement()
     label = "%s, %s" % (setting, fault)
@@ -240,6 +215,43 @@ def test_failover(healthy, figure, setting, fault):
     assert address_switch <= switch_bound(setting) and recovered <= switch_bound(setting), (address_switch, recovered)
     killed = fault == "LB1 container killed"
     comes_back(undo, figure, "%s back (preempt)" % label, seconds=40.0 if killed else 12.0, lb1_down=killed)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_failover_vrrp2_1s(healthy, figure, fault):
+    run_fault("v2 1s", fault, figure)
+
+
+def test_with_nopreempt_the_address_stays_where_it_is(healthy, figure):
+    """Between the two VRRP settings: VRRPv3 0.2 s goes live with nopreempt,
+    then again without it (two playbook runs, not three)."""
+    run = run_playbook(APPLY_HA, dict(SETTINGS["v3 0.2s"], ha_nopreempt=True))
+    assert run.returncode == 0, run.stdout[-3000:]
+    APPLIED["setting"] = "v3 0.2s"
+    assert "nopreempt" in sh(LB1, "cat /etc/keepalived/keepalived.conf").stdout
+    try:
+        sh(LB1, "systemctl stop nginx")
+        assert wait_until(lambda: placement() == {VIP_A: [LB2], VIP_B: [LB2]}, 10), placement()
+        samplers = start_samplers(6.0)
+        time.sleep(0.3)
+        back_at = time.time()
+        sh(LB1, "systemctl start nginx")
+        samples = sampler_results(samplers)
+        figure("nginx back (nopreempt): %s longest double hold s" % VIP_A, round(longest_double_hold(samples, VIP_A), 2))
+        assert first_hold(samples[LB1][VIP_A], back_at) is None, "LB1 took the address back despite nopreempt"
+        assert all(held for t, held in samples[LB2][VIP_A] if t >= back_at)
+    finally:
+        sh(LB1, "systemctl start nginx", check=False)
+        run = run_playbook(APPLY_HA, dict(SETTINGS["v3 0.2s"], ha_nopreempt=False))
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert all(counts["failed"] == 0 for counts in recap(run).values())
+    # Preempt again: LB1 (priority 200 for the first address) takes it back.
+    assert wait_until(lambda: placement() == HOME, 15), placement()
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_failover_vrrp3_200ms(healthy, figure, fault):
+    run_fault("v3 0.2s", fault, figure)
 
 
 def test_no_failover_under_cpu_load(healthy, figure):

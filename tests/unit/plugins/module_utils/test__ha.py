@@ -339,6 +339,8 @@ def test_ha_priority_orders_the_rotation():
     ({"ha_vrrp_version": 3, "ha_advert_int": 0.005}, "ha_advert_int: with ha_vrrp_version 3 must be 0.01-40.95"),
     ({"ha_vrrp_version": 3, "ha_advert_int": 41}, "ha_advert_int: with ha_vrrp_version 3 must be 0.01-40.95"),
     ({"ha_vrrp_version": 4}, "ha_vrrp_version: must be an integer 2-3, got 4"),
+    ({"ha_vrrp_version": 3, "ha_advert_int": 0.2, "ha_auth_pass": "edgeops7"},
+     "ha_auth_pass: VRRPv3 has no authentication"),
     ({"ha_garp_master_delay": -1}, "ha_garp_master_delay: must be an integer 0-255"),
     ({"ha_garp_master_refresh": "often"}, "ha_garp_master_refresh: must be an integer 0-3600"),
     ({"ha_vrrp_rt_priority": 100}, "ha_vrrp_rt_priority: must be an integer 0-99"),
