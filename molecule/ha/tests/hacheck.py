@@ -40,8 +40,8 @@ def switch_bound(setting):
 # Runs on the client's python3. `concurrency` threads send GETs to one
 # floating address on keep-alive connections, bounded in count
 # (`max_requests`) and time (`seconds`). A GET that fails with a connection
-# error (refused, reset, timeout) is retried once at once on a new
-# connection, as a browser would; a worker whose retry failed too pauses
+# error (refused, reset, timeout) is retried once on a new connection,
+# `retry_delay` seconds later; a worker whose retry failed too pauses
 # 100 ms (a person does not refresh faster), so the failure counts measure
 # the outage rather than a spin. Prints one JSON object: the counts (per
 # X-Backend, which names the LB and the app server's port), and when
@@ -50,6 +50,7 @@ LOAD = r'''
 import http.client, json, sys, threading, time
 host, path = sys.argv[1], sys.argv[2]
 concurrency, seconds, max_requests, timeout = int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+retry_delay = float(sys.argv[7])
 lock = threading.Lock()
 state = {"tickets": 0, "requests": 0, "ok": 0, "failed_before_retry": 0, "failed_after_retry": 0,
          "statuses": {}, "backends": {}, "errors": {}, "retry_errors": {}}
@@ -89,6 +90,7 @@ def worker():
                 state["failed_before_retry"] += 1
                 state["errors"][what] = state["errors"].get(what, 0) + 1
                 failures.append(start)
+            time.sleep(retry_delay)
             ok, what, conn = attempt(None)
         with lock:
             state["requests"] += 1
@@ -183,10 +185,22 @@ def wait_until(predicate, seconds, step=0.2):
     return predicate()
 
 
-def start_load(vip, path="/roundrobin", concurrency=8, seconds=8.0, max_requests=100000, timeout=5.0):
+# The client's one retry waits this long. At once is not enough when the LB's
+# host dies: its nginx processes die one by one, a worker's death closes the
+# client's connection while the master still holds the listening socket, and
+# an immediate retry lands in that socket's queue and is reset when the last
+# process goes (4-7 of 8 in-flight requests, measured). Half a second later
+# nothing listens any more: the quiet-refusal rule drops the SYN (or the host
+# is gone) and the client's kernel sends it again a second later, to the new
+# holder. Bounded by `timeout` (5 s: the SYN at 0, 1 and 3 s).
+RETRY_DELAY = 0.5
+
+
+def start_load(vip, path="/roundrobin", concurrency=8, seconds=8.0, max_requests=100000, timeout=5.0,
+               retry_delay=RETRY_DELAY):
     """The load client, started in the client container; finish it with load_result()."""
     return subprocess.Popen(["docker", "exec", CLIENT, "python3", "-c", LOAD, vip, path, str(concurrency),
-                             str(seconds), str(max_requests), str(timeout)],
+                             str(seconds), str(max_requests), str(timeout), str(retry_delay)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
