@@ -36,6 +36,9 @@ LISTEN_RE = re.compile(r"\A(?P<host>[0-9]{1,3}(?:\.[0-9]{1,3}){3}):(?P<port>[0-9
 # left stays literal (tests/functional/test_ha_keepalived_conf.py).
 AUTH_PASS_RE = re.compile(r"\A[A-Za-z0-9%&()*+,./:;<=>?\[\]^_`|-]{1,8}\Z")
 HOST_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,253}\Z")
+# ha_advert_int: VRRPv2 whole seconds (1 or 1.0), VRRPv3 centiseconds (0.2, 0.05).
+ADVERT_V2_RE = re.compile(r"\A[0-9]{1,3}(?:\.0{1,2})?\Z")
+ADVERT_V3_RE = re.compile(r"\A[0-9]{1,2}(?:\.[0-9]{1,2})?\Z")
 
 DEFAULT_TOP_PRIORITY = 200
 PRIORITY_STEP = 10
@@ -91,12 +94,52 @@ def _describe(networks):
     return ", ".join("%s %s" % (name, address.network) for name, address in networks) or "none"
 
 
-def _instance_vips(role_vars, errors):
-    """[(field, IPv4Interface, virtual_router_id)] of ha_vip and ha_extra_instances."""
+def _addresses(role_vars, errors):
+    """[(vip_field, vrid_field, IPv4Interface, virtual_router_id, master)] of
+    ha_vip or ha_vips, then ha_extra_instances. `master` is a host name given
+    per address, an int (the address's place in ha_vips: its master is the
+    host at that place mod N in priority order), or 0 for ha_vip and the
+    extra instances (the highest priority host)."""
+    single, many = role_vars.get("ha_vip"), role_vars.get("ha_vips")
+    if many in (None, ""):
+        many = []
+    if not isinstance(many, list):
+        errors.append("ha_vips: must be a list of addresses (192.0.2.10/24) or {vip, virtual_router_id, master}, "
+                      "got %r" % (many,))
+        many = None
     instances = []
-    vip = _vip(role_vars.get("ha_vip"), "ha_vip", errors)
-    vrid = _int(role_vars.get("ha_virtual_router_id"), "ha_virtual_router_id", 1, 255, errors)
-    instances.append(("ha_vip", "ha_virtual_router_id", vip, vrid))
+    base = _int(role_vars.get("ha_virtual_router_id"), "ha_virtual_router_id", 1, 255, errors)
+    if single not in (None, "") and many:
+        errors.append("ha_vips: set either ha_vip (one address) or ha_vips (a list), not both; ha_vip is %r"
+                      % (single,))
+    elif single in (None, "") and many == []:
+        errors.append("ha_vips: no floating address; set ha_vip (one address) or ha_vips (a list of them)")
+    elif many == []:
+        instances.append(("ha_vip", "ha_virtual_router_id", _vip(single, "ha_vip", errors), base, 0))
+    for index, item in enumerate(many or []):
+        where = "ha_vips[%d]" % index
+        if isinstance(item, str):
+            item = {"vip": item}
+        if not isinstance(item, dict) or set(item) - {"vip", "virtual_router_id", "master"}:
+            errors.append("%s: must be an address like 192.0.2.10/24 or a dict with vip, virtual_router_id and "
+                          "master only, got %r" % (where, item))
+            continue
+        if item.get("virtual_router_id") is None:
+            vrid = None if base is None else base + index
+            if vrid is not None and vrid > 255:
+                errors.append("%s.virtual_router_id: ha_virtual_router_id %d + %d is beyond 255; give each "
+                              "address its virtual_router_id" % (where, base, index))
+                vrid = None
+        else:
+            vrid = _int(item["virtual_router_id"], where + ".virtual_router_id", 1, 255, errors)
+        master = item.get("master")
+        if master is None:
+            master = index
+        elif not isinstance(master, str):
+            errors.append("%s.master: must be the name of a host of the group, got %r" % (where, master))
+            master = index
+        instances.append((where + ".vip", where + ".virtual_router_id", _vip(item.get("vip"), where + ".vip", errors),
+                          vrid, master))
     extra = role_vars.get("ha_extra_instances") or []
     if not isinstance(extra, list):
         errors.append("ha_extra_instances: must be a list of {vip, virtual_router_id}, got %r" % (extra,))
@@ -108,9 +151,9 @@ def _instance_vips(role_vars, errors):
             continue
         instances.append((where + ".vip", where + ".virtual_router_id",
                           _vip(item.get("vip"), where + ".vip", errors),
-                          _int(item.get("virtual_router_id"), where + ".virtual_router_id", 1, 255, errors)))
+                          _int(item.get("virtual_router_id"), where + ".virtual_router_id", 1, 255, errors), 0))
     seen_vrid, seen_vip = {}, {}
-    for vip_field, vrid_field, vip, vrid in instances:
+    for vip_field, vrid_field, vip, vrid, dummy in instances:
         if vrid is not None:
             if vrid in seen_vrid:
                 errors.append("%s: virtual router id %d is already used by %s; each VRRP instance needs its own"
@@ -121,6 +164,25 @@ def _instance_vips(role_vars, errors):
                 errors.append("%s: %s is already the address of %s" % (vip_field, vip.ip, seen_vip[vip.ip]))
             seen_vip.setdefault(vip.ip, vip_field)
     return instances
+
+
+def instance_priorities(priorities, master, field, errors):
+    """{host: priority} of one address: its master gets the group's highest
+    priority, the hosts after it (in priority order, wrapping round) the
+    next ones. `master` is a host name or a place (taken mod N)."""
+    order = sorted(priorities, key=lambda name: -priorities[name])
+    if not order:
+        return {}
+    values = [priorities[name] for name in order]
+    if isinstance(master, str):
+        if master not in priorities:
+            errors.append("%s.master: %s is not a host of the load balancers' group (%s)"
+                          % (field, master, ", ".join(order)))
+            return {}
+        start = order.index(master)
+    else:
+        start = master % len(order)
+    return {order[(start + step) % len(order)]: values[step] for step in range(len(order))}
 
 
 def _priorities(role_vars, group_hosts, hostvars, errors):
@@ -219,6 +281,51 @@ def _flag(role_vars, name, errors):
     return to_bool(role_vars.get(name), name, errors)
 
 
+def advert_interval(value, version, errors):
+    """Seconds between adverts: VRRPv2 whole seconds 1-255; VRRPv3
+    centiseconds, 0.01-40.95 (RFC 5798's 12-bit field). A float, or 1.0 and
+    an error naming ha_advert_int."""
+    text = str(value).strip() if isinstance(value, (int, float, str)) and not isinstance(value, bool) else ""
+    if version == 3:
+        match = ADVERT_V3_RE.match(text)
+        number = float(text) if match else 0.0
+        if not match or not 0.01 <= number <= 40.95:
+            errors.append("ha_advert_int: with ha_vrrp_version 3 must be 0.01-40.95 seconds in steps of 0.01, "
+                          "got %r" % (value,))
+            return 1.0
+        return number
+    match = ADVERT_V2_RE.match(text)
+    if not match or not 1 <= int(float(text)) <= 255:
+        hint = "; intervals below a second need ha_vrrp_version: 3" if match is None and ADVERT_V3_RE.match(text) else ""
+        errors.append("ha_advert_int: must be whole seconds 1-255, got %r%s" % (value, hint))
+        return 1.0
+    return float(int(float(text)))
+
+
+def _garp(role_vars, errors):
+    """Gratuitous ARPs of a new master: a burst at once, another burst
+    `delay` seconds later, and every `refresh` seconds while it holds the
+    address (0: never)."""
+    return {
+        "delay": _int(role_vars.get("ha_garp_master_delay", 1), "ha_garp_master_delay", 0, 255, errors),
+        "repeat": _int(role_vars.get("ha_garp_master_repeat", 5), "ha_garp_master_repeat", 1, 255, errors),
+        "refresh": _int(role_vars.get("ha_garp_master_refresh", 0), "ha_garp_master_refresh", 0, 3600, errors),
+        "rt_priority": _int(role_vars.get("ha_vrrp_rt_priority", 0), "ha_vrrp_rt_priority", 0, 99, errors),
+    }
+
+
+def _quiet(role_vars, errors):
+    """The nftables rule that drops (instead of refusing) a connection to a
+    floating address on a serving port no process listens on."""
+    enabled = to_bool(role_vars.get("ha_quiet_refusals", True), "ha_quiet_refusals", errors)
+    ports = role_vars.get("ha_quiet_refusal_ports", [80, 443])
+    if not isinstance(ports, list) or (enabled and not ports):
+        errors.append("ha_quiet_refusal_ports: must be a non-empty list of TCP ports, got %r" % (ports,))
+        ports = []
+    numbers = [_int(port, "ha_quiet_refusal_ports[%d]" % index, 1, 65535, errors) for index, port in enumerate(ports)]
+    return {"enabled": enabled, "ports": sorted({number for number in numbers if number is not None})}
+
+
 def ha_plan(role_vars, host, group, group_hosts, hostvars):
     """The plan for `host`, one of `group_hosts` (the hosts of the inventory
     group `group`); `hostvars` gives every host's ha_priority and facts.
@@ -234,9 +341,10 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
     for name in group_hosts:
         if not isinstance(name, str) or not HOST_RE.match(name):
             errors.append("ha_lb_group: host name %r cannot be written into keepalived.conf" % (name,))
-    instances = _instance_vips(role_vars, errors)
+    instances = _addresses(role_vars, errors)
     priorities = _priorities(role_vars, group_hosts, hostvars, errors)
-    advert_int = _int(role_vars.get("ha_advert_int"), "ha_advert_int", 1, 255, errors)
+    version = _int(role_vars.get("ha_vrrp_version", 2), "ha_vrrp_version", 2, 3, errors)
+    advert_int = advert_interval(role_vars.get("ha_advert_int"), version, errors)
     down_timer_adverts = _int(role_vars.get("ha_down_timer_adverts"), "ha_down_timer_adverts", 1, 100, errors)
     nopreempt = _flag(role_vars, "ha_nopreempt", errors)
     unicast = _flag(role_vars, "ha_unicast", errors)
@@ -247,19 +355,23 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
         errors.append("ha_auth_pass: must be 1-8 printable ASCII characters without space, quotes, backslash, "
                       "# ! { } $ ~ @ (VRRP PASS authentication; keepalived would substitute or cut them), got %d "
                       "characters" % len(str(auth_pass)))
+    if auth_pass and version == 3:
+        errors.append("ha_auth_pass: VRRPv3 has no authentication (RFC 5798; keepalived ignores it); leave it "
+                      "empty with ha_vrrp_version 3")
     interface = role_vars.get("ha_interface") or ""
     if interface and (not isinstance(interface, str) or not INTERFACE_RE.match(interface)):
         errors.append("ha_interface: must be an interface name (1-15 of A-Z a-z 0-9 _ . -, not - first), got %r" % (interface,))
         interface = ""
     # A floating address held right now is a secondary address of its
     # interface: never an interface's own address, never a peer's.
-    floating = {vip.ip for dummy, dummy, vip, dummy in instances if vip is not None}
+    floating = {vip.ip for dummy, dummy, vip, dummy, dummy in instances if vip is not None}
     own = [(name, address) for name, address in host_networks((hostvars.get(host) or {}).get("ansible_facts"))
            if address.ip not in floating]
     planned = []
-    for vip_field, vrid_field, vip, vrid in instances:
+    for vip_field, vrid_field, vip, vrid, master in instances:
         if vip is None:
             continue
+        by_host = instance_priorities(priorities, master, vip_field.rsplit(".", 1)[0], errors)
         holders = [(name, address) for name, address in own if vip.ip in address.network]
         if interface:
             on_interface = [(name, address) for name, address in own if name == interface]
@@ -308,11 +420,15 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
             "virtual_router_id": vrid,
             "unicast_src_ip": str(address.ip) if unicast else "",
             "unicast_peers": peers if unicast else [],
+            "priority": by_host.get(host),
+            "master": max(by_host, key=by_host.get) if by_host else "",
         })
     status = _status(role_vars, errors)
     check = _check(role_vars, errors)
     exporter = _exporter(role_vars, errors)
     files = _files(role_vars, errors)
+    garp = _garp(role_vars, errors)
+    quiet = _quiet(role_vars, errors)
     if errors:
         raise HaError(errors)
     return {
@@ -323,7 +439,12 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
         # How long nginx's stop waits for another host to answer on the
         # floating addresses: a peer takes over at once on the priority 0
         # advert, at the latest when its master down timer runs out.
-        "handover_wait": (down_timer_adverts + 1) * advert_int + 1,
+        "handover_wait": round((down_timer_adverts + 1) * advert_int + 1, 2),
+        "vrrp_version": version,
+        # keepalived.conf's spelling: 1, 0.2 (VRRPv3 centiseconds).
+        "advert_int_text": ("%.2f" % advert_int).rstrip("0").rstrip("."),
+        "garp": garp,
+        "quiet_refusals": dict(quiet, addresses=[item["address"] for item in planned]),
         "nopreempt": nopreempt,
         # The password itself stays in ha_auth_pass (checked above), out of the plan that -v shows.
         "auth": bool(auth_pass),
@@ -332,4 +453,6 @@ def ha_plan(role_vars, host, group, group_hosts, hostvars):
         "exporter": exporter,
         "files": files,
         "router_id": host,
+        # Adverts each master sends per second, all addresses of the group (the network's cost).
+        "adverts_per_second": round(len(planned) / advert_int, 2),
     }

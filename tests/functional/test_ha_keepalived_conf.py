@@ -129,3 +129,75 @@ def test_the_role_template_rendered_from_a_plan_passes_keepalived_t(tmp_path):
         assert "interface %s\n" % interface in text and "dev %s\n" % interface in text
         returncode, output = keepalived_test(conf)
         assert returncode == 0, (password, output)
+
+
+ACTIVE_ACTIVE = [
+    {"ha_vrrp_version": 2, "ha_advert_int": 1},
+    {"ha_vrrp_version": 3, "ha_advert_int": 0.2, "ha_garp_master_refresh": 30, "ha_vrrp_rt_priority": 50,
+     "ha_garp_master_delay": 0},
+]
+
+
+@pytest.mark.parametrize("settings", ACTIVE_ACTIVE, ids=["v2-1s", "v3-0.2s"])
+def test_two_addresses_and_each_vrrp_setting_pass_keepalived_t_as_written(tmp_path, settings):
+    """ha_vips: one instance per address with this host's priority for it;
+    keepalived reads the version, the interval and the garp settings without
+    a warning (VRRPv2 would round 0.2 up to a second)."""
+    interface, address = host_interface()
+    network = ipaddress.IPv4Interface(address).network
+    own, peer, vip1, vip2 = [str(network[-n]) for n in (2, 3, 4, 5)]
+
+    def facts(ip):
+        return {"interfaces": [interface],
+                interface.replace("-", "_"): {"ipv4": {"address": ip, "netmask": str(network.netmask)}}}
+
+    role_vars = {}
+    for path in (ROLES / "ha" / "defaults" / "main.yml", ROLES / "ha" / "vars" / "Debian.yml"):
+        with open(path) as handle:
+            role_vars.update(yaml.safe_load(handle))
+    role_vars.update(settings, ha_vips=["%s/%d" % (vip, network.prefixlen) for vip in (vip1, vip2)])
+    hostvars = {"lb1": {"ansible_facts": facts(own)}, "lb2": {"ansible_facts": facts(peer)}}
+    model = ha_plan(role_vars, "lb2", "lb", ["lb1", "lb2"], hostvars)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run_local_playbook(tmp_path, "Render the ha role's keepalived.conf", RENDER,
+                              {"out": str(out), "cases": [{"password": "", "model": model}]})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    conf = out / "0.conf"
+    text = conf.read_text()
+    assert text.count("vrrp_instance ") == 2
+    assert "virtual_router_id 51\n    # master: lb1\n    priority 190\n" in text
+    assert "virtual_router_id 52\n    # master: lb2\n    priority 200\n" in text
+    assert text.count("version %d\n" % settings["ha_vrrp_version"]) == 2
+    assert text.count("advert_int %s\n" % settings["ha_advert_int"]) == 2
+    returncode, output = keepalived_test(conf)
+    assert returncode == 0, output
+    complaints = [line for line in output.splitlines()
+                  if re.search(r"invalid|rounding|must be|unknown|ignor", line, re.I) and "script_security" not in line]
+    assert complaints == [], output
+
+
+NFT = shutil.which("nft") or (os.path.exists("/usr/sbin/nft") and "/usr/sbin/nft") or None
+
+RENDER_NFT = """    - name: Write the quiet-refusal rules
+      ansible.builtin.template:
+        src: "%s"
+        dest: "{{ out }}/quiet.nft"
+        mode: "0600"
+      vars:
+        ha_model: "{{ model }}"
+""" % (ROLES / "ha" / "templates" / "edgeops-ha-quiet.nft.j2")
+
+
+@pytest.mark.skipif(NFT is None or os.geteuid() != 0, reason="nft -c needs the nft command and root")
+def test_the_quiet_refusal_rules_pass_nft_c(tmp_path):
+    model = {"quiet_refusals": {"enabled": True, "ports": [80, 443], "addresses": ["192.0.2.10", "192.0.2.11"]}}
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run_local_playbook(tmp_path, "Render the quiet-refusal rules", RENDER_NFT, {"out": str(out), "model": model})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = (out / "quiet.nft").read_text()
+    assert "ip daddr { 192.0.2.10, 192.0.2.11 } tcp dport { 80, 443 }" in text
+    check = subprocess.run([NFT, "-c", "-f", str(out / "quiet.nft")], capture_output=True, text=True, check=False,
+                           timeout=30)
+    assert check.returncode == 0, check.stderr

@@ -1,6 +1,6 @@
 """Helpers of the ha scenario's verifier: a load client and an address
 sampler that run inside the scenario's own containers (traffic only to the
-floating address on the scenario's network), and what their output means."""
+floating addresses on the scenario's network), and what their output means."""
 
 import json
 import subprocess
@@ -10,33 +10,50 @@ from lbcheck import docker
 
 LB1, LB2, CLIENT = "edgeops-ha-lb1", "edgeops-ha-lb2", "edgeops-ha-client"
 LBS = (LB1, LB2)
-VIP = "172.29.77.200"
-ADVERT_INT = 1.0
-DOWN_TIMER_ADVERTS = 2  # ha_down_timer_adverts in molecule.yml
-# The issue's goal for the time until the address answers again: a figure
-# with its verdict, not an assertion (a timed assertion flakes on a shared
-# machine; CI once measured 3.43 s for a keepalived SIGKILL).
-SWITCH_GOAL = 3.0
-# What the protocol allows, asserted: a backup replaces a silent master after
-# DOWN_TIMER_ADVERTS adverts plus a skew below one advert; a connect the
-# client sent meanwhile to the old holder waits for its SYN retransmissions
-# (1 s, then 2 s more). A failover slower than this is broken, not slow.
-SWITCH_BOUND = (DOWN_TIMER_ADVERTS + 1) * ADVERT_INT + 3.0
+# ha_vips in molecule.yml: address i's master is LB i+1 (priority 200 there, 190 on the other).
+VIP_A, VIP_B = "172.29.77.200", "172.29.77.201"
+VIPS = (VIP_A, VIP_B)
+MASTER = {VIP_A: LB1, VIP_B: LB2}
+# The two VRRP settings the verifier runs: molecule.yml's (VRRPv2, 1 s
+# adverts, a backup takes over after 2 missed ones) and VRRPv3 at 0.2 s with
+# the RFC's 3 adverts (applied by apply_ha.yml).
+SETTINGS = {
+    "v2 1s": {"ha_vrrp_version": 2, "ha_advert_int": 1, "ha_down_timer_adverts": 2},
+    # VRRPv3 has no authentication: molecule.yml's ha_auth_pass goes.
+    "v3 0.2s": {"ha_vrrp_version": 3, "ha_advert_int": 0.2, "ha_down_timer_adverts": 3, "ha_auth_pass": ""},
+}
+# The issue's goal for the time until the address is on the survivor: a
+# figure with its verdict per setting, not an assertion (a timed assertion
+# flakes on a shared machine).
+SWITCH_GOAL = {"v2 1s": 3.0, "v3 0.2s": 1.0}
 
-# Runs on the client's python3. `concurrency` threads send GETs to the floating
-# address on keep-alive connections, bounded in count (`max_requests`) and
-# time (`seconds`). A GET that fails with a connection error (refused, reset,
-# timeout) is retried once at once on a new connection, as a browser would;
-# a worker whose retry failed too pauses 100 ms (a person does not refresh
-# faster), so the failure counts measure the outage rather than a spin.
-# Prints one JSON object: the counts, and when failures began and ended.
+
+def switch_bound(setting):
+    """What the protocol allows, asserted: a backup replaces a silent master
+    after its down timer (adverts plus a skew below one advert); a connect the
+    client sent meanwhile to the old holder waits for its SYN retransmission
+    (1 s, then 2 s more). A failover slower than this is broken, not slow."""
+    values = SETTINGS[setting]
+    return (values["ha_down_timer_adverts"] + 1) * values["ha_advert_int"] + 3.0
+
+
+# Runs on the client's python3. `concurrency` threads send GETs to one
+# floating address on keep-alive connections, bounded in count
+# (`max_requests`) and time (`seconds`). A GET that fails with a connection
+# error (refused, reset, timeout) is retried once on a new connection,
+# `retry_delay` seconds later; a worker whose retry failed too pauses
+# 100 ms (a person does not refresh faster), so the failure counts measure
+# the outage rather than a spin. Prints one JSON object: the counts (per
+# X-Backend, which names the LB and the app server's port), and when
+# failures began and ended.
 LOAD = r'''
 import http.client, json, sys, threading, time
 host, path = sys.argv[1], sys.argv[2]
 concurrency, seconds, max_requests, timeout = int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+retry_delay = float(sys.argv[7])
 lock = threading.Lock()
 state = {"tickets": 0, "requests": 0, "ok": 0, "failed_before_retry": 0, "failed_after_retry": 0,
-         "statuses": {}, "backends": {}, "errors": {}}
+         "statuses": {}, "backends": {}, "errors": {}, "retry_errors": {}}
 failures, successes = [], []
 started = time.time()
 end = time.monotonic() + seconds
@@ -51,7 +68,7 @@ def attempt(conn):
         response.read()
         if response.status != 200:
             return False, "status %d" % response.status, conn
-        return True, response.getheader("X-Backend", "?").rsplit(":", 1)[0], conn
+        return True, response.getheader("X-Backend", "?"), conn
     except Exception as exc:
         if conn is not None:
             conn.close()
@@ -73,6 +90,7 @@ def worker():
                 state["failed_before_retry"] += 1
                 state["errors"][what] = state["errors"].get(what, 0) + 1
                 failures.append(start)
+            time.sleep(retry_delay)
             ok, what, conn = attempt(None)
         with lock:
             state["requests"] += 1
@@ -82,6 +100,7 @@ def worker():
                 successes.append((start, time.time()))
             elif retried:
                 state["failed_after_retry"] += 1
+                state["retry_errors"][what] = state["retry_errors"].get(what, 0) + 1
             else:  # an HTTP error status: no retry, counted by status
                 state["statuses"][what] = state["statuses"].get(what, 0) + 1
                 failures.append(start)
@@ -103,18 +122,38 @@ state["started"], state["ended"] = started, time.time()
 print(json.dumps(state))
 '''
 
-# Runs on an LB's python3: every 100 ms for `seconds`, whether eth0 holds the
-# floating address; prints [[time, 0 or 1], ...].
+# Runs on an LB's python3: every 50 ms for at most `seconds` (and at most
+# 20 * seconds + 20 samples), which of the addresses this host holds: a UDP
+# socket binds to an address only while it is one of the host's own (no
+# ip_nonlocal_bind in these containers), without a process per sample.
+# `settle` "I=V" ends it early once address I's state has been V for a second
+# ("-": never). Prints [[time, [held, ...]], ...] in the order of the addresses.
 SAMPLER = r'''
-import json, subprocess, sys, time
-address, seconds = sys.argv[1], float(sys.argv[2])
-samples, end = [], time.monotonic() + seconds
-while time.monotonic() < end and len(samples) < 10 * seconds + 10:
-    out = subprocess.run(["ip", "-o", "-4", "address", "show", "dev", "eth0"], capture_output=True, text=True).stdout
-    samples.append([time.time(), int((" %s/" % address) in out)])
-    time.sleep(max(0.0, 0.1 - (time.time() - samples[-1][0])))
+import json, socket, sys, time
+seconds, settle, addresses = float(sys.argv[1]), sys.argv[2], sys.argv[3:]
+index, value = (int(part) for part in settle.split("=")) if settle != "-" else (None, None)
+def held(address):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((address, 0))
+        return 1
+    except OSError:
+        return 0
+    finally:
+        sock.close()
+samples, end, since = [], time.monotonic() + seconds, None
+while time.monotonic() < end and len(samples) < 20 * seconds + 20:
+    samples.append([time.time(), [held(address) for address in addresses]])
+    if index is not None:
+        since = (since or samples[-1][0]) if samples[-1][1][index] == value else None
+        if since is not None and samples[-1][0] - since >= 1.0 and samples[-1][0] - samples[0][0] >= 2.0:
+            break
+    time.sleep(max(0.0, 0.05 - (time.time() - samples[-1][0])))
 print(json.dumps(samples))
 '''
+
+# Runs on an LB for `seconds` (bounded by `timeout`): one busy loop per CPU.
+CPU_LOAD = "for i in $(seq $(nproc)); do timeout %d python3 -c 'while True: pass' & done; wait"
 
 
 def sh(name, command, timeout=60, check=True):
@@ -122,13 +161,18 @@ def sh(name, command, timeout=60, check=True):
     return docker("exec", name, "sh", "-c", command, timeout=timeout, check=check)
 
 
-def holds_vip(name):
+def held_by(name):
+    """The floating addresses `name` holds now ([] when it is not running)."""
     result = sh(name, "ip -o -4 address show dev eth0", check=False)
-    return result.returncode == 0 and (" %s/" % VIP) in result.stdout
+    if result.returncode != 0:
+        return []
+    return [vip for vip in VIPS if (" %s/" % vip) in result.stdout]
 
 
-def holders():
-    return [name for name in LBS if holds_vip(name)]
+def placement():
+    """{address: [holders]}."""
+    held = {name: held_by(name) for name in LBS}
+    return {vip: [name for name in LBS if vip in held[name]] for vip in VIPS}
 
 
 def wait_until(predicate, seconds, step=0.2):
@@ -141,10 +185,22 @@ def wait_until(predicate, seconds, step=0.2):
     return predicate()
 
 
-def start_load(path="/roundrobin", concurrency=16, seconds=12.0, max_requests=200000, timeout=5.0):
+# The client's one retry waits this long. At once is not enough when the LB's
+# host dies: its nginx processes die one by one, a worker's death closes the
+# client's connection while the master still holds the listening socket, and
+# an immediate retry lands in that socket's queue and is reset when the last
+# process goes (4-7 of 8 in-flight requests, measured). Half a second later
+# nothing listens any more: the quiet-refusal rule drops the SYN (or the host
+# is gone) and the client's kernel sends it again a second later, to the new
+# holder. Bounded by `timeout` (5 s: the SYN at 0, 1 and 3 s).
+RETRY_DELAY = 0.5
+
+
+def start_load(vip, path="/roundrobin", concurrency=8, seconds=8.0, max_requests=100000, timeout=5.0,
+               retry_delay=RETRY_DELAY):
     """The load client, started in the client container; finish it with load_result()."""
-    return subprocess.Popen(["docker", "exec", CLIENT, "python3", "-c", LOAD, VIP, path, str(concurrency),
-                             str(seconds), str(max_requests), str(timeout)],
+    return subprocess.Popen(["docker", "exec", CLIENT, "python3", "-c", LOAD, vip, path, str(concurrency),
+                             str(seconds), str(max_requests), str(timeout), str(retry_delay)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -154,29 +210,41 @@ def load_result(proc, seconds=90):
     return json.loads(out)
 
 
-def start_samplers(seconds, names=LBS):
-    return {name: subprocess.Popen(["docker", "exec", name, "python3", "-c", SAMPLER, VIP, str(seconds)],
+def per_lb(backends):
+    """{LB: requests} from X-Backend counts ("edgeops-ha-lb1:7001": n)."""
+    counts = {}
+    for backend, number in backends.items():
+        counts[backend.rsplit(":", 1)[0]] = counts.get(backend.rsplit(":", 1)[0], 0) + number
+    return counts
+
+
+def start_samplers(seconds, names=LBS, settle=None):
+    """SAMPLER on each LB; `settle` {LB: "I=V"} ends one early (see SAMPLER)."""
+    return {name: subprocess.Popen(["docker", "exec", name, "python3", "-c", SAMPLER, str(seconds),
+                                    (settle or {}).get(name, "-")] + list(VIPS),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in names}
 
 
-def sampler_results(procs, seconds=60):
+def sampler_results(procs, seconds=90):
+    """{LB: {address: [[time, held], ...]}}."""
     results = {}
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=seconds)
         assert proc.returncode == 0, err
-        results[name] = json.loads(out)
+        series = json.loads(out)
+        results[name] = {vip: [[t, held[index]] for t, held in series] for index, vip in enumerate(VIPS)}
     return results
 
 
-def longest_double_hold(samples):
-    """The longest time both LBs held the address at once, in seconds, from
-    each one's samples (a host's state holds from one sample to its next)."""
-    events = sorted((t, name, held) for name, series in samples.items() for t, held in series)
+def longest_double_hold(samples, vip):
+    """The longest time both LBs held `vip` at once, in seconds, from each
+    one's samples (a host's state holds from one sample to its next)."""
+    events = sorted((t, name, held) for name, by_vip in samples.items() for t, held in by_vip[vip])
     state = {name: 0 for name in samples}
     longest, since = 0.0, None
     for t, name, held in events:
         state[name] = held
-        both = all(state.values())
+        both = all(state.values()) and len(state) > 1
         if both and since is None:
             since = t
         elif not both and since is not None:
@@ -202,3 +270,17 @@ def scrape(name, url):
             key, dummy, value = line.rpartition(" ")
             metrics[key] = float(value)
     return metrics
+
+
+def adverts_sent(name):
+    """{instance: adverts sent} from keepalived's statistics (SIGUSR2 writes /tmp/keepalived.stats)."""
+    out = sh(name, "rm -f /tmp/keepalived.stats; systemctl kill --kill-who=main --signal=SIGUSR2 keepalived; "
+                   "for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/keepalived.stats ] && break; sleep 0.1; done; "
+                   "sleep 0.2; cat /tmp/keepalived.stats", check=False).stdout
+    sent, instance = {}, None
+    for line in out.splitlines():
+        if line.startswith("VRRP Instance:"):
+            instance = line.split(":", 1)[1].strip()
+        elif instance and "Sent:" in line and "Advertisements" not in line and instance not in sent:
+            sent[instance] = int(line.split(":", 1)[1])
+    return sent

@@ -46,7 +46,7 @@ def test_defaults_give_one_instance_on_the_interface_of_the_vip_network():
     result = plan()
     assert result["instances"] == [{
         "name": "edgeops_vrid_51", "vip": "172.30.255.10/16", "address": "172.30.255.10", "interface": "eth0",
-        "virtual_router_id": 51, "unicast_src_ip": "", "unicast_peers": []}]
+        "virtual_router_id": 51, "unicast_src_ip": "", "unicast_peers": [], "priority": 200, "master": "lb1"}]
     assert (result["priority"], result["advert_int"], result["nopreempt"], result["auth"]) == (200, 1, False, False)
     assert result["status"]["url"] == "http://127.0.0.1:8081/nginx_status"
     assert result["status"]["allow"] == ["127.0.0.1"]
@@ -215,7 +215,7 @@ def test_the_paths_keepalived_conf_names_are_in_the_plan():
     ("ha_virtual_router_id", 256, "ha_virtual_router_id: must be an integer 1-255, got 256"),
     ("ha_interface", "eth0; rm", "ha_interface: must be an interface name"),
     ("ha_interface", "-h", "ha_interface: must be an interface name"),
-    ("ha_advert_int", 0, "ha_advert_int: must be an integer 1-255, got 0"),
+    ("ha_advert_int", 0, "ha_advert_int: must be whole seconds 1-255, got 0"),
     ("ha_down_timer_adverts", 0, "ha_down_timer_adverts: must be an integer 1-100, got 0"),
     ("ha_down_timer_adverts", 101, "ha_down_timer_adverts: must be an integer 1-100, got 101"),
     ("ha_down_timer_adverts", "3 x", "ha_down_timer_adverts: must be an integer 1-100"),
@@ -274,3 +274,98 @@ def test_the_floating_address_held_right_now_is_neither_a_conflict_nor_a_peer():
         instance = plan(host=host, hostvars=hostvars, ha_unicast=True)["instances"][0]
         assert instance["unicast_src_ip"] == {"lb1": "172.30.0.2", "lb2": "172.30.0.3"}[host]
         assert instance["unicast_peers"] == [{"lb1": "172.30.0.3", "lb2": "172.30.0.2"}[host]]
+
+
+THREE = {"lb1": {"ansible_facts": facts("172.30.0.2")}, "lb2": {"ansible_facts": facts("172.30.0.3")},
+         "lb3": {"ansible_facts": facts("172.30.0.4")}}
+
+
+def vips_plan(host, vips, hosts=("lb1", "lb2", "lb3"), **changed):
+    return plan(host=host, hosts=hosts, hostvars=THREE, ha_vip=None, ha_vips=vips, **changed)
+
+
+@pytest.mark.parametrize("host, expected", [
+    # Address i's master is host i mod 3; the hosts after it get 190, 180.
+    ("lb1", [(51, 200, "lb1"), (52, 180, "lb2"), (53, 190, "lb3"), (54, 200, "lb1")]),
+    ("lb2", [(51, 190, "lb1"), (52, 200, "lb2"), (53, 180, "lb3"), (54, 190, "lb1")]),
+    ("lb3", [(51, 180, "lb1"), (52, 190, "lb2"), (53, 200, "lb3"), (54, 180, "lb1")]),
+])
+def test_ha_vips_spread_the_masters_over_the_group(host, expected):
+    result = vips_plan(host, ["172.30.255.%d/16" % n for n in (10, 11, 12, 13)])
+    assert [(i["virtual_router_id"], i["priority"], i["master"]) for i in result["instances"]] == expected
+    assert [i["name"] for i in result["instances"]] == ["edgeops_vrid_%d" % n for n in (51, 52, 53, 54)]
+
+
+def test_ha_vips_master_and_router_id_per_address():
+    vips = [{"vip": "172.30.255.10/16", "master": "lb3", "virtual_router_id": 9}, "172.30.255.11/16"]
+    result = vips_plan("lb3", vips)
+    assert [(i["virtual_router_id"], i["priority"], i["master"]) for i in result["instances"]] == [
+        (9, 200, "lb3"), (52, 190, "lb2")]
+
+
+def test_ha_vip_is_ha_vips_of_one():
+    single = plan()
+    listed = plan(ha_vip=None, ha_vips=["172.30.255.10/16"])
+    assert listed == single
+
+
+def test_ha_priority_orders_the_rotation():
+    hostvars = {"lb1": {"ansible_facts": facts("172.30.0.2"), "ha_priority": 100},
+                "lb2": {"ansible_facts": facts("172.30.0.3"), "ha_priority": 150}}
+    result = plan(host="lb1", hostvars=hostvars, ha_vip=None, ha_vips=["172.30.255.10/16", "172.30.255.11/16"])
+    # lb2 comes first in priority order: it is the first address's master.
+    assert [(i["priority"], i["master"]) for i in result["instances"]] == [(100, "lb2"), (150, "lb1")]
+
+
+@pytest.mark.parametrize("changed, message", [
+    ({"ha_vips": ["172.30.255.10/16"]}, "ha_vips: set either ha_vip (one address) or ha_vips (a list), not both"),
+    ({"ha_vip": None}, "ha_vips: no floating address; set ha_vip"),
+    ({"ha_vip": None, "ha_vips": ["172.30.255.10/16", "172.30.255.10/16"]},
+     "ha_vips[1].vip: 172.30.255.10 is already the address of ha_vips[0].vip"),
+    ({"ha_vip": None, "ha_vips": ["172.30.255.10/16", {"vip": "172.30.255.11/16", "virtual_router_id": 51}]},
+     "ha_vips[1].virtual_router_id: virtual router id 51 is already used by ha_vips[0].virtual_router_id"),
+    ({"ha_vip": None, "ha_vips": [{"vip": "172.30.255.10/16", "master": "lb9"}]},
+     "ha_vips[0].master: lb9 is not a host of the load balancers' group (lb1, lb2)"),
+    ({"ha_vip": None, "ha_vips": [{"vip": "172.30.255.10/16", "master": 1}]},
+     "ha_vips[0].master: must be the name of a host of the group, got 1"),
+    ({"ha_vip": None, "ha_vips": [{"vip": "172.30.255.10/16", "weight": 1}]},
+     "ha_vips[0]: must be an address like 192.0.2.10/24 or a dict with vip, virtual_router_id and master only"),
+    ({"ha_vip": None, "ha_vips": ["10.9.0.10/24"]}, "ha_vips[0].vip: 10.9.0.10/24 is outside every network"),
+    ({"ha_vip": None, "ha_vips": "172.30.255.10/16"}, "ha_vips: must be a list"),
+    ({"ha_vip": None, "ha_virtual_router_id": 255, "ha_vips": ["172.30.255.10/16", "172.30.255.11/16"]},
+     "ha_vips[1].virtual_router_id: ha_virtual_router_id 255 + 1 is beyond 255"),
+    ({"ha_advert_int": "0.2"}, "ha_advert_int: must be whole seconds 1-255, got '0.2'; intervals below a second "
+                               "need ha_vrrp_version: 3"),
+    ({"ha_vrrp_version": 3, "ha_advert_int": 0.005}, "ha_advert_int: with ha_vrrp_version 3 must be 0.01-40.95"),
+    ({"ha_vrrp_version": 3, "ha_advert_int": 41}, "ha_advert_int: with ha_vrrp_version 3 must be 0.01-40.95"),
+    ({"ha_vrrp_version": 4}, "ha_vrrp_version: must be an integer 2-3, got 4"),
+    ({"ha_vrrp_version": 3, "ha_advert_int": 0.2, "ha_auth_pass": "edgeops7"},
+     "ha_auth_pass: VRRPv3 has no authentication"),
+    ({"ha_garp_master_delay": -1}, "ha_garp_master_delay: must be an integer 0-255"),
+    ({"ha_garp_master_refresh": "often"}, "ha_garp_master_refresh: must be an integer 0-3600"),
+    ({"ha_vrrp_rt_priority": 100}, "ha_vrrp_rt_priority: must be an integer 0-99"),
+    ({"ha_quiet_refusal_ports": []}, "ha_quiet_refusal_ports: must be a non-empty list of TCP ports"),
+    ({"ha_quiet_refusal_ports": [80, 70000]}, "ha_quiet_refusal_ports[1]: must be an integer 1-65535"),
+    ({"ha_quiet_refusals": "maybe"}, "ha_quiet_refusals: must be a boolean"),
+])
+def test_bad_ha_vips_and_vrrp_settings_are_named(changed, message):
+    found = errors(**changed)
+    assert len(found) == 1 and found[0].startswith(message), found
+
+
+@pytest.mark.parametrize("version, value, text, wait", [
+    (2, 1, "1", 5.0), (2, "3", "3", 13.0), (2, 1.0, "1", 5.0),
+    (3, 0.2, "0.2", 1.8), (3, "0.05", "0.05", 1.2), (3, 1, "1", 5.0), (3, 40.95, "40.95", 164.8),
+])
+def test_advert_interval_per_vrrp_version(version, value, text, wait):
+    result = plan(ha_vrrp_version=version, ha_advert_int=value)
+    assert (result["vrrp_version"], result["advert_int_text"], result["handover_wait"]) == (version, text, wait)
+
+
+def test_garp_quiet_refusals_and_the_advert_cost():
+    result = plan(ha_vip=None, ha_vips=["172.30.255.10/16", "172.30.255.11/16"], ha_vrrp_version=3,
+                  ha_advert_int=0.2, ha_garp_master_refresh=30, ha_quiet_refusal_ports=[443, 80, 443])
+    assert result["garp"] == {"delay": 1, "repeat": 5, "refresh": 30, "rt_priority": 0}
+    assert result["quiet_refusals"] == {"enabled": True, "ports": [80, 443],
+                                        "addresses": ["172.30.255.10", "172.30.255.11"]}
+    assert result["adverts_per_second"] == 10.0
