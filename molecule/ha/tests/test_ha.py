@@ -7,6 +7,7 @@ Load goes only from the scenario's client container to the floating
 addresses on the scenario's own network; every loop is bounded in count and
 time."""
 
+import os
 import time
 
 import pytest
@@ -92,6 +93,7 @@ def test_lb_verify_through_each_address_is_exact(host, healthy, vip):
 
 
 def test_both_lbs_serve_and_the_metrics_add_up(healthy, figure):
+    requests = 300  # per address: 100 per app server
     def app_answered():
         return sum(value for name in LBS for port in PORTS
                    for key, value in scrape(name, "http://127.0.0.1:%d/metrics" % port).items()
@@ -100,24 +102,24 @@ def test_both_lbs_serve_and_the_metrics_add_up(healthy, figure):
     exporter = "http://127.0.0.1:9113/metrics"
     nginx_before = {name: scrape(name, exporter) for name in LBS}
     app_before = app_answered()
-    procs = {vip: start_load(vip, seconds=40.0, max_requests=900) for vip in VIPS}
+    procs = {vip: start_load(vip, seconds=40.0, max_requests=requests) for vip in VIPS}
     results = {vip: load_result(proc) for vip, proc in procs.items()}
     nginx_after = {name: scrape(name, exporter) for name in LBS}
     app_after = app_answered()
     for vip, result in results.items():
         figure("%s: answered by" % vip, result["backends"])
-        assert (result["requests"], result["ok"]) == (900, 900), result
-        # Each address is served by its master alone, 300 per app server (round robin, 8 clients).
-        assert per_lb(result["backends"]) == {MASTER[vip]: 900}, result["backends"]
-        assert sorted(result["backends"].values()) == [300, 300, 300], result["backends"]
+        assert (result["requests"], result["ok"]) == (requests, requests), result
+        # Each address is served by its master alone, a third per app server (round robin, 8 clients).
+        assert per_lb(result["backends"]) == {MASTER[vip]: requests}, result["backends"]
+        assert sorted(result["backends"].values()) == [requests // 3] * 3, result["backends"]
     for name in LBS:
         assert nginx_before[name]["nginx_up"] == 1
         grown = nginx_after[name]["nginx_http_requests_total"] - nginx_before[name]["nginx_http_requests_total"]
         figure("%s: exporter requests delta" % name, grown)
         # The client's requests, plus the track script's and the exporter's own reads (one a second each).
-        assert 900 <= grown <= 900 + 150, grown
+        assert requests <= grown <= requests + 150, grown
     # Every request the client got was answered by exactly one app server.
-    assert app_after - app_before == 1800
+    assert app_after - app_before == 2 * requests
 
 
 def failover(fault, figure, label):
@@ -230,7 +232,14 @@ def run_fault(setting, fault, figure):
     comes_back(undo, figure, "%s back (preempt)" % label, seconds=40.0 if killed else 12.0, lb1_down=killed)
 
 
-@pytest.mark.parametrize("fault", FAULTS)
+# VRRPv2 1 s (the default) is run for its hardest fault only, the host lost
+# without a goodbye; VRRPv3 0.2 s below for all three. The scenario's time is
+# a budget (docs/testing.md); the other two v2 faults are measured the same way
+# with EDGEOPS_HA_ALL_FAULTS=1.
+V2_FAULTS = list(FAULTS) if os.environ.get("EDGEOPS_HA_ALL_FAULTS") == "1" else ["LB1 container killed"]
+
+
+@pytest.mark.parametrize("fault", V2_FAULTS)
 def test_failover_vrrp2_1s(healthy, figure, fault):
     run_fault("v2 1s", fault, figure)
 
