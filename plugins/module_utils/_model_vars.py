@@ -15,6 +15,7 @@ import copy
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._check import check
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import STATE_FILE
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import to_bool, to_int
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._features import has, parse_version
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import ParseError, parse
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
     Location, Model, ModelError, RateLimit, RealIp, Server, Site, Sticky, Stream, Upstream, plain_dns_names)
@@ -317,7 +318,9 @@ OVERRIDE_KEYS = ("state", "weight")
 
 
 def apply_overrides(model, overrides, errors, warnings, where=STATE_FILE):
-    """Mark drained/disabled servers `down` and set overridden weights.
+    """Mark drained/disabled servers `down` and set overridden weights; a
+    drained server of a sticky upstream gets nginx's `drain` instead where the
+    host's nginx is known to have it (>= 1.29.6).
 
     `overrides` is ``{"upstreams": {name: {address: {"state": ..., "weight": ...}}}}``
     (None or {} for none). A wrong shape or value is an error naming its
@@ -340,11 +343,14 @@ def apply_overrides(model, overrides, errors, warnings, where=STATE_FILE):
             warnings.append("%s: no upstream %s in the role's variables; its overrides are ignored" % (field, name))
             continue
         servers = {server.address: server for server in upstream.servers}
+        # nginx's own drain (>= 1.29.6) where it acts: clients bound by sticky finish there.
+        own_drain = upstream.sticky is not None and parse_version(model.nginx_version) is not None \
+            and has("drain", model.nginx_version)
         for address, entry in sorted(entries.items()):
-            _override_server(servers.get(address), entry, "%s[%s]" % (field, address), errors, warnings)
+            _override_server(servers.get(address), entry, "%s[%s]" % (field, address), errors, warnings, own_drain)
 
 
-def _override_server(server, entry, field, errors, warnings):
+def _override_server(server, entry, field, errors, warnings, own_drain=False):
     if not isinstance(entry, dict):
         errors.add(field, "must be a dict with state and/or weight, got %r" % (entry,))
         return
@@ -358,7 +364,9 @@ def _override_server(server, entry, field, errors, warnings):
     if server is None:
         warnings.append("%s: no such server in the upstream's variables; its override is ignored" % field)
         return
-    if state in OVERRIDE_STATES:
+    if state == "drained" and own_drain:
+        server.drain = True
+    elif state in OVERRIDE_STATES:
         server.down = True
     if weight is not None:
         server.weight = weight  # the range is _check's, like any weight
