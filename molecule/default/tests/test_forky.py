@@ -41,8 +41,8 @@ COOKIE = "edgeops_srv"
 
 
 def clients(host, path, number, requests, keep):
-    result = host.run("python3 -c %s %s %d %d %s %s" % (_quote(_CLIENTS), path, number, requests,
-                                                      "keep" if keep else "new", COOKIE))
+    mode = "keep" if keep else "new"
+    result = host.run("python3 -c %s %s %d %d %s %s" % (_quote(_CLIENTS), path, number, requests, mode, COOKIE))
     assert result.rc == 0, result.stderr
     return json.loads(result.stdout)
 

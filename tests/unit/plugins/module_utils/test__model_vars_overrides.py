@@ -84,8 +84,8 @@ def test_a_record_builds_the_same_model_as_the_variables():
     (None, "1.30.6", "drained", False, True),
     ({"cookie": "srv"}, None, "drained", False, True),
 ])
-def test_drained_is_nginx_s_drain_only_on_a_sticky_upstream_of_an_nginx_that_has_it(sticky, version, state, drain,
-                                                                                     down):
+def test_drained_is_nginx_s_drain_only_on_a_sticky_upstream_of_an_nginx_that_has_it(
+        sticky, version, state, drain, down):
     upstream = {"name": "app", "servers": [{"address": "127.0.0.1:7001"}, {"address": "127.0.0.1:7002"}]}
     if sticky:
         upstream["sticky"] = sticky
