@@ -7,20 +7,24 @@ the weights (2,1,1, exactly: the upstream has a zone). Requests go to
 import json
 import re
 
-from lbcheck import _quote, lb_verify, upstream_block
+import pytest
+
+from lbcheck import _quote, lb_verify, upstream_block, upstream_servers
 
 testinfra_hosts = ["edgeops-molecule-forky"]
 
 # Runs on the target's python3: `clients` clients one after the other, each
 # sending `requests` GETs of `path` on one keep-alive connection; with
-# `keep` a client sends back the cookie the first answer set. Prints each
-# client's {X-Backend: responses} and whether it was given the cookie.
+# `keep` a client sends back the cookie the first answer set (or the cookie
+# given as the 6th argument from its first request). Prints each client's
+# {X-Backend port: responses} and its cookie.
 _CLIENTS = r'''
 import http.client, json, re, sys, time
 path, clients, requests, keep, name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "keep", sys.argv[5]
+start = sys.argv[6] if len(sys.argv) > 6 else None
 deadline, out = time.monotonic() + 60, []
 for _ in range(clients):
-    conn, cookie, counts = http.client.HTTPConnection("127.0.0.1", 80, timeout=5), None, {}
+    conn, cookie, counts = http.client.HTTPConnection("127.0.0.1", 80, timeout=5), start, {}
     for _ in range(requests):
         if time.monotonic() > deadline:
             break
@@ -40,9 +44,10 @@ print(json.dumps(out))
 COOKIE = "edgeops_srv"
 
 
-def clients(host, path, number, requests, keep):
+def clients(host, path, number, requests, keep, cookie=""):
     mode = "keep" if keep else "new"
-    result = host.run("python3 -c %s %s %d %d %s %s" % (_quote(_CLIENTS), path, number, requests, mode, COOKIE))
+    result = host.run("python3 -c %s %s %d %d %s %s %s" % (_quote(_CLIENTS), path, number, requests, mode, COOKIE,
+                                                         cookie))
     assert result.rc == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -84,3 +89,42 @@ def test_lb_verify_judges_the_sticky_upstream(host):
     assert sticky["counts"] == {"127.0.0.1:7001": 60, "127.0.0.1:7002": 30, "127.0.0.1:7003": 30}
     assert len(sticky["sessions"]) == 3
     assert all(len(one) == 1 and list(one.values()) == [30] for one in sticky["sessions"]), sticky["sessions"]
+
+
+def upstream_server(host, **args):
+    """upstream_server's result on this host (ad hoc, as a task would run it), failed or not."""
+    try:
+        return host.ansible("edgeops.nginx_lb.upstream_server", " ".join("%s=%s" % item for item in args.items()),
+                            check=False)
+    except host.ansible.AnsibleException as exc:
+        return exc.result
+
+
+@pytest.fixture
+def bound_to_7003(host):
+    """The cookie of a client that nginx bound to 7003 (new clients take
+    turns 2:1:1, so one of four lands there); afterwards 7003 is enabled
+    again and the upstream as the role wrote it."""
+    found = [client for client in clients(host, "/sticky", 4, 1, keep=True) if client["counts"] == {"7003": 1}]
+    assert found and found[0]["cookie"], found
+    yield found[0]["cookie"]
+    result = upstream_server(host, upstream="sticky", server="127.0.0.1:7003", state="enabled")
+    assert not result.get("failed"), result
+    assert "drain" not in upstream_block(host.check_output("cat /etc/nginx/conf.d/upstream.conf"), "sticky")
+
+
+def test_drained_is_nginx_s_drain_bound_clients_stay_new_ones_go_elsewhere(host, bound_to_7003):
+    result = upstream_server(host, upstream="sticky", server="127.0.0.1:7003", state="drained", timeout=30)
+    assert result.get("changed") and not result.get("failed"), result
+    conf = host.check_output("cat /etc/nginx/conf.d/upstream.conf")
+    assert upstream_servers(conf, "sticky")["127.0.0.1:7003"] == " drain"
+    # The client bound by its cookie finishes on the drained server.
+    bound = clients(host, "/sticky", 1, 10, keep=True, cookie=bound_to_7003)[0]
+    assert bound["counts"] == {"7003": 10}, bound
+    # New clients go elsewhere, by the remaining weights 2:1.
+    new = clients(host, "/sticky", 30, 1, keep=False)
+    counts = {}
+    for client in new:
+        for port, number in client["counts"].items():
+            counts[port] = counts.get(port, 0) + number
+    assert counts == {"7001": 20, "7002": 10}, counts
