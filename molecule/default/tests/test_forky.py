@@ -46,8 +46,8 @@ COOKIE = "edgeops_srv"
 
 def clients(host, path, number, requests, keep, cookie=""):
     mode = "keep" if keep else "new"
-    result = host.run("python3 -c %s %s %d %d %s %s %s" % (_quote(_CLIENTS), path, number, requests, mode, COOKIE,
-                                                         cookie))
+    argv = (_quote(_CLIENTS), path, number, requests, mode, COOKIE, cookie)
+    result = host.run("python3 -c %s %s %d %d %s %s %s" % argv)
     assert result.rc == 0, result.stderr
     return json.loads(result.stdout)
 
