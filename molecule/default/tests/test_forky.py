@@ -103,10 +103,12 @@ def upstream_server(host, **args):
 @pytest.fixture
 def bound_to_7003(host):
     """The cookie of a client that nginx bound to 7003 (new clients take
-    turns 2:1:1, so one of four lands there); afterwards 7003 is enabled
-    again and the upstream as the role wrote it."""
-    found = [client for client in clients(host, "/sticky", 4, 1, keep=True) if client["counts"] == {"7003": 1}]
-    assert found and found[0]["cookie"], found
+    turns 2:1:1; a backend's idle keep-alive connection that it closed may
+    send one elsewhere: up to 12 new clients, one request each); afterwards
+    7003 is enabled again and the upstream as the role wrote it."""
+    seen = clients(host, "/sticky", 12, 1, keep=True)
+    found = [client for client in seen if client["counts"] == {"7003": 1}]
+    assert found and found[0]["cookie"], seen
     yield found[0]["cookie"]
     result = upstream_server(host, upstream="sticky", server="127.0.0.1:7003", state="enabled")
     assert not result.get("failed"), result
