@@ -40,6 +40,7 @@ engine:
 images: engine
 	scripts/base-image.sh bookworm
 	scripts/base-image.sh trixie
+	scripts/base-image.sh forky
 
 lab: venv engine
 	scripts/base-image.sh bookworm

@@ -100,7 +100,8 @@ class ActionModule(ActionBase):
         state_changed = new_state_text != (state_text or _drain.dump_state({}))
         module_args = {key: value for key, value in request.items() if key in PUBLIC and value is not None}
         module_args.update(state_dir=state_dir, _config=config if config != live else None,
-                           _state=new_state_text if state_changed else None, _targets=targets, _paths=paths)
+                           _state=new_state_text if state_changed else None, _targets=targets, _paths=paths,
+                           _draining=_drain.own_drain_targets(model, targets))
         diff = [{"before_header": state_path, "after_header": state_path, "before": state_text or "",
                  "after": new_state_text if state_changed else state_text or ""},
                 {"before_header": paths["conf_path"], "after_header": paths["conf_path"], "before": live or "",

@@ -103,6 +103,17 @@ options:
         C(load_balancer_server_name), C(load_balancer_tls)) set beside I(sites) - an error naming them.
     type: dict
     version_added: 0.3.0
+  nginx_version:
+    description:
+      - The host's nginx version (C(1.22.1)), as C(edgeops.nginx_lb.host_info) reads it; empty or absent when nginx is
+        not installed yet.
+      - "A feature the host's nginx lacks is an error naming the field (for example
+        C(load_balancer_upstreams[2].sticky: needs nginx >= 1.29.6 (sticky cookie sessions), this host has 1.22.1)).
+        The syntax that changed between versions is written for this version: C(http2 on) from 1.25.1 (the C(listen)
+        parameter before, or when the version is unknown), and from 1.29.7, whose defaults are HTTP/1.1 and upstream
+        keepalive, no C(proxy_http_version) line and C(keepalive 0) in an upstream without keepalive."
+    type: str
+    version_added: 0.3.0
 """
 
 EXAMPLES = r"""
@@ -174,7 +185,8 @@ def _mixed(site, locations, defaults):
 
 
 def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None, site=None,
-             overrides=None, streams=None, stream_access_log=None, sites=None, tls_dir=None, defaults=None):
+             overrides=None, streams=None, stream_access_log=None, sites=None, tls_dir=None, defaults=None,
+             nginx_version=None):
     errors, hosts = [], {}
     if isinstance(upstreams, list) and any(isinstance(u, dict) and u.get("group") is not None for u in upstreams) \
             and groups is not None and hostvars is not None:
@@ -187,7 +199,8 @@ def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=N
     record = record_from_vars(upstreams, locations, site_vars=site, default_keepalive=keepalive or None,
                               default_zone=zone or None, hosts=hosts, streams=streams,
                               stream_access_log=stream_access_log, sites=sites,
-                              mixed=_mixed(site, locations, defaults) if sites else [], tls_dir=tls_dir)
+                              mixed=_mixed(site, locations, defaults) if sites else [], tls_dir=tls_dir,
+                              nginx_version=nginx_version or None)
     warnings = []
     if isinstance(overrides, str):  # the state file's text
         try:

@@ -23,12 +23,15 @@ from typing import Optional
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _syntax as syntax
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import WEIGHT_RANGE
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import seconds
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._features import missing
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
     METHODS, METHODS_WITHOUT_BACKUP, STREAM_METHODS, STREAM_PROTOCOLS)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import LOG_FORMATS, method_args, rate_limit_zone
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import (
     ACME_CHALLENGE_PATH, acme_location_in_server, check_tls)
 
+# sticky cookie's samesite values (nginx also takes a $variable; the role does not).
+SAMESITE_VALUES = ("strict", "lax", "none")
 MAX_FAILS_RANGE = (0, 1000)
 MAX_CONNS_RANGE = (0, 1000000)
 KEEPALIVE_RANGE = (1, 100000)
@@ -92,6 +95,7 @@ class _Findings(list):
     def __init__(self, model):
         super().__init__()
         self.from_vars = model.origin == "vars"
+        self.nginx_version = model.nginx_version
         # Syntax rules are errors in role input, warnings in an accepted config.
         self.syntax_severity = "error" if self.from_vars else "warning"
 
@@ -223,6 +227,8 @@ def _check_upstream(findings, upstream, names, stream=False):
     _in_range(findings, field("keepalive"), upstream.keepalive, KEEPALIVE_RANGE, upstream)
     if upstream.zone is not None and findings.from_vars:  # a config's zone may be a name without a size
         _size(findings, field("zone"), upstream.zone, ZONE_RANGE, upstream)
+    if upstream.sticky is not None:
+        _check_sticky(findings, upstream, field("sticky"))
     if not upstream.servers:
         findings.add("error", field("servers"), "has no server", upstream, subject)
         return
@@ -234,6 +240,29 @@ def _check_upstream(findings, upstream, names, stream=False):
     if upstream.zone is None and len(upstream.servers) > 1:
         findings.add("info", where, "has no zone: each worker keeps its own balancing state, so counts are only "
                      "approximately as weighted", upstream, subject)
+
+
+def _check_sticky(findings, upstream, where):
+    """`sticky cookie`: each field by its allow-list, and the host's nginx has it."""
+    sticky = upstream.sticky
+    subject = upstream.name
+    lacking = missing("sticky", findings.nginx_version)
+    if lacking:
+        findings.add("error", where, lacking, upstream, subject)
+    if not syntax.COOKIE_NAME_RE.match(sticky.cookie):
+        findings.syntax(where + ".cookie", "must be 1-64 letters, digits, '_' or '-', got %r" % (sticky.cookie,),
+                        upstream, subject)
+    if sticky.expires is not None and sticky.expires != "max":
+        _time(findings, where + ".expires", sticky.expires, False, upstream)
+    if sticky.path is not None and not syntax.PATH_RE.match(sticky.path):
+        findings.syntax(where + ".path", "must be a path like / or /app (letters, digits, '.', '_', '~', '-', '/'), "
+                        "got %r" % (sticky.path,), upstream, subject)
+    if sticky.samesite is not None and sticky.samesite not in SAMESITE_VALUES:
+        findings.syntax(where + ".samesite", "must be one of %s, got %r" % (", ".join(SAMESITE_VALUES),
+                                                                            sticky.samesite), upstream, subject)
+    if sticky.samesite == "none" and not sticky.secure:
+        findings.add("warning", where + ".samesite", "none without secure: browsers drop such a cookie "
+                     "(set secure: true)", upstream, subject)
 
 
 def _check_location(findings, location, names, paths):

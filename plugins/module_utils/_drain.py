@@ -222,6 +222,14 @@ def resolve_targets(record, upstream, server=None, host=None):
     return chosen
 
 
+def own_drain_targets(model, targets):
+    """The targets that got nginx's own `drain` in `model` (drained servers of
+    a sticky upstream, nginx >= 1.29.6): clients bound by the cookie keep
+    using them, so the wait counts only the old workers for them."""
+    return sorted({server.address for upstream in model.upstreams for server in upstream.servers
+                   if server.drain and server.address in targets})
+
+
 def next_state_all(state, targets, new_state, weight=None):
     """next_state for each upstream of {upstream: addresses}, one after the other."""
     for upstream, addresses in targets.items():

@@ -20,11 +20,14 @@ NGINX_FEATURES = {
     "resolve": ((1, 27, 3), "upstream servers re-resolved by DNS"),
     # `sticky cookie` in an upstream (open source since 1.29.6).
     "sticky": ((1, 29, 6), "sticky cookie sessions"),
+    # The `drain` server parameter (open source since 1.29.6): clients bound by
+    # sticky keep the server, new ones go elsewhere.
+    "drain": ((1, 29, 6), "the drain server parameter"),
     # Upstream keepalive and proxy_http_version 1.1 on by default.
     "keepalive_default": ((1, 29, 7), "upstream keepalive by default"),
 }
 
-_VERSION_RE = re.compile(r"\A\s*(?:nginx/)?(\d{1,4})\.(\d{1,4})(?:\.(\d{1,4}))?")
+_VERSION_RE = re.compile(r"\A\s*(?:nginx/)?([0-9]{1,4})\.([0-9]{1,4})(?:\.([0-9]{1,4}))?")
 
 
 def parse_version(text) -> Optional[Version]:

@@ -63,6 +63,11 @@ class PollResult:
     abandoned: int = 0
     # Responses whose body was longer than BODY_LIMIT (their connection was closed).
     truncated: int = 0
+    # keep_cookie: each worker is one client that keeps the cookie; its
+    # backends (label -> responses), one dict per worker that was answered.
+    sessions: list = field(default_factory=list)
+    # keep_cookie: how many workers were ever given the cookie (Set-Cookie).
+    cookies_set: int = 0
 
     @property
     def failed(self):
@@ -157,6 +162,13 @@ def request_bytes(target, host, port, scheme, headers):
             raise ValueError("Invalid header %r: %r" % (name, value))
         lines.append("%s: %s" % (name, value))
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+
+
+def cookie_value(set_cookie, name):
+    """The value `Set-Cookie` (repeated ones joined by ', ') gives the cookie
+    `name`, or None."""
+    match = re.search(r"(?:\A|, )%s=([^;,\s]*)" % re.escape(name), set_cookie or "")
+    return match.group(1) if match else None
 
 
 def parse_head(head):
@@ -404,10 +416,12 @@ class _Connection(asyncio.Protocol):
 
 def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, source_address=None,
          backend_header="X-Backend", backend_regex=None, headers=None, ca_file=None, validate_certs=True,
-         server_name=None, ca_data=None):
+         server_name=None, ca_data=None, keep_cookie=None):
     """GET `url` + `path` `requests` times from `concurrency` workers (one
     asyncio loop, a keep-alive connection each), for at most `deadline_s`
     seconds (returns within GRACE_S of that).
+    `keep_cookie` (a cookie name): each worker is one client that sends back
+    the cookie it was given (sticky sessions); `sessions` holds each one's backends.
     For https, `ca_file`, `ca_data` and `validate_certs` as in tls_context().
     `server_name` (NAME or NAME:PORT, checked by the caller) is the Host
     header and, over https, the SNI name the certificate is checked against."""
@@ -429,6 +443,7 @@ def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, sour
         # Every request fails the same way: counted per request, as before.
         request, bad_request = None, exc
     result = PollResult()
+    sessions = []
     state = {"issued": 0, "stop": False}
     in_use = set()
     loop = asyncio.new_event_loop()
@@ -474,9 +489,16 @@ def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, sour
         in_use.discard(connection)
         connection.abort()
 
-    async def fetch(connection, request):
-        """(label, error, will_close) of one GET on `connection`."""
+    async def fetch(connection, request, session=None):
+        """(label, error, will_close) of one GET on `connection`; a `session`
+        (keep_cookie) takes the cookie the answer sets."""
         response = await connection.send(request, idle_timeout())
+        if session is not None:
+            value = cookie_value(response.headers.get("set-cookie"), keep_cookie)
+            if value is not None and value != session.get("cookie"):
+                session["cookie"] = value
+                session["request"] = request_bytes(target, host, port, scheme, dict(
+                    request_headers, Cookie="%s=%s" % (keep_cookie, value)))
         if response.truncated:
             result.truncated += 1
         if not 200 <= response.status < 300:
@@ -490,6 +512,9 @@ def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, sour
 
     async def worker():
         connection, reused = None, False
+        session = {"request": request, "counts": {}} if keep_cookie else None
+        if session is not None:
+            sessions.append(session)
         try:
             while take_ticket():
                 started = time.perf_counter()
@@ -501,7 +526,8 @@ def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, sour
                         if connection is None:
                             connection = await connect()
                             reused = False
-                        label, error, will_close = await fetch(connection, request)
+                        label, error, will_close = await fetch(
+                            connection, request if session is None else session["request"], session)
                         reused = True
                         if will_close:
                             forget(connection)
@@ -526,6 +552,8 @@ def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, sour
                     forget(connection)
                     connection = None
                 record(label, error, (time.perf_counter() - started) * 1000.0)
+                if session is not None and label and not error:
+                    session["counts"][label] = session["counts"].get(label, 0) + 1
         except asyncio.CancelledError:
             result.abandoned += 1        # still connecting after the grace time
         finally:
@@ -558,6 +586,8 @@ def poll(url, path, requests, concurrency=1, timeout=5.0, deadline_s=120.0, sour
         loop.close()
     snapshot = PollResult(requests=result.requests, counts=dict(result.counts), errors=dict(result.errors),
                           latencies_ms=list(result.latencies_ms), deadline_hit=result.deadline_hit,
-                          retried=result.retried, abandoned=result.abandoned, truncated=result.truncated)
+                          retried=result.retried, abandoned=result.abandoned, truncated=result.truncated,
+                          sessions=[dict(one["counts"]) for one in sessions if one["counts"]],
+                          cookies_set=sum(1 for one in sessions if "cookie" in one))
     snapshot.elapsed_s = time.perf_counter() - started
     return snapshot

@@ -45,6 +45,8 @@ class Server:
     max_conns: Optional[int] = None
     backup: bool = False
     down: bool = False
+    # nginx's `drain` (>= 1.29.6, sticky upstreams): only clients bound to it by sticky still reach it.
+    drain: bool = False
     where: Optional[str] = field(default=None, compare=False)
 
     @property
@@ -57,8 +59,21 @@ class Server:
 
     @property
     def usable(self) -> bool:
-        """Takes traffic while every primary is up."""
-        return not (self.backup or self.down)
+        """Takes new clients' traffic while every primary is up."""
+        return not (self.backup or self.down or self.drain)
+
+
+@dataclass
+class Sticky:
+    """`sticky cookie NAME ...` (nginx >= 1.29.6): a client that returns the
+    cookie is sent to the server that set it; new clients are balanced."""
+    cookie: str
+    expires: Optional[str] = None      # nginx time or "max"; None: a session cookie
+    path: Optional[str] = None
+    httponly: bool = False
+    secure: bool = False
+    samesite: Optional[str] = None     # strict, lax or none
+    where: Optional[str] = field(default=None, compare=False)
 
 
 @dataclass
@@ -71,6 +86,7 @@ class Upstream:
     two: bool = False
     keepalive: Optional[int] = None
     zone: Optional[str] = None
+    sticky: Optional[Sticky] = None
     file: Optional[str] = None
     line: Optional[int] = None
     where: Optional[str] = field(default=None, compare=False)
@@ -245,6 +261,9 @@ class Model:
     tls_dir: Optional[str] = field(default=None, compare=False)
     # "vars" (role input) or "config" (read back from nginx's files).
     origin: str = field(default="vars", compare=False)
+    # The host's nginx version ("1.22.1"); None: unknown (not installed yet),
+    # then the host's own nginx -t judges the candidate (_features).
+    nginx_version: Optional[str] = field(default=None, compare=False)
 
     def upstream(self, name) -> Optional[Upstream]:
         for upstream in self.upstreams:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import TIME_RE
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Location, Model, Server, Site, Stream, Upstream
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
+    Location, Model, Server, Site, Sticky, Stream, Upstream)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import walk
 
 
@@ -21,9 +22,24 @@ def _server_from_directive(directive):
             setattr(server, key, int(value))
         elif key == "fail_timeout":
             server.fail_timeout = value
-        elif key in ("backup", "down"):
+        elif key in ("backup", "down", "drain"):
             setattr(server, key, True)
     return server
+
+
+def _sticky_from_directive(directive):
+    """`sticky cookie NAME [expires=] [path=] [httponly] [secure] [samesite=]`;
+    None for another kind (route, learn), which the model does not describe."""
+    if len(directive.args) < 2 or directive.args[0] != "cookie":
+        return None
+    sticky = Sticky(cookie=directive.args[1])
+    for arg in directive.args[2:]:
+        key, dummy, value = arg.partition("=")
+        if key in ("expires", "path", "samesite") and value:
+            setattr(sticky, key, value)
+        elif key in ("httponly", "secure") and not value:
+            setattr(sticky, key, True)
+    return sticky
 
 
 def _upstream_from_block(directive):
@@ -41,7 +57,10 @@ def _upstream_from_block(directive):
             upstream.method = "random"
             upstream.two = "two" in child.args
         elif child.name == "keepalive" and child.args and re.match(r"\A[0-9]{1,12}\Z", child.args[0]):
-            upstream.keepalive = int(child.args[0])
+            # `keepalive 0`: none (nginx >= 1.29.7 keeps 32 by default).
+            upstream.keepalive = int(child.args[0]) or None
+        elif child.name == "sticky":
+            upstream.sticky = _sticky_from_directive(child)
         elif child.name == "zone":
             upstream.zone = child.args[1] if len(child.args) > 1 else "shared"
     return upstream

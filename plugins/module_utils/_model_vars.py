@@ -15,14 +15,16 @@ import copy
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._check import check
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import STATE_FILE
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import to_bool, to_int
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._features import has, parse_version
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import ParseError, parse
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
-    Location, Model, ModelError, RateLimit, RealIp, Server, Site, Stream, Upstream, plain_dns_names)
+    Location, Model, ModelError, RateLimit, RealIp, Server, Site, Sticky, Stream, Upstream, plain_dns_names)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (
     SITE_NAME_RE, format_address, parse_address)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import tls_from_var
 
-UPSTREAM_KEYS = ("name", "method", "hash_key", "consistent", "two", "keepalive", "zone", "servers")
+UPSTREAM_KEYS = ("name", "method", "hash_key", "consistent", "two", "keepalive", "zone", "sticky", "servers")
+STICKY_KEYS = ("cookie", "expires", "path", "httponly", "secure", "samesite")
 SERVER_KEYS = ("address", "weight", "max_fails", "fail_timeout", "max_conns", "backup", "down")
 LOCATION_KEYS = ("path", "upstream")
 STREAM_KEYS = ("name", "listen", "protocol", "method", "hash_key", "consistent", "two", "zone", "proxy_timeout",
@@ -107,6 +109,8 @@ def _upstream(raw, where, errors, default_keepalive, default_zone):
     zone = raw.get("zone", default_zone)
     if zone not in (None, False, "", "false", "no", "off"):
         upstream.zone = default_zone or "64k" if zone is True else to_text(zone, where + ".zone", errors)
+    if raw.get("sticky") is not None:
+        upstream.sticky = _sticky(raw["sticky"], where + ".sticky", errors)
     servers = raw.get("servers")
     if not isinstance(servers, list) or not servers:
         errors.add(where + ".servers", "must be a non-empty list of servers")
@@ -116,6 +120,24 @@ def _upstream(raw, where, errors, default_keepalive, default_zone):
         if server is not None:
             upstream.servers.append(server)
     return upstream
+
+
+def _sticky(raw, where, errors):
+    """An upstream's `sticky` dict -> Sticky (the values are _check's)."""
+    if not isinstance(raw, dict):
+        errors.add(where, "must be a dict with a cookie name, got %r" % (raw,))
+        return None
+    _unknown_keys(raw, STICKY_KEYS, where, errors)
+    cookie = to_text(raw.get("cookie"), where + ".cookie", errors)
+    if cookie is None:
+        return None
+    sticky = Sticky(cookie=cookie, where=where)
+    for key in ("expires", "path", "samesite"):
+        if raw.get(key) is not None:
+            setattr(sticky, key, to_text(raw[key], "%s.%s" % (where, key), errors))
+    for key in ("httponly", "secure"):
+        setattr(sticky, key, to_bool(raw.get(key, False), "%s.%s" % (where, key), errors))
+    return sticky
 
 
 def _location(raw, where, errors):
@@ -209,7 +231,7 @@ def _stream(raw, where, errors, default_zone, access_log):
         errors.add(where, "must be a dict, got %r" % (raw,))
         return None
     _unknown_keys(raw, STREAM_KEYS, where, errors)
-    upstream_keys = [key for key in UPSTREAM_KEYS if key != "keepalive"]
+    upstream_keys = [key for key in UPSTREAM_KEYS if key not in ("keepalive", "sticky")]
     # A zone on every stream upstream: counts are exact across workers.
     # (argument_specs fill absent options with None: those take the defaults.)
     upstream = _upstream({key: raw[key] for key in upstream_keys if raw.get(key) is not None}, where, errors, None,
@@ -246,7 +268,7 @@ def _streams(model, streams, streams_var, errors, default_zone, access_log):
 def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_balancer_upstreams",
                     locations_var="load_balancer_locations", default_keepalive=None, default_zone=None,
                     overrides=None, warnings=None, streams=None, streams_var="load_balancer_streams",
-                    stream_access_log=None, sites=None, mixed=None, tls_dir=None):
+                    stream_access_log=None, sites=None, mixed=None, tls_dir=None, nginx_version=None):
     """Validate and normalise role input; raise ModelError naming each field.
 
     `site_vars` maps role variable names (SITE_VARS) to values; None builds
@@ -257,10 +279,11 @@ def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_ba
     and for listen clashes. `sites` is load_balancer_sites (several server
     blocks; `site_vars` then gives what they do not set themselves), `mixed`
     the single-site variables also set (an error), `tls_dir` where the
-    sites' keys and certificates go.
+    sites' keys and certificates go. `nginx_version` is the host's nginx
+    ("1.22.1"; None: unknown): a feature it lacks is an error naming the field.
     """
     errors = _Errors()
-    model = Model(origin="vars", tls_dir=tls_dir)
+    model = Model(origin="vars", tls_dir=tls_dir, nginx_version=nginx_version)
     if not isinstance(upstreams, list):
         errors.add(upstreams_var, "must be a list, got %s" % type(upstreams).__name__)
         upstreams = []
@@ -295,7 +318,9 @@ OVERRIDE_KEYS = ("state", "weight")
 
 
 def apply_overrides(model, overrides, errors, warnings, where=STATE_FILE):
-    """Mark drained/disabled servers `down` and set overridden weights.
+    """Mark drained/disabled servers `down` and set overridden weights; a
+    drained server of a sticky upstream gets nginx's `drain` instead where the
+    host's nginx is known to have it (>= 1.29.6).
 
     `overrides` is ``{"upstreams": {name: {address: {"state": ..., "weight": ...}}}}``
     (None or {} for none). A wrong shape or value is an error naming its
@@ -318,11 +343,14 @@ def apply_overrides(model, overrides, errors, warnings, where=STATE_FILE):
             warnings.append("%s: no upstream %s in the role's variables; its overrides are ignored" % (field, name))
             continue
         servers = {server.address: server for server in upstream.servers}
+        # nginx's own drain (>= 1.29.6) where it acts: clients bound by sticky finish there.
+        own_drain = upstream.sticky is not None and parse_version(model.nginx_version) is not None \
+            and has("drain", model.nginx_version)
         for address, entry in sorted(entries.items()):
-            _override_server(servers.get(address), entry, "%s[%s]" % (field, address), errors, warnings)
+            _override_server(servers.get(address), entry, "%s[%s]" % (field, address), errors, warnings, own_drain)
 
 
-def _override_server(server, entry, field, errors, warnings):
+def _override_server(server, entry, field, errors, warnings, own_drain=False):
     if not isinstance(entry, dict):
         errors.add(field, "must be a dict with state and/or weight, got %r" % (entry,))
         return
@@ -336,20 +364,22 @@ def _override_server(server, entry, field, errors, warnings):
     if server is None:
         warnings.append("%s: no such server in the upstream's variables; its override is ignored" % field)
         return
-    if state in OVERRIDE_STATES:
+    if state == "drained" and own_drain:
+        server.drain = True
+    elif state in OVERRIDE_STATES:
         server.down = True
     if weight is not None:
         server.weight = weight  # the range is _check's, like any weight
 
 
 def record_from_vars(upstreams, locations, site_vars=None, default_keepalive=None, default_zone=None, hosts=None,
-                     streams=None, stream_access_log=None, sites=None, mixed=None, tls_dir=None):
+                     streams=None, stream_access_log=None, sites=None, mixed=None, tls_dir=None, nginx_version=None):
     """The inputs of model_from_vars as plain data (groups already expanded):
     what the role records on the load balancer so that upstream_server
     builds the same model again (model_from_record)."""
     return {"upstreams": upstreams, "locations": locations, "site": site_vars, "keepalive": default_keepalive,
             "zone": default_zone, "hosts": hosts or {}, "streams": streams, "stream_access_log": stream_access_log,
-            "sites": sites or [], "mixed": mixed or [], "tls_dir": tls_dir}
+            "sites": sites or [], "mixed": mixed or [], "tls_dir": tls_dir, "nginx_version": nginx_version}
 
 
 def model_from_record(record, overrides=None, warnings=None):
@@ -360,7 +390,7 @@ def model_from_record(record, overrides=None, warnings=None):
                            default_keepalive=record.get("keepalive"), default_zone=record.get("zone"),
                            overrides=overrides, warnings=warnings, streams=record.get("streams"),
                            stream_access_log=record.get("stream_access_log"), sites=record.get("sites"), mixed=record.get("mixed"),
-                           tls_dir=record.get("tls_dir"))
+                           tls_dir=record.get("tls_dir"), nginx_version=record.get("nginx_version"))
 
 
 # ------------------------------------------------------------ sites

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import asdict
 
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._features import has, parse_version
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import listen_parts, plain_dns_names
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import parse_address, quote
 
@@ -42,7 +43,46 @@ def server_args(server):
         args.append("backup")
     if server.down:
         args.append("down")
+    elif server.drain:
+        args.append("drain")
     return args
+
+
+def sticky_args(upstream):
+    """The `sticky cookie ...` directive of `upstream` (name first), None without sticky."""
+    sticky = upstream.sticky
+    if sticky is None:
+        return None
+    args = ["sticky", "cookie", sticky.cookie]
+    if sticky.expires is not None:
+        args.append("expires=" + sticky.expires)
+    if sticky.path is not None:
+        args.append("path=" + sticky.path)
+    if sticky.httponly:
+        args.append("httponly")
+    if sticky.secure:
+        args.append("secure")
+    if sticky.samesite is not None:
+        args.append("samesite=" + sticky.samesite)
+    return args
+
+
+def keepalive_args(upstream, nginx_version):
+    """The upstream's `keepalive` (name first), None for none. From nginx
+    1.29.7 an upstream without one keeps 32 idle connections per location:
+    `keepalive 0` keeps the model's "no keepalive" on every version."""
+    if upstream.keepalive:
+        return ["keepalive", str(upstream.keepalive)]
+    if _known_has("keepalive_default", nginx_version):
+        return ["keepalive", "0"]
+    return None
+
+
+def _known_has(feature, nginx_version):
+    """Whether the host's nginx is known to have `feature`. An unknown version
+    renders what every version reads (the listen form of http2, the explicit
+    proxy_http_version 1.1)."""
+    return parse_version(nginx_version) is not None and has(feature, nginx_version)
 
 
 def method_args(upstream):
@@ -61,7 +101,7 @@ def rate_limit_zone(site, index):
     return "edgeops_rl_%s_%d" % (site.name, index)
 
 
-def _site_to_dict(site, tls_dir=None):
+def _site_to_dict(site, tls_dir=None, nginx_version=None):
     """The server block's directives, every argument already in nginx's words
     (quoted where needed), so the template only joins them."""
     access_log = [site.access_log, LOG_FORMATS.get(site.log_format, "edgeops_lb")]
@@ -87,7 +127,10 @@ def _site_to_dict(site, tls_dir=None):
         "real_ip": _real_ip_words(site.real_ip),
         "verify_url": site.verify_url(),
         "verify_host": (plain_dns_names(site.server_names) or [None])[0] if site.name else None,
-        "tls": _tls_words(site, default + extra, tls_dir),
+        "tls": _tls_words(site, default + extra, tls_dir, nginx_version),
+        # HTTP/1.1 and an empty Connection header to the backends: nginx's
+        # defaults from 1.29.7, written before it.
+        "proxy_keepalive_headers": not _known_has("keepalive_default", nginx_version),
     }
     if site.name is not None:
         words["locations"] = [_location_words(site, index, location) for index, location in enumerate(site.locations)]
@@ -158,10 +201,12 @@ def _location_words(site, index, location):
     return words
 
 
-def _tls_words(site, listen_extra="", tls_dir=None):
+def _tls_words(site, listen_extra="", tls_dir=None, nginx_version=None):
     """TLS words of the template (None when off): the listens of the https
     server on the plain listens' addresses, the redirect target, HSTS, and
-    (load_balancer_sites) the site's own key and certificate files."""
+    (load_balancer_sites) the site's own key and certificate files. HTTP/2 is
+    `http2 on;` from nginx 1.25.1, a listen parameter before (and when the
+    version is unknown: every version reads it)."""
     tls = site.tls
     if tls is None or not tls.on:
         return None
@@ -176,6 +221,8 @@ def _tls_words(site, listen_extra="", tls_dir=None):
         "listens": listens,
         "redirect": tls.redirect,
         "http2": tls.http2,
+        "http2_listen": http2_words(tls.http2, nginx_version)[0],
+        "http2_directive": http2_words(tls.http2, nginx_version)[1],
         "hsts": "max-age=31536000" if tls.hsts else None,
         # The self-signed certificate's names: the domains, else the server names that are plain DNS names.
         "domains": list(tls.domains) or plain_dns_names(site.server_names),
@@ -192,6 +239,16 @@ def _tls_words(site, listen_extra="", tls_dir=None):
         "cert": tls.cert,
         "key": tls.key,
     }
+
+
+def http2_words(http2, nginx_version):
+    """(listen parameter, directive) of HTTP/2 for the host's nginx: ' http2'
+    after `ssl` before 1.25.1 (or unknown), `http2 on;` from it."""
+    if not http2:
+        return "", False
+    if _known_has("http2_directive", nginx_version):
+        return "", True
+    return " http2", False
 
 
 def _pair_paths(tls_dir, stem):
@@ -246,7 +303,7 @@ def _http_words(model, tls_dir=None):
         # Plain http on every listen: the site itself, or its redirect to https.
         for listen in site.all_listens:
             plain.setdefault(_listen_key(listen), [listen + extra, False])[1] |= site.default
-        tls = _tls_words(site, extra, tls_dir)
+        tls = _tls_words(site, extra, tls_dir, model.nginx_version)
         if tls is None:
             continue
         for listen in tls["listens"]:
@@ -265,6 +322,8 @@ def _http_words(model, tls_dir=None):
         "listens": [listen + " default_server" for listen, taken in plain.values() if not taken],
         "tls_listens": [listen + " default_server" for listen, taken in secure.values() if not taken],
         "http2": http2,
+        "http2_listen": http2_words(http2, model.nginx_version)[0],
+        "http2_directive": http2_words(http2, model.nginx_version)[1],
         "cert_path": catch_all_pair["cert_path"],
         "key_path": catch_all_pair["key_path"],
         "plain_status": CATCH_ALL_PLAIN,
@@ -273,9 +332,13 @@ def _http_words(model, tls_dir=None):
     return words
 
 
-def _upstream_to_dict(upstream_data, upstream):
+def _upstream_to_dict(upstream_data, upstream, nginx_version=None):
     upstream_data.pop("where")
     upstream_data["method_args"] = method_args(upstream)
+    upstream_data["sticky_args"] = sticky_args(upstream)
+    if upstream_data["sticky"] is not None:
+        upstream_data["sticky"].pop("where")
+    upstream_data["keepalive_args"] = keepalive_args(upstream, nginx_version)
     for server_data, server in zip(upstream_data["servers"], upstream.servers):
         server_data.pop("where")
         try:
@@ -308,7 +371,7 @@ def model_to_dict(model):
     data.pop("origin")
     data.pop("tls_dir")
     for upstream_data, upstream in zip(data["upstreams"], model.upstreams):
-        _upstream_to_dict(upstream_data, upstream)
+        _upstream_to_dict(upstream_data, upstream, model.nginx_version)
     for stream_data, stream in zip(data["streams"], model.streams):
         _stream_to_dict(stream_data, stream)
     for location_data in data["locations"]:
@@ -316,13 +379,13 @@ def model_to_dict(model):
         location_data.pop("server_block")
     if model.origin == "vars":
         if model.site is not None:
-            data["site"] = _site_to_dict(model.site)
+            data["site"] = _site_to_dict(model.site, nginx_version=model.nginx_version)
             site_words = dict(data["site"], locations=[_location_words(model.site, index, location) for index, location
                                                        in enumerate(model.locations)])
             site_words["has_root"] = any(location.path == "/" for location in model.locations)
             data["sites"] = [site_words]
         else:
-            data["sites"] = [_site_to_dict(site, tls_dir) for site in model.sites]
+            data["sites"] = [_site_to_dict(site, tls_dir, model.nginx_version) for site in model.sites]
         data["http"] = _http_words(model, tls_dir)
     elif data["site"] is not None:
         data["site"].pop("where")

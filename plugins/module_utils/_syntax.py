@@ -22,6 +22,8 @@ NAME_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 # Location paths go into `location` and into a `rewrite` regex: only
 # characters that need neither quoting nor regex escaping (except '.').
 PATH_RE = re.compile(r"\A/[A-Za-z0-9._~/-]{0,1023}\Z")
+# A sticky cookie's name: an RFC 6265 token, narrowed to letters, digits, '_' and '-'.
+COOKIE_NAME_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 # A host name (RFC 1123 labels, '_' allowed as nginx does) or an IPv4 address.
 HOST_NAME_RE = re.compile(r"\A(?=.{1,253}\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?\Z")
 PORT_RE = re.compile(r"\A[0-9]{1,5}\Z")

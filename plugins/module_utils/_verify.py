@@ -24,6 +24,10 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import fo
 # What lb_verify can expect; `auto` derives it from the upstream's method.
 EXPECTATIONS = ("auto", "round_robin", "least_conn", "ip_hash", "sticky", "random", "any")
 CHI_SQUARE_MIN_P = 0.001
+# A sticky upstream (sticky cookie): this many clients that keep the cookie,
+# one after the other, each sending this many requests.
+STICKY_CLIENTS = 3
+STICKY_REQUESTS = 30
 
 
 def match_backend(label, servers, resolve=None):
@@ -427,6 +431,31 @@ def resolve_upstream(model, spec, where="locations[0]"):
     return replace(upstream, servers=[replace(s, weight=w) for s, w in zip(upstream.servers, weights)]), None
 
 
+def judge_sessions(path, upstream, sessions, cookies_set, resolve=None):
+    """Problems of a sticky upstream's clients that keep its cookie: each
+    must have been given the cookie and have all its answers from one
+    backend. `sessions`: each client's {label: responses}. Returns
+    (each client's {server address: responses}, problems)."""
+    cookie = upstream.sticky.cookie
+    mapped_sessions, problems = [], []
+    for labels in sessions:
+        mapped = {}
+        for label, number in labels.items():
+            address = match_backend(label, upstream.servers, resolve) or str(label)
+            mapped[address] = mapped.get(address, 0) + number
+        mapped_sessions.append(mapped)
+    if cookies_set < len(sessions):
+        problems.append("%s: %d of %d clients got no cookie %s (Set-Cookie): is upstream %s sticky?"
+                        % (path, len(sessions) - cookies_set, len(sessions), cookie, upstream.name))
+    for index, mapped in enumerate(mapped_sessions):
+        if len(mapped) > 1:
+            problems.append("%s: client %d kept cookie %s and reached %d backends (%s); sticky sends all its "
+                            "requests to one" % (path, index + 1, cookie, len(mapped), _render(mapped, sorted(mapped))))
+    if not sessions:
+        problems.append("%s: no client that keeps cookie %s was answered" % (path, cookie))
+    return mapped_sessions, problems
+
+
 # ------------------------------------------------------------ results
 
 @dataclass
@@ -449,6 +478,7 @@ class LocationResult:
     abandoned: int = 0                                # in flight at the deadline, cut off
     truncated: int = 0                                # bodies longer than the limit read
     protocol: Optional[str] = None                    # tcp or udp: a stream (_stream_poll); None: HTTP
+    sessions: Optional[list] = None                   # sticky: each cookie-keeping client's {server: responses}
 
     @property
     def failed(self):
@@ -518,15 +548,32 @@ def _verify_one(spec, upstream, poll, url, host, requests, concurrency, timeout,
     truncated = sum(getattr(polled, "truncated", 0) for polled in polls)
     verdict = judge(path, upstream, per_client, expectation, concurrency, tolerance, spec.get("slow_backend"),
                     resolve)
+    sessions = None
+    if upstream.sticky is not None:
+        # New clients (no cookie) were judged above by the method and weights;
+        # now clients that keep the cookie, each on one backend.
+        dummy, sticky_errors, sticky_latencies, sticky_sent, sticky_elapsed, sticky_polls = poll_sources(
+            range(STICKY_CLIENTS), lambda source: poll(
+                url, path, STICKY_REQUESTS, concurrency=1, timeout=timeout, deadline_s=deadline_s,
+                backend_header=backend_header, backend_regex=backend_regex, keep_cookie=upstream.sticky.cookie))
+        sessions, problems = judge_sessions(path, upstream, [one for polled in sticky_polls for one in polled.sessions],
+                                            sum(polled.cookies_set for polled in sticky_polls), resolve)
+        verdict.problems.extend(problems)
+        for kind, number in sticky_errors.items():
+            errors[kind] = errors.get(kind, 0) + number
+        latencies += sticky_latencies
+        sent += sticky_sent
+        elapsed += sticky_elapsed
     failed = sum(errors.values())
     if failed > max_errors:
         verdict.problems.append("%s: %d of %d requests failed (%s)" % (
             path, failed, sent, ", ".join("%s: %d" % item for item in sorted(errors.items()))))
-    if sent < per_source * len(sources):
+    wanted = per_source * len(sources) + (STICKY_CLIENTS * STICKY_REQUESTS if sessions is not None else 0)
+    if sent < wanted:
         verdict.problems.append("%s: deadline reached after %d of %d requests%s" % (
-            path, sent, per_source * len(sources), " (%d cut off in flight)" % abandoned if abandoned else ""))
+            path, sent, wanted, " (%d cut off in flight)" % abandoned if abandoned else ""))
     return polled_result(path, upstream, verdict, errors, latencies, sent, elapsed, abandoned=abandoned,
-                         truncated=truncated)
+                         truncated=truncated, sessions=sessions)
 
 
 def poll_sources(sources, poll_one):
@@ -576,6 +623,9 @@ def table(results):
         else:
             against = "(expected %s)" % " ".join("%s:%s" % (_short(a), n) for a, n in r.expected.items())
         failed = " failed %d" % r.failed if r.failed else ""
+        if r.sessions is not None:
+            against += " cookie: %d clients on %s" % (len(r.sessions), " ".join(
+                "+".join(_short(a) for a in one) for one in r.sessions))
         lines.append("%-12s %-11s %-4s %s %s%s p99 %sms %d/s" % (
             r.path, r.expectation, "ok" if r.passed else "FAIL", counts, against, failed,
             r.latency_ms["p99"], r.requests_per_s or 0))

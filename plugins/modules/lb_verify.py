@@ -24,6 +24,9 @@ description:
     traffic while a primary is usable; with every primary C(down) the backups are judged as the upstream (as
     nginx sends to them); with no usable server at all the location fails saying so. C(random) over one usable
     server - every answer from it.
+  - "An upstream with C(sticky cookie NAME) (nginx >= 1.29.6): the requests above are new clients (no cookie),
+    judged by the method and weights; then 3 clients that keep the cookie send 30 requests each, one after the other,
+    and each must be given the cookie and have every answer from one backend."
   - A backend's name is matched to a server by its host and port (an IP written another way, or a name that
     resolves to the server's IP, or this host's own name for a loopback server), never by the port alone; a bare
     port (from I(backend_regex)) names the one server on that port.
@@ -286,7 +289,8 @@ locations:
     nothing was sent), requests, counts (server address to responses), expected, clients (ip_hash, per source
     address), errors (kind to occurrences; an unexpected error carries its message), failed, passed, problems,
     latency_ms (p50, p99), requests_per_s, abandoned (requests cut off at the deadline), truncated (bodies longer
-    than 64 KiB).
+    than 64 KiB), sessions (a sticky upstream - each cookie-keeping client's server address to responses; else
+    null).
   returned: always
   type: list
   elements: dict

@@ -23,6 +23,10 @@ description:
     or fails after I(timeout) seconds saying how many connections and old workers are left. Idle upstream
     keep-alive connections do not hold it up - old workers close them at once when they shut down, and the new
     workers never connect to a C(down) server.
+  - C(drained) on an upstream with C(sticky) where the host's nginx has the C(drain) server parameter (nginx >=
+    1.29.6) - the server gets C(drain) instead of C(down) - clients bound to it by the cookie keep reaching it, new
+    clients go to the others; the module then waits only for the old workers (the bound clients' connections are
+    expected to stay).
   - C(disabled) - the same C(down), without waiting. C(enabled) - back in rotation.
   - The state is kept on the load balancer in I(state_dir)C(/upstream_state.json), which the role reads, so a later
     run of the role (C(site.yml)) keeps a drained or disabled server down and keeps a weight set here, until
@@ -89,6 +93,11 @@ options:
   _paths:
     description: Internal, set by the action plugin - the paths the role recorded (configuration, nginx.conf, pid file).
     type: dict
+  _draining:
+    description: Internal, set by the action plugin - the targets that got nginx's C(drain) (sticky upstreams).
+    type: list
+    elements: str
+    default: []
 attributes:
   action:
     support: full
@@ -213,6 +222,7 @@ def main():
             _config=dict(type="str"),
             _state=dict(type="str"),
             _targets=dict(type="list", elements="str"),
+            _draining=dict(type="list", elements="str", default=[]),
             _paths=dict(type="dict"),
         ),
         mutually_exclusive=[("server", "host")],
@@ -231,7 +241,8 @@ def main():
     proc = _drain.Proc()
     try:
         # Resolved before anything changes: a name nginx resolved must resolve here too.
-        endpoints = _drain.endpoints_of(targets)
+        # A server with nginx's drain keeps its sticky clients: only the old workers are waited for.
+        endpoints = _drain.endpoints_of([target for target in targets if target not in params["_draining"]])
         master = _drain.read_pid(paths["nginx_pid"], proc) if not module.check_mode else None
     except (_drain.DrainError, OSError) as exc:
         module.fail_json(msg=str(exc), **result)

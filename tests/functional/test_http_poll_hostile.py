@@ -332,3 +332,60 @@ def test_name_resolution_of_backend_labels_ends_at_the_deadline(raw_server, monk
            "%.2f s, %d lookups" % (took, len(calls)))
     assert took < 3.0 and 0 < len(calls) < 100
     assert result.requests == 100 and any("not in upstream u" in problem for problem in result.problems)
+
+
+# ------------------------------------------------------------ sticky cookie
+
+def sticky_like(labels, sticky=True):
+    """A handler that answers like nginx's `sticky cookie srv`: a request
+    without the cookie goes to the next label in turn and is given the cookie;
+    with it, to the label the cookie names. `sticky` False: no cookie at all."""
+    turn = {"next": 0}
+
+    def handler(conn, stopping):
+        while True:
+            head = read_request(conn, stopping)
+            if not head:
+                return
+            cookie = [line.split(b"srv=", 1)[1].strip() for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"cookie:") and b"srv=" in line]
+            extra = b""
+            if cookie and cookie[0].decode() in labels:
+                label = cookie[0].decode()
+            else:
+                label = labels[turn["next"] % len(labels)]
+                turn["next"] += 1
+                if sticky:
+                    extra = b"Set-Cookie: srv=%s; path=/; HttpOnly\r\n" % label.encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Backend: %s\r\n%s\r\nok" % (label.encode(), extra))
+    return handler
+
+
+LABELS = ["127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"]
+
+
+def test_a_client_that_keeps_the_cookie_gets_one_backend(raw_server):
+    server = raw_server(sticky_like(LABELS))
+    kept = poll(server.url, "/", 30, concurrency=1, timeout=2, deadline_s=10, keep_cookie="srv")
+    assert kept.sessions == [{"127.0.0.1:7001": 30}] and kept.cookies_set == 1 and kept.failed == 0
+    # Without keep_cookie every request is a new client: in turn.
+    new = poll(server.url, "/", 30, concurrency=1, timeout=2, deadline_s=10)
+    assert new.counts == {label: 10 for label in LABELS} and new.sessions == []
+
+
+@pytest.mark.parametrize("sticky, problem", [
+    (True, None),
+    (False, "/s: 3 of 3 clients got no cookie srv (Set-Cookie): is upstream app sticky?"),
+])
+def test_lb_verify_judges_cookie_clients_on_the_wire(raw_server, sticky, problem):
+    from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Location, Sticky
+    server = raw_server(sticky_like(LABELS, sticky))
+    upstream = Upstream("app", servers=[Server(label) for label in LABELS], sticky=Sticky("srv"))
+    result, = verify(Model(upstreams=[upstream], locations=[Location("/s", "app")]), server.url, [{"path": "/s"}],
+                     30, timeout=2, deadline_s=10)
+    assert result.counts == {label: 10 for label in LABELS}
+    if problem is None:
+        assert result.passed, result.problems
+        assert len(result.sessions) == 3 and all(list(one.values()) == [30] for one in result.sessions)
+    else:
+        assert problem in result.problems

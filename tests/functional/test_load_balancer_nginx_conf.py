@@ -215,14 +215,37 @@ def test_gixy_finds_nothing_with_tls_on(rendered_tls):
 
 
 def test_nginx_from_1_25_1_gets_http2_on(tmp_path):
+    # The version the role read from the host (extra vars win over it here).
     proc, out = render(tmp_path, load_balancer_tls={"mode": "selfsigned", "redirect": False},
-                       load_balancer_http2_in_listen=False, **make_selfsigned(tmp_path))
+                       load_balancer_nginx_version="1.26.3", **make_selfsigned(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (balancer,) = server_blocks((out / "conf.d" / "upstream.conf").read_text())
     assert [line for line in balancer if line.startswith("listen ")][1] == "listen 127.0.0.1:443 ssl"
     assert "http2 on" in balancer
     # No redirect: plain HTTP proxies too.
     assert len([line for line in balancer if line.startswith("listen ")]) == 2
+
+
+def test_nginx_1_30_gets_its_defaults_and_sticky(tmp_path):
+    upstreams = [{"name": "sticky", "sticky": {"cookie": "srv", "expires": "1h", "path": "/", "httponly": True},
+                  "keepalive": 0, "servers": [{"address": "127.0.0.1:7001"}, {"address": "127.0.0.1:7002"}]}]
+    proc, out = render(tmp_path, load_balancer_nginx_version="1.30.6", load_balancer_upstreams=upstreams,
+                       load_balancer_locations=[{"path": "/sticky", "upstream": "sticky"}])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = directives((out / "conf.d" / "upstream.conf").read_text())
+    assert "sticky cookie srv expires=1h path=/ httponly" in lines
+    # 1.29.7's defaults: HTTP/1.1 to the backends and upstream keepalive unless `keepalive 0`.
+    assert "keepalive 0" in lines and not [line for line in lines if line.startswith("proxy_http_version")]
+
+
+def test_sticky_on_nginx_1_22_is_named(tmp_path):
+    upstreams = [{"name": "sticky", "sticky": {"cookie": "srv"}, "servers": [{"address": "127.0.0.1:7001"}]}]
+    proc, out = render(tmp_path, load_balancer_nginx_version="1.22.1", load_balancer_upstreams=upstreams,
+                       load_balancer_locations=[{"path": "/sticky", "upstream": "sticky"}])
+    assert proc.returncode != 0
+    assert ("load_balancer_upstreams[0].sticky: needs nginx >= 1.29.6 (sticky cookie sessions), this host has "
+            "1.22.1") in proc.stdout
+    assert not (out / "conf.d" / "upstream.conf").exists()
 
 
 @pytest.mark.parametrize("tls, words", [

@@ -1,11 +1,12 @@
-"""HTTP/2 on Debian 13 (nginx 1.26): the role writes `http2 on;` there, not
-the `listen ... http2` of nginx before 1.25.1, and nginx negotiates h2.
-The trixie host alone terminates TLS in this scenario (molecule.yml's
-host_vars); requests go to 127.0.0.1 inside the host, bounded in time."""
+"""HTTP/2 on Debian 13 (nginx 1.26) and forky (nginx 1.30): the role writes
+`http2 on;` there, not the `listen ... http2` of nginx before 1.25.1, and
+nginx negotiates h2. These hosts alone terminate TLS in this scenario
+(molecule.yml's host_vars); requests go to 127.0.0.1 inside the host,
+bounded in time."""
 
 import re
 
-testinfra_hosts = ["edgeops-molecule-trixie"]
+testinfra_hosts = ["edgeops-molecule-trixie", "edgeops-molecule-forky"]
 
 CERT = "/etc/nginx/tls/edgeops_lb.crt"
 

@@ -51,6 +51,9 @@ CASES = [
     ("upstreams not a list", lb("roundrobin"), "load_balancer_upstreams"),
     ("listen port out of range", lb([RR], load_balancer_listen="70000"), "load_balancer_listen"),
     ("group that does not exist", lb([{"name": "roundrobin", "group": "nosuchgroup"}]), "load_balancer_upstreams[0].group"),
+    # Debian 12's nginx 1.22 has no sticky sessions (nginx >= 1.29.6): named with both versions.
+    ("sticky on nginx 1.22", lb([dict(RR, sticky={"cookie": "srv"})]),
+     "load_balancer_upstreams[0].sticky: needs nginx >= 1.29.6 (sticky cookie sessions), this host has 1.22.1"),
     ("app port below 1024", ("app_servers", {"app_servers_ports": [80]}), "app_servers_ports"),
     ("app port not a number", ("app_servers", {"app_servers_ports": ["http"]}), "app_servers_ports"),
     ("duplicate app ports", ("app_servers", {"app_servers_ports": [7001, 7001]}), "app_servers_ports"),

@@ -45,8 +45,8 @@ def test_methods_are_the_same(options):
 
 def test_every_server_block_variable_reaches_the_model(options):
     """Each role variable of the server block is passed to the filter by the
-    role's preflight, under the name the model expects."""
-    preflight = (ROLE / "tasks" / "preflight.yml").read_text()
+    role's model task (tasks/model.yml), under the name the model expects."""
+    preflight = (ROLE / "tasks" / "model.yml").read_text()
     passed = re.findall(r"'(load_balancer_[a-z_]+)': (load_balancer_[a-z_]+)", preflight)
     assert passed and all(name == value for name, value in passed)
     assert sorted(name for name, dummy in passed) == sorted(SITE_VARS)

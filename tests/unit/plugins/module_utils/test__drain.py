@@ -330,3 +330,21 @@ def test_a_corrupted_record_is_named_not_a_crash(record, words):
     with pytest.raises(DrainError) as caught:
         _drain.resolve_all(_drain.check_record(record), ["pool"], host="app2")
     assert any(words in error for error in caught.value.errors), caught.value.errors
+
+
+@pytest.mark.parametrize("sticky, version, state, draining", [
+    ({"cookie": "srv"}, "1.30.6", "drained", ["127.0.0.1:7002"]),
+    ({"cookie": "srv"}, "1.30.6", "disabled", []),
+    ({"cookie": "srv"}, None, "drained", []),   # version unknown: down, as before
+    (None, "1.30.6", "drained", []),
+])
+def test_own_drain_targets_are_the_drained_servers_with_nginx_s_drain(sticky, version, state, draining):
+    from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import model_from_vars
+    upstream = {"name": "app", "servers": [{"address": "127.0.0.1:7001"}, {"address": "127.0.0.1:7002"},
+                                           {"address": "127.0.0.1:7003"}]}
+    if sticky:
+        upstream["sticky"] = sticky
+    model = model_from_vars([upstream], [], nginx_version=version, overrides={"upstreams": {"app": {
+        "127.0.0.1:7002": {"state": state}, "127.0.0.1:7003": {"state": state}}}})
+    # 7003 is drained too but not a target of this request.
+    assert _drain.own_drain_targets(model, ["127.0.0.1:7002"]) == draining

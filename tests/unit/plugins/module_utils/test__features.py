@@ -31,6 +31,10 @@ def test_parse_version(text, expected):
     ("resolve", "1.27.3", True),
     ("http2_directive", "1.25.0", False),
     ("http2_directive", "1.25.1", True),
+    ("drain", "1.29.5", False),
+    ("drain", "1.30.6", True),
+    ("keepalive_default", "1.29.6", False),
+    ("keepalive_default", "1.29.7", True),
     ("sticky", None, True),  # not installed yet: the host's own nginx -t judges the candidate
 ])
 def test_has(feature, host, expected):

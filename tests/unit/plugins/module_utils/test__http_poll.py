@@ -160,3 +160,14 @@ def test_interim_responses_are_skipped_in_a_loop_within_the_head_limit(interim):
 def test_a_status_is_three_ascii_digits(status):
     with pytest.raises(http.client.BadStatusLine):
         _http_poll.parse_head(b"HTTP/1.1 " + status + b" OK")
+
+
+@pytest.mark.parametrize("set_cookie, value", [
+    ("srv=abc123; Expires=Sat, 05 Dec 2026 07:00:00 GMT; Path=/", "abc123"),
+    ("other=1; Path=/, srv=0f; HttpOnly", "0f"),
+    ("xsrv=1", None),
+    ("", None),
+    (None, None),
+])
+def test_cookie_value_finds_the_named_cookie(set_cookie, value):
+    assert _http_poll.cookie_value(set_cookie, "srv") == value

@@ -73,3 +73,23 @@ def test_a_record_builds_the_same_model_as_the_variables():
                                                                    default_zone="64k", overrides=overrides)
     with pytest.raises(ModelError, match="model record: must be a dict"):
         model_from_record([])
+
+
+@pytest.mark.parametrize("sticky, version, state, drain, down", [
+    # nginx's own drain: a sticky upstream on an nginx that has it.
+    ({"cookie": "srv"}, "1.30.6", "drained", True, False),
+    ({"cookie": "srv"}, "1.29.6", "drained", True, False),
+    # The current behaviour elsewhere: down.
+    ({"cookie": "srv"}, "1.30.6", "disabled", False, True),
+    (None, "1.30.6", "drained", False, True),
+    ({"cookie": "srv"}, None, "drained", False, True),
+])
+def test_drained_is_nginx_s_drain_only_on_a_sticky_upstream_of_an_nginx_that_has_it(
+        sticky, version, state, drain, down):
+    upstream = {"name": "app", "servers": [{"address": "127.0.0.1:7001"}, {"address": "127.0.0.1:7002"}]}
+    if sticky:
+        upstream["sticky"] = sticky
+    model = model_from_vars([upstream], [], nginx_version=version,
+                            overrides={"upstreams": {"app": {"127.0.0.1:7002": {"state": state}}}})
+    server = model.upstreams[0].servers[1]
+    assert (server.drain, server.down, server.usable) == (drain, down, False)

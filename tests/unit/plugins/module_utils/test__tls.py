@@ -35,7 +35,8 @@ def test_selfsigned_gives_the_templates_words_and_an_https_verify_url():
     words = model_to_dict(build({"mode": "selfsigned", "domains": ["lb.example.test"]}))["site"]
     assert words["verify_url"] == "https://127.0.0.1:443"
     assert words["tls"] == {"mode": "selfsigned", "port": 443, "listen": "443", "redirect": True, "http2": True,
-                            "hsts": None, "domains": ["lb.example.test"],
+                            # Version unknown: the listen parameter every nginx reads.
+                            "http2_listen": " http2", "http2_directive": False, "hsts": None, "domains": ["lb.example.test"],
                             "redirect_target": "https://$host$request_uri", "acme": False,
                             "acme_directory": "https://acme-v02.api.letsencrypt.org/directory", "acme_email": "",
                             "acme_ca_file": "", "renew_days": 30,

@@ -344,3 +344,51 @@ def test_host_is_a_dns_name_optionally_with_a_port(host, ok):
         assert errors == []
     else:
         assert [error for error in errors if error.startswith("host: must be a DNS name, optionally :port")], errors
+
+
+def sticky_model():
+    from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Sticky
+    upstream = Upstream("app", servers=[Server(P1, weight=2), Server(P2), Server(P3)], sticky=Sticky("srv"))
+    return Model(upstreams=[upstream], locations=[Location("/sticky", "app")])
+
+
+def sticky_poll(sessions_of):
+    """New clients as nginx spreads them 2:1:1; a cookie-keeping client's
+    backends from `sessions_of(n)` (n: the client's number)."""
+    calls = []
+
+    def fake(url, path, requests, keep_cookie=None, **kwargs):
+        if keep_cookie is None:
+            return nginx_like_poll([2, 1, 1])(url, path, requests)
+        calls.append(keep_cookie)
+        counts, given = sessions_of(len(calls))
+        return _http_poll.PollResult(requests=sum(counts.values()), counts=dict(counts), latencies_ms=[1.0],
+                                     elapsed_s=0.1, sessions=[counts], cookies_set=given)
+    return fake, calls
+
+
+@pytest.mark.parametrize("sessions_of, problems", [
+    (lambda n: ({"7001": 30} if n != 2 else {"7002": 30}, 1), []),
+    (lambda n: ({"7001": 20, "7002": 10}, 1) if n == 3 else ({"7003": 30}, 1),
+     ["/sticky: client 3 kept cookie srv and reached 2 backends (7001:20 7002:10); sticky sends all its requests to "
+      "one"]),
+    (lambda n: ({"7001": 10, "7002": 10, "7003": 10}, 0),
+     ["/sticky: 3 of 3 clients got no cookie srv (Set-Cookie): is upstream app sticky?"]
+     + ["/sticky: client %d kept cookie srv and reached 3 backends (7001:10 7002:10 7003:10); sticky sends all its "
+        "requests to one" % n for n in (1, 2, 3)]),
+])
+def test_a_sticky_upstream_is_judged_for_new_clients_and_cookie_keepers(sessions_of, problems):
+    poll, calls = sticky_poll(sessions_of)
+    result, = verify(sticky_model(), "http://127.0.0.1", [{"path": "/sticky"}], 120, poll=poll)
+    assert calls == ["srv"] * _verify.STICKY_CLIENTS
+    # New clients: exactly by the weights.
+    assert result.counts == {P1: 60, P2: 30, P3: 30} and result.expected == result.counts
+    assert result.problems == problems
+    assert len(result.sessions) == _verify.STICKY_CLIENTS
+    assert result.requests == 120 + sum(sum(one.values()) for one in result.sessions)
+
+
+def test_an_upstream_without_sticky_sends_no_cookie_client():
+    poll, calls = sticky_poll(lambda n: ({"7001": 30}, 1))
+    result, = verify(weighted_model(), "http://127.0.0.1", [{"path": "/a"}], 120, poll=poll)
+    assert calls == [] and result.sessions is None and result.passed
