@@ -24,7 +24,7 @@ NGINX_FEATURES = {
     "keepalive_default": ((1, 29, 7), "upstream keepalive by default"),
 }
 
-_VERSION_RE = re.compile(r"^\s*(?:nginx/)?(\d{1,4})\.(\d{1,4})(?:\.(\d{1,4}))?")
+_VERSION_RE = re.compile(r"\A\s*(?:nginx/)?(\d{1,4})\.(\d{1,4})(?:\.(\d{1,4}))?")
 
 
 def parse_version(text) -> Optional[Version]:

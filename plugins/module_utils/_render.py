@@ -42,6 +42,20 @@ def server_args(server):
         args.append("backup")
     if server.down:
         args.append("down")
+    if server.resolve:
+        args.append("resolve")
+    return args
+
+
+def resolver_args(resolver):
+    """Arguments of the upstream's `resolver` directive (None without one)."""
+    if resolver is None:
+        return None
+    args = list(resolver.addresses)
+    if resolver.valid is not None:
+        args.append("valid=%s" % resolver.valid)
+    if not resolver.ipv6:
+        args.append("ipv6=off")
     return args
 
 
@@ -276,6 +290,10 @@ def _http_words(model, tls_dir=None):
 def _upstream_to_dict(upstream_data, upstream):
     upstream_data.pop("where")
     upstream_data["method_args"] = method_args(upstream)
+    # `resolver` and `resolver_timeout` in the upstream block (its resolve servers).
+    upstream_data.pop("resolver")
+    upstream_data["resolver_args"] = resolver_args(upstream.resolver)
+    upstream_data["resolver_timeout"] = upstream.resolver.timeout if upstream.resolver is not None else None
     for server_data, server in zip(upstream_data["servers"], upstream.servers):
         server_data.pop("where")
         try:
@@ -307,6 +325,8 @@ def model_to_dict(model):
     data = asdict(model)
     data.pop("origin")
     data.pop("tls_dir")
+    data.pop("nginx_version")
+    data.pop("resolver")
     for upstream_data, upstream in zip(data["upstreams"], model.upstreams):
         _upstream_to_dict(upstream_data, upstream)
     for stream_data, stream in zip(data["streams"], model.streams):
