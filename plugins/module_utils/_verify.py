@@ -150,7 +150,11 @@ def _short(address):
 
 
 def _render(counts, order):
-    return " ".join("%s:%d" % (_short(a), counts.get(a, 0)) for a in order)
+    """'7001:2 7002:1' - loopback servers by port, unless two share a port
+    (the addresses of one re-resolved name): then by address."""
+    ports = [address.rsplit(":", 1)[-1] for address in order]
+    name = _short if len(set(ports)) == len(ports) else str
+    return " ".join("%s:%d" % (name(a), counts.get(a, 0)) for a in order)
 
 
 def resolve_expectation(requested, upstream, concurrency):
