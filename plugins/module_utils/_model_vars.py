@@ -133,7 +133,8 @@ def resolver_from_var(value, errors, var=RESOLVER_VAR):
         return None
     _unknown_keys(value, RESOLVER_KEYS, var, errors)
     addresses = value.get("addresses")
-    if addresses in (None, []) and all(value.get(key) is None for key in ("valid", "timeout")):
+    # The role's default: no addresses, empty valid and timeout.
+    if addresses in (None, []) and all(value.get(key) in (None, "") for key in ("valid", "timeout")):
         return None
     resolver = Resolver(where=var)
     if isinstance(addresses, (str, int)) and not isinstance(addresses, bool):

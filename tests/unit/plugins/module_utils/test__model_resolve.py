@@ -15,6 +15,8 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf impor
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._render import model_to_dict, resolver_args, server_args
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import RESOLVE_NAME_RE, parse_resolver_address
 
+from helpers.paths import role_defaults
+
 UPSTREAMS = [
     {"name": "static", "servers": [{"address": "127.0.0.1:7001"}]},
     {"name": "dyn", "servers": [{"address": "dyn.edgeops.test:7001", "resolve": True, "weight": 2},
@@ -147,6 +149,18 @@ def test_every_error_at_once_before_anything_changes():
 @pytest.mark.parametrize("version", [None, "", "1.27.3", "1.28.0", "nginx/1.30.6"])
 def test_resolve_is_accepted_where_nginx_has_it_or_the_version_is_unknown(version):
     assert build(nginx_version=version).upstreams[1].resolves
+
+
+@pytest.mark.parametrize("resolver", [None, {}, {"addresses": [], "valid": "", "ipv6": False, "timeout": ""},
+                                      {"addresses": None, "valid": None, "ipv6": None, "timeout": None}])
+def test_no_addresses_is_no_resolver(resolver):
+    model = model_from_vars(copy.deepcopy(UPSTREAMS[:1]), copy.deepcopy(LOCATIONS[:1]), resolver=resolver)
+    assert model.resolver is None
+
+
+def test_the_role_s_default_resolver_is_none():
+    default = role_defaults()["load_balancer_resolver"]
+    assert model_from_vars(copy.deepcopy(UPSTREAMS[:1]), copy.deepcopy(LOCATIONS[:1]), resolver=default).resolver is None
 
 
 def test_a_resolver_without_resolve_servers_is_still_checked():
