@@ -197,8 +197,8 @@ def _check_resolver(findings, resolver, obj=None):
     where = resolver.where or "resolver"
     addresses = resolver.addresses
     if not addresses or len(addresses) > MAX_RESOLVER_ADDRESSES:
-        findings.syntax(where + ".addresses", "must list 1-%d DNS servers, got %d" % (MAX_RESOLVER_ADDRESSES,
-                                                                                   len(addresses)), obj)
+        findings.syntax(where + ".addresses", "must list 1-%d DNS servers, got %d"
+                        % (MAX_RESOLVER_ADDRESSES, len(addresses)), obj)
     for index, address in enumerate(addresses):
         try:
             syntax.parse_resolver_address(address)
