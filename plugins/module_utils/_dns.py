@@ -22,6 +22,10 @@ class DnsError(Exception):
     """No usable answer: the message says why (timeout, refused, malformed)."""
 
 
+class StrayAnswer(DnsError):
+    """A datagram that answers another query (or no query): not ours."""
+
+
 def query_packet(name, qtype, ident):
     """A recursive query for `name` (RFC 1035 4.1)."""
     labels = name.rstrip(".").split(".")
@@ -50,7 +54,7 @@ def parse_answer(data, ident, qtype):
         raise DnsError("short answer")
     got_ident, flags, questions, answers = struct.unpack("!HHHH", data[:8])
     if got_ident != ident or not flags & 0x8000:
-        raise DnsError("answer to another query")
+        raise StrayAnswer("answer to another query")
     rcode = flags & 0xF
     if rcode == 3:      # NXDOMAIN: the name has no address
         return [], None
@@ -109,8 +113,8 @@ def ask(server, name, qtype, timeout=2.0):
                 raise DnsError("%s: %s" % (server, exc)) from None
             try:
                 return parse_answer(data, ident, qtype)
-            except DnsError:
-                continue    # a stray datagram: wait for ours until the deadline
+            except StrayAnswer:
+                continue    # wait for ours until the deadline
 
 
 def resolve_with(servers, name, ipv6=False, timeout=2.0):

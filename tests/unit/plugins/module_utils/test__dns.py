@@ -82,3 +82,49 @@ def test_the_first_server_that_answers_gives_the_set(monkeypatch):
     assert _dns.resolve_with(["127.0.0.53"], "dyn.test", ipv6=True) == ["127.0.0.2", "127.0.0.3", "[::1]"]
     with pytest.raises(_dns.DnsError, match="10.0.0.1"):
         _dns.resolve_with(["10.0.0.1"], "dyn.test")
+
+
+class FakeSocket:
+    """A UDP socket that receives the given datagrams (answers to the query it was sent)."""
+
+    def __init__(self, replies):
+        self.replies, self.sent = replies, []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def connect(self, address):
+        self.address = address
+
+    def send(self, packet):
+        self.sent.append(packet)
+
+    def settimeout(self, seconds):
+        pass
+
+    def recv(self, size):
+        if not self.replies:
+            raise _dns.socket.timeout()
+        return self.replies.pop(0)(struct.unpack("!H", self.sent[0][:2])[0])
+
+
+@pytest.mark.parametrize("replies, outcome", [
+    # A stray datagram is skipped; ours is read.
+    ([lambda ident: answer(ident ^ 1, []), lambda ident: answer(ident, [(1, 2, bytes([127, 0, 0, 2]))])],
+     (["127.0.0.2"], 2)),
+    # A refusal is said at once, not waited out.
+    ([lambda ident: answer(ident, [], rcode=5)], "rcode 5"),
+    ([], "no answer from 127.0.0.53:5353"),
+])
+def test_ask_reads_its_own_answer(monkeypatch, replies, outcome):
+    fake = FakeSocket(list(replies))
+    monkeypatch.setattr(_dns.socket, "socket", lambda family, kind: fake)
+    if isinstance(outcome, str):
+        with pytest.raises(_dns.DnsError, match=outcome.replace(".", r"\.")):
+            _dns.ask("127.0.0.53:5353", "dyn.edgeops.test", _dns.TYPE_A, timeout=0.05)
+    else:
+        assert _dns.ask("127.0.0.53:5353", "dyn.edgeops.test", _dns.TYPE_A, timeout=1) == outcome
+    assert fake.address == ("127.0.0.53", 5353)
