@@ -204,7 +204,7 @@ def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=N
                               default_zone=zone or None, hosts=hosts, streams=streams,
                               stream_access_log=stream_access_log, sites=sites,
                               mixed=_mixed(site, locations, defaults) if sites else [], tls_dir=tls_dir,
-                              resolver=resolver, nginx_version=nginx_version or None)
+                              resolver=resolver)
     warnings = []
     if isinstance(overrides, str):  # the state file's text
         try:
@@ -213,7 +213,8 @@ def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=N
             errors.append("%s: not JSON (%s)" % (STATE_FILE, exc))
             overrides = None
     try:
-        model = model_from_record(record, overrides=overrides, warnings=warnings)
+        # The version is the host's now, not a recorded input: a first run (nginx not yet there) records the same.
+        model = model_from_record(record, overrides=overrides, warnings=warnings, nginx_version=nginx_version or None)
     except ModelError as exc:
         errors.extend(exc.errors)
     if errors:

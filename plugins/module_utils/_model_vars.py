@@ -395,8 +395,9 @@ def record_from_vars(upstreams, locations, site_vars=None, default_keepalive=Non
             "nginx_version": nginx_version}
 
 
-def model_from_record(record, overrides=None, warnings=None):
-    """model_from_vars on a record (record_from_vars); ModelError naming each field."""
+def model_from_record(record, overrides=None, warnings=None, nginx_version=None):
+    """model_from_vars on a record (record_from_vars); ModelError naming each
+    field. `nginx_version`, when given, is the host's (else the record's)."""
     if not isinstance(record, dict):
         raise ModelError(["model record: must be a dict, got %s" % type(record).__name__])
     return model_from_vars(record.get("upstreams"), record.get("locations"), site_vars=record.get("site"),
@@ -404,7 +405,7 @@ def model_from_record(record, overrides=None, warnings=None):
                            overrides=overrides, warnings=warnings, streams=record.get("streams"),
                            stream_access_log=record.get("stream_access_log"), sites=record.get("sites"), mixed=record.get("mixed"),
                            tls_dir=record.get("tls_dir"), resolver=record.get("resolver"),
-                           nginx_version=record.get("nginx_version"))
+                           nginx_version=nginx_version or record.get("nginx_version"))
 
 
 # ------------------------------------------------------------ sites
