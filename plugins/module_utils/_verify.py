@@ -149,11 +149,16 @@ def _short(address):
     return address.rsplit(":", 1)[1] if address.startswith("127.") else address
 
 
+def _namer(addresses):
+    """How to show `addresses`: loopback servers by port, unless two share a
+    port (the addresses of one re-resolved name): then by address."""
+    ports = [address.rsplit(":", 1)[-1] for address in addresses]
+    return _short if len(set(ports)) == len(ports) else str
+
+
 def _render(counts, order):
-    """'7001:2 7002:1' - loopback servers by port, unless two share a port
-    (the addresses of one re-resolved name): then by address."""
-    ports = [address.rsplit(":", 1)[-1] for address in order]
-    name = _short if len(set(ports)) == len(ports) else str
+    """'7001:2 7002:1' (or whole addresses, _namer)."""
+    name = _namer(order)
     return " ".join("%s:%d" % (name(a), counts.get(a, 0)) for a in order)
 
 
@@ -625,13 +630,14 @@ def table(results):
         if not r.polled:
             lines.append("%-12s FAIL %s" % (r.path, "; ".join(r.problems)))
             continue
-        counts = " ".join("%s:%d" % (_short(a), n) for a, n in r.counts.items()) or "-"
+        name = _namer(list(dict.fromkeys(list(r.counts) + list(r.expected or {}))))
+        counts = " ".join("%s:%d" % (name(a), n) for a, n in r.counts.items()) or "-"
         if r.expected is None:
             against = "(%s)" % ("%d clients sticky" % len(r.clients) if r.clients else "no weights")
         elif r.expected == r.counts:
             against = "(exact)"
         else:
-            against = "(expected %s)" % " ".join("%s:%s" % (_short(a), n) for a, n in r.expected.items())
+            against = "(expected %s)" % " ".join("%s:%s" % (name(a), n) for a, n in r.expected.items())
         failed = " failed %d" % r.failed if r.failed else ""
         lines.append("%-12s %-11s %-4s %s %s%s p99 %sms %d/s" % (
             r.path, r.expectation, "ok" if r.passed else "FAIL", counts, against, failed,

@@ -425,3 +425,14 @@ def test_the_address_header_is_checked_before_any_request():
     with pytest.raises(_verify.ParameterError, match="address_header: must be an HTTP header name"):
         verify(resolving_model(), "http://127.0.0.1", [{"path": "/dyn"}], 10, address_header="X Addr",
                poll=lambda *a, **k: pytest.fail("polled"))
+
+
+def test_the_table_shows_addresses_that_share_a_port_whole():
+    result = verify(resolving_model(), "http://127.0.0.1", [{"path": "/dyn"}], 90,
+                    poll=poll_answering({"127.0.0.2:7001": 30, "127.0.0.3:7001": 30, "127.0.0.1:7002": 30}, []),
+                    lookup=lambda upstream, name: ["127.0.0.2", "127.0.0.3"])
+    assert table(result)[0].startswith("/dyn         round_robin ok   127.0.0.2:7001:30 127.0.0.3:7001:30 "
+                                       "127.0.0.1:7002:30 (exact)")
+    assert table(verify(weighted_model(), "http://127.0.0.1", [{"path": "/a"}], 12,
+                        poll=poll_answering({P1: 6, P2: 3, P3: 3}, [])))[0].startswith(
+        "/a           round_robin ok   7001:6 7002:3 7003:3 (exact)")
