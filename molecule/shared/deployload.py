@@ -2,7 +2,8 @@
 (loopback to its nginx only), 16 keep-alive connections for the whole test,
 paced (2,000 requests a second by default: unpaced, the client took both
 cores from the playbook it measures),
-every response counted by second, status and X-App-Version; and playbook runs
+every response counted by second, status and X-App-Version (or another
+header: X-Upstream-Addr for the resolve test); and playbook runs
 whose task start times are known (ansible.posix.profile_tasks)."""
 
 import datetime
@@ -26,12 +27,12 @@ import json, os, sys, time
 sys.path.insert(0, "/var/tmp")
 from _http_poll import poll
 path, concurrency, max_seconds, stop_file = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-rate = int(sys.argv[5])
+rate, header = int(sys.argv[5]), sys.argv[6]
 rounds, started = [], time.monotonic()
 while time.monotonic() - started < max_seconds and not os.path.exists(stop_file):
     begun, round_started = time.time(), time.monotonic()
     result = poll("http://127.0.0.1:80", path, rate, concurrency=concurrency, timeout=10, deadline_s=1.0,
-                  backend_header="X-App-Version")
+                  backend_header=header)
     rounds.append([begun, time.time(), result.counts, result.errors, result.retried])
     time.sleep(max(0.0, 1.0 - (time.monotonic() - round_started)))
 print(json.dumps({"rounds": rounds, "sent": sum(sum(r[2].values()) + sum(r[3].values()) for r in rounds),
@@ -51,10 +52,10 @@ def served_version(name):
 class Load:
     """`with Load(container, path) as load:` ... `load.result` afterwards."""
 
-    def __init__(self, container, path, concurrency=16, max_seconds=900, rate=2000):
+    def __init__(self, container, path, concurrency=16, max_seconds=900, rate=2000, header="X-App-Version"):
         self.container, self.result, self.proc = container, None, None
         self.stop_file = "/var/tmp/edgeops-deployload.stop"
-        self.args = [path, str(concurrency), str(max_seconds), self.stop_file, str(rate)]
+        self.args = [path, str(concurrency), str(max_seconds), self.stop_file, str(rate), header]
         self.timeout = max_seconds + 60
 
     def __enter__(self):

@@ -97,6 +97,21 @@ options:
     description: Where the sites' keys and certificates are (C(site_NAME.crt), C(catch_all.crt)).
     type: str
     version_added: 0.3.0
+  resolver:
+    description:
+      - The DNS servers nginx asks for the upstream servers with C(resolve) (C(load_balancer_resolver)) - a dict
+        with C(addresses) (IP addresses, optionally C(:PORT)), C(valid) (an nginx time that overrides the records'
+        TTL), C(ipv6) (also ask for AAAA records, default false) and C(timeout) (C(resolver_timeout)). It becomes
+        the C(resolver) inside every upstream with a C(resolve) server (nginx >= 1.27.3).
+    type: dict
+    version_added: 0.3.0
+  nginx_version:
+    description:
+      - The host's nginx version (C(1.22.1)); a feature it lacks is an error naming the field (C(needs nginx >=
+        1.27.3 (upstream servers re-resolved by DNS), this host has 1.22.1)). Empty or absent - unknown (nginx not
+        installed yet), the host's own C(nginx -t) of the candidate judges.
+    type: str
+    version_added: 0.3.0
   defaults:
     description:
       - The role's defaults, to tell the single-site variables (C(load_balancer_locations),
@@ -186,7 +201,7 @@ def _mixed(site, locations, defaults):
 
 def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None, site=None,
              overrides=None, streams=None, stream_access_log=None, sites=None, tls_dir=None, defaults=None,
-             nginx_version=None):
+             resolver=None, nginx_version=None):
     errors, hosts = [], {}
     if isinstance(upstreams, list) and any(isinstance(u, dict) and u.get("group") is not None for u in upstreams) \
             and groups is not None and hostvars is not None:
@@ -200,7 +215,7 @@ def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=N
                               default_zone=zone or None, hosts=hosts, streams=streams,
                               stream_access_log=stream_access_log, sites=sites,
                               mixed=_mixed(site, locations, defaults) if sites else [], tls_dir=tls_dir,
-                              nginx_version=nginx_version or None)
+                              resolver=resolver, nginx_version=nginx_version or None)
     warnings = []
     if isinstance(overrides, str):  # the state file's text
         try:
@@ -209,7 +224,8 @@ def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=N
             errors.append("%s: not JSON (%s)" % (STATE_FILE, exc))
             overrides = None
     try:
-        model = model_from_record(record, overrides=overrides, warnings=warnings)
+        # The host's version as asked now (the record keeps the one of the run that wrote it).
+        model = model_from_record(record, overrides=overrides, warnings=warnings, nginx_version=nginx_version or None)
     except ModelError as exc:
         errors.extend(exc.errors)
     if errors:

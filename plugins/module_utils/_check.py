@@ -41,6 +41,7 @@ ACCESS_LOG_BUFFER_RANGE = (1024, 64 * 1024 ** 2)
 # Timeouts and fail_timeout: up to one year (nginx overflows near 1e10 s).
 MAX_SECONDS = 31536000
 MAX_SERVER_NAMES = 64
+MAX_RESOLVER_ADDRESSES = 16
 MAX_HEADERS = 64
 NEXT_UPSTREAM = ("error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504",
                  "http_403", "http_404", "http_429", "non_idempotent", "off")
@@ -98,6 +99,8 @@ class _Findings(list):
         self.nginx_version = model.nginx_version
         # Syntax rules are errors in role input, warnings in an accepted config.
         self.syntax_severity = "error" if self.from_vars else "warning"
+        # The host's nginx version (None: unknown): a feature it lacks is an error.
+        self.nginx_version = model.nginx_version
 
     def add(self, severity, field, message, obj=None, subject=None):
         self.append(Finding(severity, field, message, subject, getattr(obj, "file", None), getattr(obj, "line", None)))
@@ -168,10 +171,46 @@ def _check_server(findings, upstream, server, seen):
     _in_range(findings, _field(server, "max_conns", where), server.max_conns, MAX_CONNS_RANGE, upstream)
     if server.fail_timeout is not None:
         _time(findings, _field(server, "fail_timeout", where), server.fail_timeout, False, upstream)
+    if server.resolve:
+        _check_resolve_server(findings, upstream, server, where)
     if server.backup and upstream.method in METHODS_WITHOUT_BACKUP:
         findings.add("error", _field(server, "backup", where),
                      "nginx does not allow backup with method %s (it accepts it only when the method comes after "
                      "the servers)" % upstream.method, upstream, subject)
+
+
+def _check_resolve_server(findings, upstream, server, where):
+    """`server NAME resolve`: a host name, a resolver to ask, and an nginx that has it."""
+    subject = upstream.name
+    host = server.address.rpartition(":")[0]
+    if not syntax.RESOLVE_NAME_RE.match(host):
+        findings.syntax(_field(server, "address", where), "resolve needs a host name of RFC 1123 labels (letters, "
+                        "digits, inner '-', dot-separated, no trailing dot) and a port, got %r" % (server.address,),
+                        upstream, subject)
+    if upstream.resolver is None and findings.from_vars:
+        findings.add("error", _field(server, "resolve", where), "needs load_balancer_resolver (the DNS servers nginx "
+                     "asks for %s), none is set" % host, upstream, subject)
+    lacking = missing("resolve", findings.nginx_version)
+    if lacking:
+        findings.add("error", _field(server, "resolve", where), lacking, upstream, subject)
+
+
+def _check_resolver(findings, resolver, obj=None):
+    """load_balancer_resolver (or an upstream's `resolver` read from a config)."""
+    where = resolver.where or "resolver"
+    addresses = resolver.addresses
+    if not addresses or len(addresses) > MAX_RESOLVER_ADDRESSES:
+        findings.syntax(where + ".addresses", "must list 1-%d DNS servers, got %d"
+                        % (MAX_RESOLVER_ADDRESSES, len(addresses)), obj)
+    for index, address in enumerate(addresses):
+        try:
+            syntax.parse_resolver_address(address)
+        except ValueError as exc:
+            findings.syntax("%s.addresses[%d]" % (where, index), str(exc), obj)
+    if resolver.valid is not None:
+        _time(findings, where + ".valid", resolver.valid, False, obj)
+    if resolver.timeout is not None:
+        _time(findings, where + ".timeout", resolver.timeout, True, obj)
 
 
 def _check_upstream_name(findings, field, upstream, names):
@@ -237,6 +276,9 @@ def _check_upstream(findings, upstream, names, stream=False):
         _check_server(findings, upstream, server, seen)
     if not upstream.usable_servers:
         findings.add("error", field("servers"), "has no usable server (all are backup or down)", upstream, subject)
+    if upstream.resolves and upstream.zone is None:
+        findings.add("error", field("zone"), "is required with resolve (nginx keeps the re-resolved addresses in the "
+                     "upstream's shared memory zone): remove zone false or give a size", upstream, subject)
     if upstream.zone is None and len(upstream.servers) > 1:
         findings.add("info", where, "has no zone: each worker keeps its own balancing state, so counts are only "
                      "approximately as weighted", upstream, subject)
@@ -416,6 +458,10 @@ def check(model):
         _check_acme_location(findings, site, site.locations)
     _check_sites(findings, model, names)
     _check_streams(findings, model, names)
+    resolvers = [model.resolver] + [upstream.resolver for upstream in model.upstreams] + [
+        stream.upstream.resolver for stream in model.streams if stream.upstream is not None]
+    for resolver in {id(resolver): resolver for resolver in resolvers if resolver is not None}.values():
+        _check_resolver(findings, resolver)
     return findings
 
 

@@ -47,6 +47,8 @@ class Server:
     down: bool = False
     # nginx's `drain` (>= 1.29.6, sticky upstreams): only clients bound to it by sticky still reach it.
     drain: bool = False
+    # `server NAME resolve`: nginx re-resolves the name (nginx >= 1.27.3).
+    resolve: bool = False
     where: Optional[str] = field(default=None, compare=False)
 
     @property
@@ -77,6 +79,18 @@ class Sticky:
 
 
 @dataclass
+class Resolver:
+    """The DNS servers nginx asks for an upstream's `resolve` servers
+    (load_balancer_resolver): `resolver ADDRESS... [valid=TIME] [ipv6=off]`
+    and `resolver_timeout` inside the upstream block."""
+    addresses: list = field(default_factory=list)
+    valid: Optional[str] = None
+    ipv6: bool = True
+    timeout: Optional[str] = None
+    where: Optional[str] = field(default=None, compare=False)
+
+
+@dataclass
 class Upstream:
     name: str
     servers: list = field(default_factory=list)
@@ -87,6 +101,8 @@ class Upstream:
     keepalive: Optional[int] = None
     zone: Optional[str] = None
     sticky: Optional[Sticky] = None
+    # Its `resolver` (set when a server has `resolve`).
+    resolver: Optional[Resolver] = None
     file: Optional[str] = None
     line: Optional[int] = None
     where: Optional[str] = field(default=None, compare=False)
@@ -94,6 +110,11 @@ class Upstream:
     @property
     def usable_servers(self) -> list:
         return [s for s in self.servers if s.usable]
+
+    @property
+    def resolves(self) -> bool:
+        """Whether a server of it is re-resolved by DNS (`resolve`)."""
+        return any(server.resolve for server in self.servers)
 
 
 @dataclass
@@ -261,8 +282,9 @@ class Model:
     tls_dir: Optional[str] = field(default=None, compare=False)
     # "vars" (role input) or "config" (read back from nginx's files).
     origin: str = field(default="vars", compare=False)
-    # The host's nginx version ("1.22.1"); None: unknown (not installed yet),
-    # then the host's own nginx -t judges the candidate (_features).
+    # load_balancer_resolver (also each resolving upstream's `resolver`).
+    resolver: Optional[Resolver] = field(default=None, compare=False)
+    # The host's nginx version ('1.22.1'; None: unknown), for _features.
     nginx_version: Optional[str] = field(default=None, compare=False)
 
     def upstream(self, name) -> Optional[Upstream]:

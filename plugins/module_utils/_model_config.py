@@ -10,7 +10,7 @@ import re
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import TIME_RE
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
-    Location, Model, Server, Site, Sticky, Stream, Upstream)
+    Location, Model, Resolver, Server, Site, Sticky, Stream, Upstream)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import walk
 
 
@@ -22,7 +22,7 @@ def _server_from_directive(directive):
             setattr(server, key, int(value))
         elif key == "fail_timeout":
             server.fail_timeout = value
-        elif key in ("backup", "down", "drain"):
+        elif key in ("backup", "down", "drain", "resolve"):
             setattr(server, key, True)
     return server
 
@@ -42,8 +42,23 @@ def _sticky_from_directive(directive):
     return sticky
 
 
+def _resolver_from_directive(directive, upstream):
+    """An upstream's `resolver ADDRESS... [valid=TIME] [ipv6=on|off]`."""
+    resolver = Resolver(where="upstream %s resolver" % upstream.name)
+    for arg in directive.args:
+        key, equals, value = arg.partition("=")
+        if equals and key == "valid":
+            resolver.valid = value
+        elif equals and key == "ipv6":
+            resolver.ipv6 = value != "off"
+        elif not equals:
+            resolver.addresses.append(arg)
+    return resolver
+
+
 def _upstream_from_block(directive):
     upstream = Upstream(name=directive.args[0] if directive.args else "", file=directive.file, line=directive.line)
+    timeout = None
     for child in directive.block or []:
         if child.name == "server":
             upstream.servers.append(_server_from_directive(child))
@@ -63,6 +78,12 @@ def _upstream_from_block(directive):
             upstream.sticky = _sticky_from_directive(child)
         elif child.name == "zone":
             upstream.zone = child.args[1] if len(child.args) > 1 else "shared"
+        elif child.name == "resolver":
+            upstream.resolver = _resolver_from_directive(child, upstream)
+        elif child.name == "resolver_timeout" and child.args:
+            timeout = child.args[0]
+    if upstream.resolver is not None and timeout is not None:
+        upstream.resolver.timeout = timeout
     return upstream
 
 

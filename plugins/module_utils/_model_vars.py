@@ -18,14 +18,16 @@ from ansible_collections.edgeops.nginx_lb.plugins.module_utils._convert import t
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._features import has, parse_version
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._nginx_conf import ParseError, parse
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import (
-    Location, Model, ModelError, RateLimit, RealIp, Server, Site, Sticky, Stream, Upstream, plain_dns_names)
+    Location, Model, ModelError, RateLimit, RealIp, Resolver, Server, Site, Sticky, Stream, Upstream, plain_dns_names)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._syntax import (
     SITE_NAME_RE, format_address, parse_address)
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._tls import tls_from_var
 
 UPSTREAM_KEYS = ("name", "method", "hash_key", "consistent", "two", "keepalive", "zone", "sticky", "servers")
 STICKY_KEYS = ("cookie", "expires", "path", "httponly", "secure", "samesite")
-SERVER_KEYS = ("address", "weight", "max_fails", "fail_timeout", "max_conns", "backup", "down")
+SERVER_KEYS = ("address", "weight", "max_fails", "fail_timeout", "max_conns", "backup", "down", "resolve")
+RESOLVER_VAR = "load_balancer_resolver"
+RESOLVER_KEYS = ("addresses", "valid", "ipv6", "timeout")
 LOCATION_KEYS = ("path", "upstream")
 STREAM_KEYS = ("name", "listen", "protocol", "method", "hash_key", "consistent", "two", "zone", "proxy_timeout",
                "proxy_connect_timeout", "proxy_protocol", "servers")
@@ -86,6 +88,7 @@ def _server(raw, where, errors):
         server.fail_timeout = to_text(raw["fail_timeout"], where + ".fail_timeout", errors)
     server.backup = to_bool(raw.get("backup", False), where + ".backup", errors)
     server.down = to_bool(raw.get("down", False), where + ".down", errors)
+    server.resolve = to_bool(raw.get("resolve", False), where + ".resolve", errors)
     return server
 
 
@@ -119,6 +122,9 @@ def _upstream(raw, where, errors, default_keepalive, default_zone):
         server = _server(raw_server, "%s.servers[%d]" % (where, index), errors)
         if server is not None:
             upstream.servers.append(server)
+    if upstream.resolves and upstream.zone is None and zone in (None, True):
+        # nginx keeps re-resolved addresses in the zone: one is given unless turned off (the check names that).
+        upstream.zone = default_zone or "64k"
     return upstream
 
 
@@ -138,6 +144,34 @@ def _sticky(raw, where, errors):
     for key in ("httponly", "secure"):
         setattr(sticky, key, to_bool(raw.get(key, False), "%s.%s" % (where, key), errors))
     return sticky
+
+
+def resolver_from_var(value, errors, var=RESOLVER_VAR):
+    """load_balancer_resolver -> Resolver; None when unset (None, {} or no addresses)."""
+    if value is None or value == {}:
+        return None
+    if not isinstance(value, dict):
+        errors.add(var, "must be a dict with addresses, valid, ipv6, timeout, got %r" % (value,))
+        return None
+    _unknown_keys(value, RESOLVER_KEYS, var, errors)
+    addresses = value.get("addresses")
+    # The role's default: no addresses, empty valid and timeout.
+    if addresses in (None, []) and all(value.get(key) in (None, "") for key in ("valid", "timeout")):
+        return None
+    resolver = Resolver(where=var)
+    if isinstance(addresses, (str, int)) and not isinstance(addresses, bool):
+        addresses = [addresses]
+    if not isinstance(addresses, list):
+        errors.add(var + ".addresses", "must be a list of IP addresses (optionally :port), got %r" % (addresses,))
+    else:
+        texts = [to_text(item, "%s.addresses[%d]" % (var, index), errors) for index, item in enumerate(addresses)]
+        resolver.addresses = [text for text in texts if text is not None]
+    for key in ("valid", "timeout"):
+        if value.get(key) not in (None, ""):
+            setattr(resolver, key, to_text(value[key], "%s.%s" % (var, key), errors))
+    # The role asks for A records only unless told (nginx's own default is ipv6=on).
+    resolver.ipv6 = to_bool(value["ipv6"], var + ".ipv6", errors) if value.get("ipv6") is not None else False
+    return resolver
 
 
 def _location(raw, where, errors):
@@ -268,7 +302,7 @@ def _streams(model, streams, streams_var, errors, default_zone, access_log):
 def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_balancer_upstreams",
                     locations_var="load_balancer_locations", default_keepalive=None, default_zone=None,
                     overrides=None, warnings=None, streams=None, streams_var="load_balancer_streams",
-                    stream_access_log=None, sites=None, mixed=None, tls_dir=None, nginx_version=None):
+                    stream_access_log=None, sites=None, mixed=None, tls_dir=None, resolver=None, nginx_version=None):
     """Validate and normalise role input; raise ModelError naming each field.
 
     `site_vars` maps role variable names (SITE_VARS) to values; None builds
@@ -279,8 +313,10 @@ def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_ba
     and for listen clashes. `sites` is load_balancer_sites (several server
     blocks; `site_vars` then gives what they do not set themselves), `mixed`
     the single-site variables also set (an error), `tls_dir` where the
-    sites' keys and certificates go. `nginx_version` is the host's nginx
-    ("1.22.1"; None: unknown): a feature it lacks is an error naming the field.
+    sites' keys and certificates go. `resolver` is load_balancer_resolver
+    (the `resolver` of every upstream with a `resolve` server), and
+    `nginx_version` the host's ('1.22.1'; None: unknown), for the features
+    the check gates by version (_features).
     """
     errors = _Errors()
     model = Model(origin="vars", tls_dir=tls_dir, nginx_version=nginx_version)
@@ -305,6 +341,10 @@ def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_ba
         model.site = _site(site_vars, errors)
     apply_overrides(model, overrides, errors, warnings if warnings is not None else [])
     _streams(model, streams, streams_var, errors, default_zone, stream_access_log)
+    model.resolver = parsed_resolver = resolver_from_var(resolver, errors)
+    for upstream in model.upstreams + [stream.upstream for stream in model.streams]:
+        if upstream.resolves:
+            upstream.resolver = parsed_resolver
     errors.extend(finding.text() for finding in check(model) if finding.severity != "info")
     # Sites share the role's header and timeout variables: one message each.
     errors[:] = list(dict.fromkeys(errors))
@@ -373,24 +413,28 @@ def _override_server(server, entry, field, errors, warnings, own_drain=False):
 
 
 def record_from_vars(upstreams, locations, site_vars=None, default_keepalive=None, default_zone=None, hosts=None,
-                     streams=None, stream_access_log=None, sites=None, mixed=None, tls_dir=None, nginx_version=None):
+                     streams=None, stream_access_log=None, sites=None, mixed=None, tls_dir=None, resolver=None,
+                     nginx_version=None):
     """The inputs of model_from_vars as plain data (groups already expanded):
     what the role records on the load balancer so that upstream_server
     builds the same model again (model_from_record)."""
     return {"upstreams": upstreams, "locations": locations, "site": site_vars, "keepalive": default_keepalive,
             "zone": default_zone, "hosts": hosts or {}, "streams": streams, "stream_access_log": stream_access_log,
-            "sites": sites or [], "mixed": mixed or [], "tls_dir": tls_dir, "nginx_version": nginx_version}
+            "sites": sites or [], "mixed": mixed or [], "tls_dir": tls_dir, "resolver": resolver,
+            "nginx_version": nginx_version}
 
 
-def model_from_record(record, overrides=None, warnings=None):
-    """model_from_vars on a record (record_from_vars); ModelError naming each field."""
+def model_from_record(record, overrides=None, warnings=None, nginx_version=None):
+    """model_from_vars on a record (record_from_vars); ModelError naming each
+    field. `nginx_version`, when given, is the host's (else the record's)."""
     if not isinstance(record, dict):
         raise ModelError(["model record: must be a dict, got %s" % type(record).__name__])
     return model_from_vars(record.get("upstreams"), record.get("locations"), site_vars=record.get("site"),
                            default_keepalive=record.get("keepalive"), default_zone=record.get("zone"),
                            overrides=overrides, warnings=warnings, streams=record.get("streams"),
                            stream_access_log=record.get("stream_access_log"), sites=record.get("sites"), mixed=record.get("mixed"),
-                           tls_dir=record.get("tls_dir"), nginx_version=record.get("nginx_version"))
+                           tls_dir=record.get("tls_dir"), resolver=record.get("resolver"),
+                           nginx_version=nginx_version or record.get("nginx_version"))
 
 
 # ------------------------------------------------------------ sites

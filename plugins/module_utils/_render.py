@@ -45,6 +45,20 @@ def server_args(server):
         args.append("down")
     elif server.drain:
         args.append("drain")
+    if server.resolve:
+        args.append("resolve")
+    return args
+
+
+def resolver_args(resolver):
+    """Arguments of the upstream's `resolver` directive (None without one)."""
+    if resolver is None:
+        return None
+    args = list(resolver.addresses)
+    if resolver.valid is not None:
+        args.append("valid=%s" % resolver.valid)
+    if not resolver.ipv6:
+        args.append("ipv6=off")
     return args
 
 
@@ -339,6 +353,10 @@ def _upstream_to_dict(upstream_data, upstream, nginx_version=None):
     if upstream_data["sticky"] is not None:
         upstream_data["sticky"].pop("where")
     upstream_data["keepalive_args"] = keepalive_args(upstream, nginx_version)
+    # `resolver` and `resolver_timeout` in the upstream block (its resolve servers).
+    upstream_data.pop("resolver")
+    upstream_data["resolver_args"] = resolver_args(upstream.resolver)
+    upstream_data["resolver_timeout"] = upstream.resolver.timeout if upstream.resolver is not None else None
     for server_data, server in zip(upstream_data["servers"], upstream.servers):
         server_data.pop("where")
         try:
@@ -370,6 +388,8 @@ def model_to_dict(model):
     data = asdict(model)
     data.pop("origin")
     data.pop("tls_dir")
+    data.pop("nginx_version")
+    data.pop("resolver")
     for upstream_data, upstream in zip(data["upstreams"], model.upstreams):
         _upstream_to_dict(upstream_data, upstream, model.nginx_version)
     for stream_data, stream in zip(data["streams"], model.streams):

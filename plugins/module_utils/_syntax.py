@@ -27,6 +27,11 @@ COOKIE_NAME_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 # A host name (RFC 1123 labels, '_' allowed as nginx does) or an IPv4 address.
 HOST_NAME_RE = re.compile(r"\A(?=.{1,253}\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?\Z")
 PORT_RE = re.compile(r"\A[0-9]{1,5}\Z")
+# A name nginx re-resolves (`server NAME resolve`): RFC 1123 labels (letters,
+# digits, inner '-', 1-63 each), at most 253 characters, no trailing dot, and
+# a last label that is not all digits (that would be an IPv4 address).
+RESOLVE_NAME_RE = re.compile(r"\A(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                             r"(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 # nginx sizes: 64k, 1m, 4096.
 SIZE_RE = re.compile(r"\A(?P<number>[0-9]{1,10})(?P<unit>[kKmMgG]?)\Z")
 # An absolute file path without characters that would need quoting.
@@ -431,3 +436,27 @@ def parse_network(text):
     except ValueError:
         raise ValueError("must be an IP address or network like 10.0.0.0/8, got %r" % (text,)) from None
     return str(network) if network.num_addresses > 1 else str(network.network_address)
+
+
+def parse_resolver_address(text):
+    """A DNS server of nginx's `resolver`: 'IPv4', 'IPv4:port', '[v6]' or
+    '[v6]:port' -> its normalised form; ValueError else (no host name: it
+    would itself need resolving, at startup only)."""
+    text = str(text)
+    host, port = text, None
+    if text.startswith("["):
+        if "]:" in text:
+            host, dummy, port = text.rpartition(":")
+    elif ":" in text:
+        host, dummy, port = text.rpartition(":")
+    try:
+        if host.startswith("[") and host.endswith("]"):
+            host = "[%s]" % _ipv6(host).compressed
+        elif _IPV4_TEXT_RE.match(host):
+            host = str(ipaddress.IPv4Address(host))
+        else:
+            raise ValueError("not an IP address")
+        return host if port is None else "%s:%d" % (host, parse_port(port))
+    except ValueError:
+        raise ValueError("must be an IP address with an optional port (192.0.2.53, 192.0.2.53:5353, [2001:db8::53]), "
+                         "got %r" % (text,)) from None

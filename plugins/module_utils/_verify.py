@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
-from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _http_poll
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils import _dns, _http_poll
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._balance import chi_square, expected_counts, ip_hash_index
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import WEIGHT_RANGE
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError, Server, Upstream
@@ -39,7 +39,9 @@ def match_backend(label, servers, resolve=None):
     whose name and the label's address resolve to each other - never a
     server on the same port of another host."""
     resolve = resolve or _resolve
-    label = str(label).strip()
+    # $upstream_addr lists every server tried ("a:p, b:p", " : " between
+    # internal redirects): the last one answered.
+    label = re.split(r", | : ", str(label).strip())[-1]
     addresses = [server.address for server in servers]
     if label in addresses:
         return label
@@ -151,8 +153,17 @@ def _short(address):
     return address.rsplit(":", 1)[1] if address.startswith("127.") else address
 
 
+def _namer(addresses):
+    """How to show `addresses`: loopback servers by port, unless two share a
+    port (the addresses of one re-resolved name): then by address."""
+    ports = [address.rsplit(":", 1)[-1] for address in addresses]
+    return _short if len(set(ports)) == len(ports) else str
+
+
 def _render(counts, order):
-    return " ".join("%s:%d" % (_short(a), counts.get(a, 0)) for a in order)
+    """'7001:2 7002:1' (or whole addresses, _namer)."""
+    name = _namer(order)
+    return " ".join("%s:%d" % (name(a), counts.get(a, 0)) for a in order)
 
 
 def resolve_expectation(requested, upstream, concurrency):
@@ -268,6 +279,37 @@ def _share(total, weight, weights):
     return total * weight / float(whole) if whole > 0 else 0.0
 
 
+def dns_lookup(upstream, name):
+    """The addresses of `name` as the upstream's own `resolver` gives them
+    (the host's resolver when the upstream names none)."""
+    resolver = upstream.resolver
+    if resolver is not None and resolver.addresses:
+        return _dns.resolve_with(resolver.addresses, name, ipv6=resolver.ipv6)
+    return sorted(address for address in _resolve(name) if ":" not in address)
+
+
+def expand_resolved(upstream, lookup=dns_lookup):
+    """(upstream, problems): a copy of `upstream` where each `resolve` server
+    is one server per address of its name, with the same parameters (nginx
+    makes a peer of each), so the share of the resolved set is judged like
+    any other servers'."""
+    servers, problems = [], []
+    for server in upstream.servers:
+        if not server.resolve:
+            servers.append(server)
+            continue
+        name, dummy, port = server.address.rpartition(":")
+        try:
+            addresses = lookup(upstream, name)
+        except (_dns.DnsError, OSError, ValueError) as exc:
+            problems.append("upstream %s: cannot resolve %s: %s" % (upstream.name, name, exc))
+            continue
+        if not addresses:
+            problems.append("upstream %s: %s resolves to no address" % (upstream.name, name))
+        servers.extend(replace(server, address="%s:%s" % (address, port), resolve=False) for address in addresses)
+    return replace(upstream, servers=servers), problems
+
+
 # ------------------------------------------------------------ parameters
 
 # Sane ranges: (minimum, maximum), both included.
@@ -323,7 +365,8 @@ def compile_regex(backend_regex):
 
 
 def check_parameters(url, locations, requests=120, concurrency=1, timeout=5.0, deadline=120.0, clients=1,
-                     tolerance=1, max_errors=0, backend_header="X-Backend", backend_regex=None, host=None):
+                     tolerance=1, max_errors=0, backend_header="X-Backend", backend_regex=None, host=None,
+                     address_header="X-Upstream-Addr"):
     """Every problem of the run's parameters that needs no model, each as
     'field: message' (locations[i].field for a location); [] when fine."""
     errors = []
@@ -343,8 +386,9 @@ def check_parameters(url, locations, requests=120, concurrency=1, timeout=5.0, d
             errors.append("%s: must be more than 0 and at most %g seconds, got %g" % (name, FLOAT_LIMITS[name], value))
     if host is not None and (not isinstance(host, str) or not _HOST_RE.match(host)):
         errors.append("host: must be a DNS name, optionally :port (1-65535), got %r" % (host,))
-    if not isinstance(backend_header, str) or not _HEADER_RE.match(backend_header):
-        errors.append("backend_header: must be an HTTP header name, got %r" % (backend_header,))
+    for name, value in (("backend_header", backend_header), ("address_header", address_header)):
+        if not isinstance(value, str) or not _HEADER_RE.match(value):
+            errors.append("%s: must be an HTTP header name, got %r" % (name, value))
     try:
         compile_regex(backend_regex)
     except ParameterError as exc:
@@ -506,13 +550,18 @@ def _client_addresses(host, clients):
 
 
 def verify(model, url, locations, requests, concurrency=1, timeout=5.0, deadline_s=120.0, clients=1,
-           tolerance=1, max_errors=0, backend_header="X-Backend", backend_regex=None, poll=None, resolve=None):
+           tolerance=1, max_errors=0, backend_header="X-Backend", backend_regex=None, poll=None, resolve=None,
+           address_header="X-Upstream-Addr", lookup=dns_lookup):
     """Poll every location and judge it: a LocationResult per location.
+
+    A location whose upstream re-resolves a name (`resolve`) is counted by
+    the answering address (`address_header`, nginx's $upstream_addr) and
+    judged over the addresses the upstream's resolver gives (`lookup`).
 
     Raises ParameterError (naming each field) before sending anything when
     a parameter is out of range or a location's weights do not fit."""
     errors = check_parameters(url, locations, requests, concurrency, timeout, deadline_s, clients, tolerance,
-                              max_errors, backend_header, backend_regex)
+                              max_errors, backend_header, backend_regex, address_header=address_header)
     if errors:
         raise ParameterError(errors)
     resolved = []
@@ -526,9 +575,22 @@ def verify(model, url, locations, requests, concurrency=1, timeout=5.0, deadline
 
     poll = poll or _http_poll.poll
     host = _http_poll.split_url(url)[1]
-    return [_verify_one(spec, upstream, poll, url, host, requests, concurrency, timeout, deadline_s, clients,
-                        tolerance, max_errors, backend_header, backend_regex, resolve)
-            for spec, upstream in resolved]
+    results = []
+    for spec, upstream in resolved:
+        resolve_problems = []
+        header, regex = backend_header, backend_regex
+        if upstream is not None and upstream.resolves:
+            upstream, resolve_problems = expand_resolved(upstream, lookup)
+            header, regex = address_header, None
+        result = _verify_one(spec, upstream, poll, url, host, requests, concurrency, timeout, deadline_s, clients,
+                             tolerance, max_errors, header, regex, resolve)
+        result.problems[:0] = ["%s: %s" % (spec["path"], problem) for problem in resolve_problems]
+        if upstream is not None and header == address_header and result.errors.get("unidentified backend"):
+            result.problems.append("%s: upstream %s re-resolves names: its backends are counted by the %s header "
+                                   "($upstream_addr), which the answers lack (load_balancer_expose_upstream_addr)"
+                                   % (spec["path"], upstream.name, address_header))
+        results.append(result)
+    return results
 
 
 def _verify_one(spec, upstream, poll, url, host, requests, concurrency, timeout, deadline_s, clients, tolerance,
@@ -615,13 +677,14 @@ def table(results):
         if not r.polled:
             lines.append("%-12s FAIL %s" % (r.path, "; ".join(r.problems)))
             continue
-        counts = " ".join("%s:%d" % (_short(a), n) for a, n in r.counts.items()) or "-"
+        name = _namer(list(dict.fromkeys(list(r.counts) + list(r.expected or {}))))
+        counts = " ".join("%s:%d" % (name(a), n) for a, n in r.counts.items()) or "-"
         if r.expected is None:
             against = "(%s)" % ("%d clients sticky" % len(r.clients) if r.clients else "no weights")
         elif r.expected == r.counts:
             against = "(exact)"
         else:
-            against = "(expected %s)" % " ".join("%s:%s" % (_short(a), n) for a, n in r.expected.items())
+            against = "(expected %s)" % " ".join("%s:%s" % (name(a), n) for a, n in r.expected.items())
         failed = " failed %d" % r.failed if r.failed else ""
         if r.sessions is not None:
             against += " cookie: %d clients on %s" % (len(r.sessions), " ".join(

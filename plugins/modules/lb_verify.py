@@ -30,6 +30,10 @@ description:
   - A backend's name is matched to a server by its host and port (an IP written another way, or a name that
     resolves to the server's IP, or this host's own name for a loopback server), never by the port alone; a bare
     port (from I(backend_regex)) names the one server on that port.
+  - An upstream whose servers re-resolve a host name (C(server NAME:PORT resolve), nginx >= 1.27.3) is judged over
+    the addresses the upstream's own C(resolver) gives for the name right before the location is polled (one backend
+    per address, with the server's weight), each answer counted by the address that answered (I(address_header),
+    nginx's C($upstream_addr); the last address when nginx tried several).
   - With no I(locations) it reads the live nginx configuration with the collection's parser and checks every
     proxied location against its upstream. The configuration is only read, never changed, and so is the model
     made from it - a location's I(weights) apply to that location alone.
@@ -171,6 +175,14 @@ options:
     description: Response header that names the backend.
     type: str
     default: X-Backend
+  address_header:
+    description:
+      - Response header with the address of the backend that answered (C($upstream_addr)), read instead of
+        I(backend_header) and I(backend_regex) for an upstream with C(resolve) servers. The load_balancer role adds
+        C(X-Upstream-Addr) with C(load_balancer_expose_upstream_addr).
+    type: str
+    default: X-Upstream-Addr
+    version_added: 0.3.0
   backend_regex:
     description:
       - Regex on the body whose group 1 names the backend instead, for example C(<h1>(\d+)</h1>) for the
@@ -375,6 +387,7 @@ ARGUMENT_SPEC = dict(
     tolerance=dict(type="int", default=1),
     max_errors=dict(type="int", default=0),
     backend_header=dict(type="str", default="X-Backend"),
+    address_header=dict(type="str", default="X-Upstream-Addr"),
     backend_regex=dict(type="str"),
     config_path=dict(type="path", default="/etc/nginx/nginx.conf"),
     fail_on_mismatch=dict(type="bool", default=True),
@@ -431,7 +444,7 @@ def run(module):
     p = module.params
     errors = check_parameters(p["url"], p["locations"], p["requests"], p["concurrency"], p["timeout"],
                               p["deadline"], p["clients"], p["tolerance"], p["max_errors"], p["backend_header"],
-                              p["backend_regex"], p["host"])
+                              p["backend_regex"], p["host"], p["address_header"])
     ca_data = None
     if p["ca_file"]:
         try:
@@ -450,7 +463,8 @@ def run(module):
         results = verify(model, p["url"], locations, p["requests"], concurrency=p["concurrency"], timeout=p["timeout"],
                          deadline_s=p["deadline"], clients=p["clients"], tolerance=p["tolerance"],
                          max_errors=p["max_errors"], backend_header=p["backend_header"],
-                         backend_regex=p["backend_regex"], poll=poll) if locations else []
+                         backend_regex=p["backend_regex"], poll=poll,
+                         address_header=p["address_header"]) if locations else []
         stream_results = verify_streams(model, streams, p["requests"], timeout=p["timeout"], deadline_s=p["deadline"],
                                         clients=p["clients"], tolerance=p["tolerance"],
                                         max_errors=p["max_errors"]) if streams else []

@@ -183,3 +183,20 @@ def test_locations_strip_their_prefix_like_the_tutorial(tmp_path):
         nginx.send_signal(signal.SIGTERM)
         nginx.wait(timeout=10)
         backend.shutdown()
+
+
+@needs_nginx
+def test_resolve_on_this_host_s_older_nginx_is_named_before_anything_is_rendered(tmp_path):
+    """The role asks the host for its nginx version (host_info) and hands it
+    to the lb_model filter: Debian 12's nginx 1.22 has no `resolve`."""
+    version = subprocess.run([NGINX, "-v"], capture_output=True, text=True, check=True).stderr
+    found = tuple(int(part) for part in version.split("nginx/")[1].split()[0].split("."))
+    if found >= (1, 27, 3):
+        pytest.skip("this host's nginx %s has resolve" % ".".join(map(str, found)))
+    proc, text = render(tmp_path, load_balancer_resolver={"addresses": ["127.0.0.53"]},
+                        load_balancer_upstreams=[{"name": "dyn", "servers": [
+                            {"address": "dyn.edgeops.test:7001", "resolve": True}]}],
+                        load_balancer_locations=[{"path": "/dyn", "upstream": "dyn"}])
+    assert proc.returncode != 0 and text is None
+    assert ("load_balancer_upstreams[0].servers[0].resolve: needs nginx >= 1.27.3 (upstream servers re-resolved by "
+            "DNS), this host has %s" % ".".join(map(str, found))) in " ".join((proc.stdout + proc.stderr).split())

@@ -64,3 +64,24 @@ def test_filter_applies_the_state_file_and_records_its_inputs():
 def test_filter_names_a_state_file_that_is_not_json():
     with pytest.raises(AnsibleFilterError, match="upstream_state.json: not JSON"):
         lb_model([{"name": "pool", "servers": [{"address": "10.0.0.1:1"}]}], [], overrides="{nope")
+
+
+DYN = [{"name": "dyn", "servers": [{"address": "dyn.edgeops.test:7001", "resolve": True}]}]
+RESOLVER = {"addresses": ["127.0.0.53"], "valid": "", "ipv6": False, "timeout": ""}
+
+
+@pytest.mark.parametrize("version", ["1.22.1", "1.26.3"])
+def test_resolve_on_an_older_nginx_is_named_with_the_host_s_version(version):
+    with pytest.raises(AnsibleFilterError) as caught:
+        lb_model(DYN, [{"path": "/dyn", "upstream": "dyn"}], resolver=RESOLVER, nginx_version=version)
+    assert str(caught.value) == ("invalid load balancer input:\n  - load_balancer_upstreams[0].servers[0].resolve: "
+                                 "needs nginx >= 1.27.3 (upstream servers re-resolved by DNS), this host has %s"
+                                 % version)
+
+
+@pytest.mark.parametrize("version", ["1.30.6", None, ""])
+def test_resolve_renders_where_nginx_has_it_and_is_recorded(version):
+    model = lb_model(DYN, [{"path": "/dyn", "upstream": "dyn"}], zone="64k", resolver=RESOLVER, nginx_version=version)
+    assert model["upstreams"][0]["resolver_args"] == ["127.0.0.53", "ipv6=off"]
+    # The version is not recorded: a first run (no nginx yet) and the next record the same.
+    assert (model["record"]["resolver"], model["record"]["nginx_version"]) == (RESOLVER, None)

@@ -392,3 +392,93 @@ def test_an_upstream_without_sticky_sends_no_cookie_client():
     poll, calls = sticky_poll(lambda n: ({"7001": 30}, 1))
     result, = verify(weighted_model(), "http://127.0.0.1", [{"path": "/a"}], 120, poll=poll)
     assert calls == [] and result.sessions is None and result.passed
+# ------------------------------------------------------------ names re-resolved by DNS (`resolve`)
+
+def resolving_model(weight=1):
+    upstream = Upstream("dyn", servers=[Server("dyn.edgeops.test:7001", weight=weight, resolve=True),
+                                        Server("127.0.0.1:7002")])
+    return Model(upstreams=[upstream], locations=[Location("/dyn", "dyn")])
+
+
+def poll_answering(counts, seen):
+    """A stand-in poller: `counts` by label, and the header it was asked to read."""
+    def fake(url, path, requests, **kwargs):
+        seen.append((kwargs["backend_header"], kwargs["backend_regex"]))
+        return _http_poll.PollResult(requests=requests, counts=dict(counts), latencies_ms=[1.0] * requests,
+                                     elapsed_s=0.1)
+    return fake
+
+
+@pytest.mark.parametrize("weight, resolved, counts, problem", [
+    # Two A records: two backends, each with the server's weight (2, 2, and 1 for 7002).
+    (2, ["127.0.0.2", "127.0.0.3"], {"127.0.0.2:7001": 40, "127.0.0.3:7001": 40, "127.0.0.1:7002": 20}, None),
+    (1, ["127.0.0.2", "127.0.0.3"], {"127.0.0.2:7001": 33, "127.0.0.3:7001": 34, "127.0.0.1:7002": 33}, None),
+    # nginx tried one peer, then answered from another: the last one counts.
+    (1, ["127.0.0.2"], {"127.0.0.2:7001": 50, "127.0.0.9:7001, 127.0.0.1:7002": 50}, None),
+    # An address the name no longer has answers: a stranger.
+    (1, ["127.0.0.2"], {"127.0.0.2:7001": 50, "127.0.0.4:7001": 50}, "not in upstream dyn: 127.0.0.4:7001"),
+    # One address of the set never answers: its share is missing.
+    (1, ["127.0.0.2", "127.0.0.3"], {"127.0.0.2:7001": 50, "127.0.0.1:7002": 50}, "expected 127.0.0.2:7001:34"),
+    (1, [], {"127.0.0.1:7002": 100}, "/dyn: upstream dyn: dyn.edgeops.test resolves to no address"),
+])
+def test_a_resolving_upstream_is_judged_over_the_resolved_set(weight, resolved, counts, problem):
+    seen, asked = [], []
+
+    def lookup(upstream, name):
+        asked.append((upstream.name, name))
+        return resolved
+
+    result = verify(resolving_model(weight), "http://127.0.0.1", [{"path": "/dyn"}], 100,
+                    poll=poll_answering(counts, seen), lookup=lookup, backend_regex=r"<h1>(\d+)</h1>")[0]
+    assert asked == [("dyn", "dyn.edgeops.test")]
+    # Counted by the answering address, whatever names the backends otherwise.
+    assert seen == [("X-Upstream-Addr", None)]
+    if problem is None:
+        assert result.passed, result.problems
+        assert set(result.expected) == {"%s:7001" % address for address in resolved} | {"127.0.0.1:7002"}
+    else:
+        assert any(problem in text for text in result.problems), result.problems
+
+
+def test_answers_without_the_address_header_say_what_to_set():
+    def poll(url, path, requests, **kwargs):
+        return _http_poll.PollResult(requests=requests, errors={"unidentified backend": requests}, elapsed_s=0.1)
+
+    result = verify(resolving_model(), "http://127.0.0.1", [{"path": "/dyn"}], 10, poll=poll,
+                    lookup=lambda upstream, name: ["127.0.0.2"])[0]
+    assert any("load_balancer_expose_upstream_addr" in text for text in result.problems), result.problems
+
+
+def test_the_lookup_asks_the_upstream_s_own_resolver(monkeypatch):
+    from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import Resolver
+    asked = []
+    monkeypatch.setattr(_verify._dns, "resolve_with", lambda servers, name, ipv6=False: asked.append(
+        (servers, name, ipv6)) or ["127.0.0.2"])
+    upstream = resolving_model().upstreams[0]
+    upstream.resolver = Resolver(addresses=["127.0.0.53"], ipv6=False)
+    assert _verify.dns_lookup(upstream, "dyn.edgeops.test") == ["127.0.0.2"]
+    assert asked == [(["127.0.0.53"], "dyn.edgeops.test", False)]
+
+
+def test_a_static_upstream_keeps_its_backend_header():
+    seen = []
+    verify(weighted_model(), "http://127.0.0.1", [{"path": "/a"}], 12, poll=poll_answering({P1: 6, P2: 3, P3: 3}, seen),
+           lookup=lambda upstream, name: pytest.fail("a static upstream is not resolved"))
+    assert seen == [("X-Backend", None)]
+
+
+def test_the_address_header_is_checked_before_any_request():
+    with pytest.raises(_verify.ParameterError, match="address_header: must be an HTTP header name"):
+        verify(resolving_model(), "http://127.0.0.1", [{"path": "/dyn"}], 10, address_header="X Addr",
+               poll=lambda *a, **k: pytest.fail("polled"))
+
+
+def test_the_table_shows_addresses_that_share_a_port_whole():
+    result = verify(resolving_model(), "http://127.0.0.1", [{"path": "/dyn"}], 90,
+                    poll=poll_answering({"127.0.0.2:7001": 30, "127.0.0.3:7001": 30, "127.0.0.1:7002": 30}, []),
+                    lookup=lambda upstream, name: ["127.0.0.2", "127.0.0.3"])
+    assert table(result)[0].startswith("/dyn         round_robin ok   127.0.0.2:7001:30 127.0.0.3:7001:30 "
+                                       "127.0.0.1:7002:30 (exact)")
+    assert table(verify(weighted_model(), "http://127.0.0.1", [{"path": "/a"}], 12,
+                        poll=poll_answering({P1: 6, P2: 3, P3: 3}, [])))[0].startswith(
+        "/a           round_robin ok   7001:6 7002:3 7003:3 (exact)")
