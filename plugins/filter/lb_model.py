@@ -105,13 +105,6 @@ options:
         the C(resolver) inside every upstream with a C(resolve) server (nginx >= 1.27.3).
     type: dict
     version_added: 0.3.0
-  nginx_version:
-    description:
-      - The host's nginx version (C(1.22.1)); a feature it lacks is an error naming the field (C(needs nginx >=
-        1.27.3 (upstream servers re-resolved by DNS), this host has 1.22.1)). Empty or absent - unknown (nginx not
-        installed yet), the host's own C(nginx -t) of the candidate judges.
-    type: str
-    version_added: 0.3.0
   defaults:
     description:
       - The role's defaults, to tell the single-site variables (C(load_balancer_locations),
