@@ -100,10 +100,13 @@ RENDER = """    - name: Write keepalived.conf
 GOOD_PASSWORDS = ["", "s3cret", "%&()*+,.", "/:;<=>?[", "]^_`|-aZ", "include"]
 
 
-def test_the_role_template_rendered_from_a_plan_passes_keepalived_t(tmp_path):
+def two_lbs(extra_addresses):
+    """This machine's interface and network, two LBs' hostvars on it (lb1,
+    lb2), `extra_addresses` free addresses for floating ones, and the ha
+    role's defaults and Debian vars."""
     interface, address = host_interface()
     network = ipaddress.IPv4Interface(address).network
-    own, peer, vip = [str(network[-n]) for n in (2, 3, 4)]
+    own, peer, *free = [str(network[-n]) for n in range(2, 4 + extra_addresses)]
 
     def facts(ip):
         return {"interfaces": [interface],
@@ -113,8 +116,13 @@ def test_the_role_template_rendered_from_a_plan_passes_keepalived_t(tmp_path):
     for path in (ROLES / "ha" / "defaults" / "main.yml", ROLES / "ha" / "vars" / "Debian.yml"):
         with open(path) as handle:
             role_vars.update(yaml.safe_load(handle))
-    role_vars.update(ha_vip="%s/%d" % (vip, network.prefixlen), ha_unicast=True)
     hostvars = {"lb1": {"ansible_facts": facts(own)}, "lb2": {"ansible_facts": facts(peer)}}
+    return interface, network, free, role_vars, hostvars
+
+
+def test_the_role_template_rendered_from_a_plan_passes_keepalived_t(tmp_path):
+    interface, network, (vip,), role_vars, hostvars = two_lbs(1)
+    role_vars.update(ha_vip="%s/%d" % (vip, network.prefixlen), ha_unicast=True)
     cases = [{"password": password, "model": ha_plan(dict(role_vars, ha_auth_pass=password), "lb1", "lb",
                                                      ["lb1", "lb2"], hostvars)} for password in GOOD_PASSWORDS]
     out = tmp_path / "out"
@@ -143,20 +151,8 @@ def test_two_addresses_and_each_vrrp_setting_pass_keepalived_t_as_written(tmp_pa
     """ha_vips: one instance per address with this host's priority for it;
     keepalived reads the version, the interval and the garp settings without
     a warning (VRRPv2 would round 0.2 up to a second)."""
-    interface, address = host_interface()
-    network = ipaddress.IPv4Interface(address).network
-    own, peer, vip1, vip2 = [str(network[-n]) for n in (2, 3, 4, 5)]
-
-    def facts(ip):
-        return {"interfaces": [interface],
-                interface.replace("-", "_"): {"ipv4": {"address": ip, "netmask": str(network.netmask)}}}
-
-    role_vars = {}
-    for path in (ROLES / "ha" / "defaults" / "main.yml", ROLES / "ha" / "vars" / "Debian.yml"):
-        with open(path) as handle:
-            role_vars.update(yaml.safe_load(handle))
+    interface, network, (vip1, vip2), role_vars, hostvars = two_lbs(2)
     role_vars.update(settings, ha_vips=["%s/%d" % (vip, network.prefixlen) for vip in (vip1, vip2)])
-    hostvars = {"lb1": {"ansible_facts": facts(own)}, "lb2": {"ansible_facts": facts(peer)}}
     model = ha_plan(role_vars, "lb2", "lb", ["lb1", "lb2"], hostvars)
     out = tmp_path / "out"
     out.mkdir()
