@@ -94,6 +94,7 @@ def test_lb_verify_through_each_address_is_exact(host, healthy, vip):
 
 def test_both_lbs_serve_and_the_metrics_add_up(healthy, figure):
     requests = 300  # per address: 100 per app server
+
     def app_answered():
         return sum(value for name in LBS for port in PORTS
                    for key, value in scrape(name, "http://127.0.0.1:%d/metrics" % port).items()

@@ -392,7 +392,10 @@ def test_an_upstream_without_sticky_sends_no_cookie_client():
     poll, calls = sticky_poll(lambda n: ({"7001": 30}, 1))
     result, = verify(weighted_model(), "http://127.0.0.1", [{"path": "/a"}], 120, poll=poll)
     assert calls == [] and result.sessions is None and result.passed
+
+
 # ------------------------------------------------------------ names re-resolved by DNS (`resolve`)
+
 
 def resolving_model(weight=1):
     upstream = Upstream("dyn", servers=[Server("dyn.edgeops.test:7001", weight=weight, resolve=True),
