@@ -87,7 +87,12 @@ lint: venv
 	$(BIN)/antsibull-changelog lint
 
 molecule: venv images
-	for scenario in $(SCENARIOS); do $(BIN)/molecule test -s $$scenario; done
+	mkdir -p .artifacts
+	for scenario in $(SCENARIOS); do
+	  start=$$SECONDS
+	  $(BIN)/molecule test -s $$scenario
+	  echo "| molecule $$scenario | $$((SECONDS - start)) s |" >>$(STAGE_TIMES)
+	done
 
 # ansible-test sanity with the oldest and the newest ansible-core
 # (sanity-pinned: with the one constraints.txt pins).
@@ -105,7 +110,22 @@ integration: venv images
 	scripts/install-chromium.sh
 	$(BIN)/pytest tests/integration
 
-test: unit unit-core functional lint sanity molecule integration
+# Each stage's wall time, in the log and in $(STAGE_TIMES) (molecule: a row
+# per scenario too); docs/testing.md has a recent run's.
+STAGE_TIMES := $(CURDIR)/.artifacts/stage-times.md
+TEST_STAGES := unit unit-core functional lint sanity molecule integration
+
+test:
+	mkdir -p .artifacts
+	printf '| stage | wall |\n| --- | --- |\n' >$(STAGE_TIMES)
+	trap 'echo "==> stage times ($(STAGE_TIMES))"; cat $(STAGE_TIMES)' EXIT
+	all=$$SECONDS
+	for stage in $(TEST_STAGES); do
+	  start=$$SECONDS
+	  $(MAKE) --no-print-directory $$stage
+	  echo "| $$stage | $$((SECONDS - start)) s |" >>$(STAGE_TIMES)
+	done
+	echo "| make test | $$((SECONDS - all)) s |" >>$(STAGE_TIMES)
 
 # Unit, render (the functional tests that render the role with
 # ansible-playbook and check it with this machine's nginx) and sanity on every
