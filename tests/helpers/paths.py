@@ -5,6 +5,7 @@ Nothing here changes the checkout: the collection path
 once by `make venv`; pytest.ini puts `.collections` on sys.path."""
 
 import copy
+import functools
 from pathlib import Path
 
 import yaml
@@ -16,9 +17,16 @@ COLLECTIONS = ROOT / ".collections"
 COLLECTION_LINK = COLLECTIONS / "ansible_collections" / "edgeops" / "nginx_lb"
 
 
-def role_defaults(role="load_balancer"):
+@functools.lru_cache(maxsize=None)
+def _parsed_defaults(role):
     with open(ROLES / role / "defaults" / "main.yml") as handle:
         return yaml.safe_load(handle)
+
+
+def role_defaults(role="load_balancer"):
+    """A fresh copy of the role's defaults/main.yml (parsed once per run: the
+    fuzz tests ask for it in every case, and YAML parsing was most of their time)."""
+    return copy.deepcopy(_parsed_defaults(role))
 
 
 def tutorial_vars():
