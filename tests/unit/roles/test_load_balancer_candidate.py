@@ -138,8 +138,8 @@ def when(task_name, **variables):
     # A dry run installs nothing.
     (None, "1.22.1", None, True, "False"),
 ])
-def test_the_model_is_built_again_after_the_install_only_for_another_version(host, installed, model_for,
-                                                                            check_mode, rebuilt):
+def test_the_model_is_built_again_after_the_install_only_for_another_version(
+        host, installed, model_for, check_mode, rebuilt):
     variables = {"load_balancer_host": {"nginx_version": host},
                  "load_balancer_installed_nginx": {"nginx_version": installed},
                  "load_balancer_model": {"record": {"nginx_version": model_for}}, "ansible_check_mode": check_mode}
