@@ -24,8 +24,8 @@ def tasks(name):
     return yaml.safe_load((ROLE / "tasks" / name).read_text())
 
 
-def task(name, module):
-    return next(t for t in tasks(name) if module in t)
+def task(name, module, title=None):
+    return next(t for t in tasks(name) if module in t and title in (None, t["name"]))
 
 
 def os_vars(family):
@@ -50,50 +50,68 @@ def role_vars(family, host, **extra):
                 inventory_hostname="lb1", role_path=str(ROLE), ansible_check_mode=False, **extra)
 
 
-def host_info_args(family):
-    """What preflight asks host_info, rendered with the OS family's vars."""
-    args = task("preflight.yml", "edgeops.nginx_lb.host_info")["edgeops.nginx_lb.host_info"]
-    env, variables = environment(), role_vars(family, {}, omit="OMIT")
-    return {key: env.from_string(value).render(variables) if isinstance(value, str) else value
-            for key, value in args.items() if key in ("candidates", "package_manager")}
+CANDIDATE_TASK = "Ask the package manager which nginx it would install"
 
 
-def filter_kwargs(family, host, **extra):
+def render(value, variables):
+    """A task's argument as Ansible templates it (strings and lists of strings)."""
+    if isinstance(value, list):
+        return [render(item, variables) for item in value]
+    return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(value).render(variables)
+
+
+def candidate_question(family, nginx_version):
+    """preflight's candidate task for a host whose nginx -v said `nginx_version`:
+    its host_info arguments, or None when the task is skipped."""
+    question = task("preflight.yml", "edgeops.nginx_lb.host_info", CANDIDATE_TASK)
+    variables = role_vars(family, {"nginx_version": nginx_version})
+    if render("{{ %s }}" % question["when"], variables) != "True":
+        return None
+    return {key: render(value, variables) for key, value in question["edgeops.nginx_lb.host_info"].items()}
+
+
+def filter_kwargs(family, host, candidate=None, **extra):
     """The arguments the model task hands the lb_model filter."""
     set_fact = task("model.yml", "ansible.builtin.set_fact")
     captured = {}
     env = environment(captured)
-    variables = role_vars(family, host, **extra)
+    variables = role_vars(family, host, load_balancer_nginx_candidate=candidate or {"skipped": True}, **extra)
     for name, value in set_fact.get("vars", {}).items():
         variables[name] = yaml.safe_load(env.from_string(value).render(variables)) if "from_yaml" in value else value
     env.from_string(set_fact["ansible.builtin.set_fact"]["load_balancer_model"]).render(variables)
     return captured
 
 
-def test_preflight_asks_debian_for_the_candidate_of_the_package_the_role_installs():
-    assert host_info_args("Debian") == {"package_manager": "dpkg", "candidates": "['nginx']"}
+def test_a_debian_host_without_nginx_is_asked_for_the_candidate_of_the_package_the_role_installs():
+    assert candidate_question("Debian", None) == {"package_manager": "dpkg", "candidates": ["nginx"]}
     assert os_vars("Debian")["load_balancer_nginx_package"] in os_vars("Debian")["load_balancer_packages"]
+
+
+def test_a_host_with_nginx_is_not_asked_for_a_candidate():
+    # A re-run: nginx -v answered, and apt-cache (about 1.5 s where apt keeps no cache) does not run.
+    assert candidate_question("Debian", "1.22.1") is None
 
 
 def test_redhat_asks_for_no_candidate():
     # No package query there (package_manager ""): the installed nginx's version is asked after the install.
     assert os_vars("RedHat")["load_balancer_package_manager"] == ""
-    assert host_info_args("RedHat") == {"package_manager": "OMIT", "candidates": "[]"}
+    assert candidate_question("RedHat", None) is None
 
 
-FRESH_DEBIAN_12 = {"nginx_version": None, "candidates": {"nginx": "1.22.1-9+deb12u12"}, "content": {STATE: None}}
+FRESH = {"nginx_version": None, "content": {STATE: None}}
+DEBIAN_12_CANDIDATE = {"changed": False, "candidates": {"nginx": "1.22.1-9+deb12u12"}}
 
 
 def test_the_model_task_hands_the_candidate_to_the_filter():
-    kwargs = filter_kwargs("Debian", FRESH_DEBIAN_12)
+    kwargs = filter_kwargs("Debian", FRESH, DEBIAN_12_CANDIDATE)
     assert kwargs["nginx_version"] is None and kwargs["nginx_candidate"] == "1.22.1-9+deb12u12"
-    # RedHat's host_info result has no candidates.
-    kwargs = filter_kwargs("RedHat", {"nginx_version": None, "content": {STATE: None}})
+    # The candidate task skipped (RedHat, or nginx there): no candidate.
+    kwargs = filter_kwargs("RedHat", FRESH)
     assert kwargs["nginx_candidate"] is None
 
 
 def test_a_fresh_debian_12_host_gets_the_named_error_from_the_model_task():
-    kwargs = filter_kwargs("Debian", FRESH_DEBIAN_12, load_balancer_upstreams=STICKY,
+    kwargs = filter_kwargs("Debian", FRESH, DEBIAN_12_CANDIDATE, load_balancer_upstreams=STICKY,
                            load_balancer_locations=STICKY_LOCATIONS)
     with pytest.raises(AnsibleFilterError) as caught:
         lb_model(kwargs.pop("upstreams"), kwargs.pop("locations"), **kwargs)
@@ -102,7 +120,7 @@ def test_a_fresh_debian_12_host_gets_the_named_error_from_the_model_task():
 
 
 def test_the_rebuild_after_install_passes_the_installed_version_over_the_candidate():
-    kwargs = filter_kwargs("Debian", FRESH_DEBIAN_12, load_balancer_nginx_version="1.30.6",
+    kwargs = filter_kwargs("Debian", FRESH, DEBIAN_12_CANDIDATE, load_balancer_nginx_version="1.30.6",
                            load_balancer_upstreams=STICKY, load_balancer_locations=STICKY_LOCATIONS)
     model = lb_model(kwargs.pop("upstreams"), kwargs.pop("locations"), **kwargs)
     assert model["record"]["nginx_version"] == "1.30.6"
@@ -115,9 +133,10 @@ def main_tasks():
 def test_the_model_is_built_before_anything_is_installed():
     names = [t.get("ansible.builtin.import_tasks") for t in main_tasks()]
     assert names.index("preflight.yml") < names.index("install.yml")
-    imported = [t.get("ansible.builtin.import_tasks") for t in tasks("preflight.yml")]
-    host_info = [index for index, t in enumerate(tasks("preflight.yml")) if "edgeops.nginx_lb.host_info" in t]
-    assert host_info and host_info[0] < imported.index("model.yml")
+    preflight = [t["name"] for t in tasks("preflight.yml")]
+    model = [t.get("ansible.builtin.import_tasks") for t in tasks("preflight.yml")].index("model.yml")
+    assert preflight.index("Ask the host for the upstream state, the packages and the nginx version") \
+        < preflight.index(CANDIDATE_TASK) < model
 
 
 def when(task_name, **variables):
