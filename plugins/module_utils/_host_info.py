@@ -139,20 +139,18 @@ def parse_apt_policy(stdout, packages):
     install). An unknown package has no block; an architecture qualifier is
     matched like parse_dpkg's; a glob's matches appear under their own names."""
     versions = {name: None for name in packages if "*" not in name}
-    name = None
+    keys = []
     for line in stdout.splitlines():
         if line[:1] not in ("", " ", "\t") and line.endswith(":"):
             name = line[:-1]
-            for key in [asked for asked in versions if name in (asked, asked.split(":")[0])] or [name]:
+            keys = [asked for asked in versions if name in (asked, asked.split(":")[0])] or [name]
+            for key in keys:
                 versions.setdefault(key, None)
             continue
         label, colon, value = line.strip().partition(":")
-        if name is None or not colon or label != "Candidate":
-            continue
-        value = value.strip()
-        candidate = value if value and value != "(none)" else None
-        for key in [asked for asked in versions if name in (asked, asked.split(":")[0])] or [name]:
-            versions[key] = candidate
+        if colon and label == "Candidate" and value.strip() not in ("", "(none)"):
+            for key in keys:
+                versions[key] = value.strip()
     return versions
 
 
