@@ -122,6 +122,17 @@ options:
         keepalive, no C(proxy_http_version) line and C(keepalive 0) in an upstream without keepalive."
     type: str
     version_added: 0.3.0
+  nginx_candidate:
+    description:
+      - The version of the nginx package the host's package manager would install (C(1.22.1-9+deb12u12) or
+        C(1:1.30.0-1), as C(edgeops.nginx_lb.host_info) reports it in C(candidates)), for a host without nginx yet.
+      - "Used only when I(nginx_version) is empty, as nginx's own version (C(1.22.1), the epoch and the Debian revision
+        dropped), so that a feature it lacks is named before nginx is installed (for example
+        C(load_balancer_upstreams[0].sticky: needs nginx >= 1.29.6 (sticky cookie sessions), this host would install
+        1.22.1)). Empty, absent or not a version - unknown, as without it."
+      - C(record.nginx_version) is the version the model was built for (I(nginx_version), else this one).
+    type: str
+    version_added: 0.4.0
 """
 
 EXAMPLES = r"""
@@ -148,6 +159,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._constants import STATE_FILE
+from ansible_collections.edgeops.nginx_lb.plugins.module_utils._features import upstream_version
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._group_servers import PUBLISHED, expand_groups, servers_of
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model import ModelError
 from ansible_collections.edgeops.nginx_lb.plugins.module_utils._model_vars import SINGLE_SITE_VARS, model_from_record, record_from_vars
@@ -194,8 +206,11 @@ def _mixed(site, locations, defaults):
 
 def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=None, lb_host=None, site=None,
              overrides=None, streams=None, stream_access_log=None, sites=None, tls_dir=None, defaults=None,
-             resolver=None, nginx_version=None):
+             resolver=None, nginx_version=None, nginx_candidate=None):
     errors, hosts = [], {}
+    # nginx not installed yet: the version its package would install, if known.
+    candidate = None if nginx_version else upstream_version(nginx_candidate)
+    nginx_version = nginx_version or candidate
     if isinstance(upstreams, list) and any(isinstance(u, dict) and u.get("group") is not None for u in upstreams) \
             and groups is not None and hostvars is not None:
         hosts = _hosts(upstreams, groups, _published(hostvars), lb_host)
@@ -218,7 +233,8 @@ def lb_model(upstreams, locations, keepalive=0, zone="", groups=None, hostvars=N
             overrides = None
     try:
         # The host's version as asked now (the record keeps the one of the run that wrote it).
-        model = model_from_record(record, overrides=overrides, warnings=warnings, nginx_version=nginx_version or None)
+        model = model_from_record(record, overrides=overrides, warnings=warnings, nginx_version=nginx_version or None,
+                                  nginx_candidate=candidate is not None)
     except ModelError as exc:
         errors.extend(exc.errors)
     if errors:

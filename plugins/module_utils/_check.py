@@ -96,11 +96,16 @@ class _Findings(list):
     def __init__(self, model):
         super().__init__()
         self.from_vars = model.origin == "vars"
-        self.nginx_version = model.nginx_version
         # Syntax rules are errors in role input, warnings in an accepted config.
         self.syntax_severity = "error" if self.from_vars else "warning"
-        # The host's nginx version (None: unknown): a feature it lacks is an error.
+        # The host's nginx version (None: unknown), or the one it would install
+        # (nginx_candidate): a feature it lacks is an error.
         self.nginx_version = model.nginx_version
+        self.nginx_candidate = model.nginx_candidate
+
+    def lacking(self, feature):
+        """The error text when the host's nginx lacks `feature`, else None."""
+        return missing(feature, self.nginx_version, self.nginx_candidate)
 
     def add(self, severity, field, message, obj=None, subject=None):
         self.append(Finding(severity, field, message, subject, getattr(obj, "file", None), getattr(obj, "line", None)))
@@ -190,7 +195,7 @@ def _check_resolve_server(findings, upstream, server, where):
     if upstream.resolver is None and findings.from_vars:
         findings.add("error", _field(server, "resolve", where), "needs load_balancer_resolver (the DNS servers nginx "
                      "asks for %s), none is set" % host, upstream, subject)
-    lacking = missing("resolve", findings.nginx_version)
+    lacking = findings.lacking("resolve")
     if lacking:
         findings.add("error", _field(server, "resolve", where), lacking, upstream, subject)
 
@@ -288,7 +293,7 @@ def _check_sticky(findings, upstream, where):
     """`sticky cookie`: each field by its allow-list, and the host's nginx has it."""
     sticky = upstream.sticky
     subject = upstream.name
-    lacking = missing("sticky", findings.nginx_version)
+    lacking = findings.lacking("sticky")
     if lacking:
         findings.add("error", where, lacking, upstream, subject)
     if not syntax.COOKIE_NAME_RE.match(sticky.cookie):

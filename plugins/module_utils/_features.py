@@ -28,6 +28,9 @@ NGINX_FEATURES = {
 }
 
 _VERSION_RE = re.compile(r"\A\s*(?:nginx/)?([0-9]{1,4})\.([0-9]{1,4})(?:\.([0-9]{1,4}))?")
+# A Debian package version: [epoch:]upstream[-revision]; nginx's upstream part
+# is X.Y.Z, perhaps with a repack suffix (+dfsg, ~bookworm) the version ends at.
+_PACKAGE_VERSION_RE = re.compile(r"\A(?:[0-9]{1,9}:)?([0-9]{1,4}\.[0-9]{1,4}(?:\.[0-9]{1,4})?)(?:[-+~]|\Z)")
 
 
 def parse_version(text) -> Optional[Version]:
@@ -41,6 +44,16 @@ def parse_version(text) -> Optional[Version]:
     if not match:
         return None
     return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def upstream_version(package_version) -> Optional[str]:
+    """nginx's version in a package's: '1.22.1' from '1.22.1-9+deb12u1',
+    '1.30.0' from '1:1.30.0-1' (an epoch), '1.29.6' from '1.29.6-1~bookworm';
+    None for anything else (no version, not text, not X.Y[.Z])."""
+    if not isinstance(package_version, str):
+        return None
+    match = _PACKAGE_VERSION_RE.match(package_version)
+    return match.group(1) if match else None
 
 
 def version_text(version: Optional[Version]) -> str:
@@ -57,11 +70,14 @@ def has(feature: str, host_version) -> bool:
     return version >= NGINX_FEATURES[feature][0]
 
 
-def missing(feature: str, host_version) -> Optional[str]:
+def missing(feature: str, host_version, candidate=False) -> Optional[str]:
     """The error text when the host's nginx lacks the feature, else None:
-    'needs nginx >= 1.29.6 (sticky cookie sessions), this host has 1.22.1'."""
+    'needs nginx >= 1.29.6 (sticky cookie sessions), this host has 1.22.1';
+    with `candidate` (nginx not installed yet, `host_version` the one its
+    package manager would install) '..., this host would install 1.22.1'."""
     if has(feature, host_version):
         return None
     first, what = NGINX_FEATURES[feature]
-    return "needs nginx >= %s (%s), this host has %s" % (version_text(first), what,
-                                                         version_text(parse_version(host_version)))
+    return "needs nginx >= %s (%s), this host %s %s" % (version_text(first), what,
+                                                        "would install" if candidate else "has",
+                                                        version_text(parse_version(host_version)))

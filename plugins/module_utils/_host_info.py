@@ -36,6 +36,12 @@ _PACKAGE_WORDS = "a package name (letters, digits, _ . + : ~ * -)"
 PACKAGE_QUERIES = {
     "dpkg": ["dpkg-query", "--show", "--showformat", "${Package}\t${db:Status-Abbrev}\t${Version}\n"],
 }
+# The version each manager would install of a package not yet installed (argv
+# before `--` and the names), read in the C locale: apt translates its labels.
+CANDIDATE_QUERIES = {
+    "dpkg": ["apt-cache", "policy"],
+}
+C_LOCALE = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
 UNITS_QUERY = ["systemctl", "list-units", "--all", "--plain", "--no-legend", "--type=service"]
 
 
@@ -126,6 +132,28 @@ def parse_dpkg(stdout, packages):
     return versions
 
 
+def parse_apt_policy(stdout, packages):
+    """{package: candidate version or None} for each package asked, from
+    `apt-cache policy` (a block per package known to apt: `NAME:` and an
+    indented `Candidate: VERSION`, `(none)` when apt has no version to
+    install). An unknown package has no block; an architecture qualifier is
+    matched like parse_dpkg's; a glob's matches appear under their own names."""
+    versions = {name: None for name in packages if "*" not in name}
+    keys = []
+    for line in stdout.splitlines():
+        if line[:1] not in ("", " ", "\t") and line.endswith(":"):
+            name = line[:-1]
+            keys = [asked for asked in versions if name in (asked, asked.split(":")[0])] or [name]
+            for key in keys:
+                versions.setdefault(key, None)
+            continue
+        label, colon, value = line.strip().partition(":")
+        if colon and label == "Candidate" and value.strip() not in ("", "(none)"):
+            for key in keys:
+                versions[key] = value.strip()
+    return versions
+
+
 def parse_units(stdout):
     """systemctl list-units --plain --no-legend lines as dicts: name, load,
     active, sub, description, and of a template's instance (name@instance.type)
@@ -144,9 +172,11 @@ def parse_units(stdout):
 
 
 def gather(run, package_manager=None, packages=(), user=None, group=None, directories=(), read=(), units=None,
-           nginx=None):
-    """Every answer asked for. `run(argv)` -> (rc, stdout, stderr) runs a
-    command without a shell; `nginx` is the path of the binary (or None).
+           nginx=None, candidates=()):
+    """Every answer asked for. `run(argv, env=None)` -> (rc, stdout, stderr)
+    runs a command without a shell (`env`: variables set for it); `nginx` is
+    the path of the binary (or None); `candidates` the packages whose
+    installation candidate to ask `package_manager` for.
     Every value is checked before the first command runs."""
     if package_manager is not None and package_manager not in PACKAGE_QUERIES:
         raise ValueError("package_manager: one of %s is required (got %r)" % (", ".join(PACKAGE_QUERIES),
@@ -156,6 +186,8 @@ def gather(run, package_manager=None, packages=(), user=None, group=None, direct
             raise ValueError("%s: %r is not a user or group name (lowercase letters, digits, _ . -)" % (field, name))
     operands = [check_operand("packages[%d]" % index, name, _PACKAGE, _PACKAGE_WORDS)
                 for index, name in enumerate(packages)]
+    candidate_operands = [check_operand("candidates[%d]" % index, name, _PACKAGE, _PACKAGE_WORDS)
+                          for index, name in enumerate(candidates)]
     if units is not None:
         check_operand("units", units, _UNIT_PATTERN, _UNIT_WORDS)
     for field, paths in (("directories", directories), ("read", read)):
@@ -168,6 +200,13 @@ def gather(run, package_manager=None, packages=(), user=None, group=None, direct
         if rc not in (0, 1):
             raise ValueError("package query %s failed (rc %d): %s" % (PACKAGE_QUERIES[package_manager][0], rc, err.strip()[:500]))
         answers["packages"] = parse_dpkg(out, operands)
+    if package_manager and candidates:
+        query = CANDIDATE_QUERIES[package_manager]
+        rc, out, err = run(query + ["--"] + candidate_operands, env=C_LOCALE)
+        # An unknown package is no error to apt-cache policy (no block): rc 0.
+        if rc != 0:
+            raise ValueError("candidate query %s failed (rc %d): %s" % (" ".join(query), rc, err.strip()[:500]))
+        answers["candidates"] = parse_apt_policy(out, candidate_operands)
     if user is not None:
         answers["user"] = user_entry(user)
     if group is not None:

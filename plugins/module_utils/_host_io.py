@@ -71,17 +71,18 @@ def check_operand(field, value, allowed, described):
     return value
 
 
-def run_until(deadline, argv):
+def run_until(deadline, argv, env=None):
     """(rc, stdout, stderr) of `argv`, run without a shell and with stdin from
-    /dev/null. A command still running at the deadline is killed with the
-    processes it started (its own session), and ValueError names it."""
+    /dev/null (`env`: variables set for it, over the module's own). A command
+    still running at the deadline is killed with the processes it started
+    (its own session), and ValueError names it."""
     if deadline.remaining() <= 0:
         raise ValueError("deadline: %g s passed before %s could run" % (deadline.seconds, argv[0]))
     # Not AnsibleModule.run_command: it has no deadline that kills the command's whole session.
     # (ansible-test 2.21's pylint on Python 3.13 asks for run_command.)
     # pylint: disable-next=ansible-bad-function
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, env=dict(os.environ, **env) if env else None)
     try:
         out, err = proc.communicate(timeout=deadline.remaining())
     except subprocess.TimeoutExpired:

@@ -286,6 +286,8 @@ class Model:
     resolver: Optional[Resolver] = field(default=None, compare=False)
     # The host's nginx version ('1.22.1'; None: unknown), for _features.
     nginx_version: Optional[str] = field(default=None, compare=False)
+    # nginx not installed yet: nginx_version is the one its package manager would install.
+    nginx_candidate: bool = field(default=False, compare=False)
 
     def upstream(self, name) -> Optional[Upstream]:
         for upstream in self.upstreams:

@@ -302,7 +302,8 @@ def _streams(model, streams, streams_var, errors, default_zone, access_log):
 def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_balancer_upstreams",
                     locations_var="load_balancer_locations", default_keepalive=None, default_zone=None,
                     overrides=None, warnings=None, streams=None, streams_var="load_balancer_streams",
-                    stream_access_log=None, sites=None, mixed=None, tls_dir=None, resolver=None, nginx_version=None):
+                    stream_access_log=None, sites=None, mixed=None, tls_dir=None, resolver=None, nginx_version=None,
+                    nginx_candidate=False):
     """Validate and normalise role input; raise ModelError naming each field.
 
     `site_vars` maps role variable names (SITE_VARS) to values; None builds
@@ -316,10 +317,12 @@ def model_from_vars(upstreams, locations, site_vars=None, upstreams_var="load_ba
     sites' keys and certificates go. `resolver` is load_balancer_resolver
     (the `resolver` of every upstream with a `resolve` server), and
     `nginx_version` the host's ('1.22.1'; None: unknown), for the features
-    the check gates by version (_features).
+    the check gates by version (_features); `nginx_candidate`: nginx is not
+    installed yet and `nginx_version` is the one the host would install.
     """
     errors = _Errors()
-    model = Model(origin="vars", tls_dir=tls_dir, nginx_version=nginx_version)
+    model = Model(origin="vars", tls_dir=tls_dir, nginx_version=nginx_version,
+                  nginx_candidate=bool(nginx_candidate and nginx_version))
     if not isinstance(upstreams, list):
         errors.add(upstreams_var, "must be a list, got %s" % type(upstreams).__name__)
         upstreams = []
@@ -424,9 +427,10 @@ def record_from_vars(upstreams, locations, site_vars=None, default_keepalive=Non
             "nginx_version": nginx_version}
 
 
-def model_from_record(record, overrides=None, warnings=None, nginx_version=None):
+def model_from_record(record, overrides=None, warnings=None, nginx_version=None, nginx_candidate=False):
     """model_from_vars on a record (record_from_vars); ModelError naming each
-    field. `nginx_version`, when given, is the host's (else the record's)."""
+    field. `nginx_version`, when given, is the host's (else the record's);
+    `nginx_candidate`: the one the host would install (nginx not installed yet)."""
     if not isinstance(record, dict):
         raise ModelError(["model record: must be a dict, got %s" % type(record).__name__])
     return model_from_vars(record.get("upstreams"), record.get("locations"), site_vars=record.get("site"),
@@ -434,7 +438,8 @@ def model_from_record(record, overrides=None, warnings=None, nginx_version=None)
                            overrides=overrides, warnings=warnings, streams=record.get("streams"),
                            stream_access_log=record.get("stream_access_log"), sites=record.get("sites"), mixed=record.get("mixed"),
                            tls_dir=record.get("tls_dir"), resolver=record.get("resolver"),
-                           nginx_version=nginx_version or record.get("nginx_version"))
+                           nginx_version=nginx_version or record.get("nginx_version"),
+                           nginx_candidate=nginx_candidate and bool(nginx_version))
 
 
 # ------------------------------------------------------------ sites

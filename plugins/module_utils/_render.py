@@ -389,6 +389,7 @@ def model_to_dict(model):
     data.pop("origin")
     data.pop("tls_dir")
     data.pop("nginx_version")
+    data.pop("nginx_candidate")
     data.pop("resolver")
     for upstream_data, upstream in zip(data["upstreams"], model.upstreams):
         _upstream_to_dict(upstream_data, upstream, model.nginx_version)

@@ -12,14 +12,15 @@ version_added: 0.3.0
 author: edgeops engineers (@edgeops)
 description:
   - Answers, in one run on the host, what the roles of this collection would otherwise ask in one module run
-    each - which packages the package database lists, a user's and a group's entries, the entries of some
-    directories, the content of small state files, systemd's services matching a pattern, the nginx version.
+    each - which packages the package database lists, the version the package manager would install of a package,
+    a user's and a group's entries, the entries of some directories, the content of small state files, systemd's
+    services matching a pattern, the nginx version.
   - Changes nothing. Only what is asked is answered.
 options:
   package_manager:
     description:
-      - The package database to ask about I(packages) - C(dpkg) (C(dpkg-query --show)); without it, I(packages)
-        are not asked about.
+      - The package database to ask about I(packages) - C(dpkg) (C(dpkg-query --show)) - and about I(candidates)
+        (with C(dpkg), apt's C(apt-cache policy)); without it, neither is asked about.
     type: str
     choices: [dpkg]
   packages:
@@ -29,6 +30,17 @@ options:
     type: list
     elements: str
     default: []
+  candidates:
+    description:
+      - Packages whose installation candidate (the version the package manager would install now) to return in
+        C(candidates) - with I(package_manager=dpkg) what C(apt-cache policy) calls C(Candidate), read in the C
+        locale; without I(package_manager) they are not asked about.
+      - Given to the query after C(--) (never taken for an option); the same names as I(packages).
+      - The package lists as they are on the host - nothing is downloaded (no C(apt-get update)).
+    type: list
+    elements: str
+    default: []
+    version_added: 0.4.0
   user:
     description: A user whose passwd entry to return (C(user), null when there is none).
     type: str
@@ -89,6 +101,13 @@ EXAMPLES = r"""
     directories: [/opt/edgeops/releases, /etc/edgeops]
     units: app-server@*.service
   register: app_host
+
+- name: Ask which nginx the host has, and which one it would install
+  edgeops.nginx_lb.host_info:
+    package_manager: dpkg
+    candidates: [nginx]
+    nginx: true
+  register: lb_host
 """
 
 RETURN = r"""
@@ -98,6 +117,15 @@ packages:
   returned: when I(package_manager) and I(packages) are given
   type: dict
   sample: {"python3": "3.11.2-1+b1", "python3-apt": null}
+candidates:
+  description:
+    - Each package of I(candidates) (and each match of a glob) and the version the package manager would install
+      (Debian's C(1.22.1-9+deb12u12), epoch and revision included); null when it knows no version to install (an
+      unknown package, or none in its lists).
+  returned: when I(package_manager) and I(candidates) are given
+  type: dict
+  sample: {"nginx": "1.22.1-9+deb12u12", "edgeops-no-such-package": null}
+  version_added: 0.4.0
 user:
   description: The user's C(name), C(uid), C(group) (its primary group's name), C(home) and C(shell); null if none.
   returned: when I(user) is given
@@ -144,6 +172,7 @@ def main():
         argument_spec=dict(
             package_manager=dict(type="str", choices=["dpkg"]),
             packages=dict(type="list", elements="str", default=[]),
+            candidates=dict(type="list", elements="str", default=[]),
             user=dict(type="str"),
             group=dict(type="str"),
             directories=dict(type="list", elements="path", default=[]),
@@ -160,9 +189,10 @@ def main():
         nginx = module.get_bin_path("nginx", opt_dirs=["/usr/sbin", "/usr/local/sbin"]) or ""
     try:
         deadline = Deadline(params["deadline"])
-        answers = gather(lambda argv: run_until(deadline, argv), package_manager=params["package_manager"],
+        answers = gather(lambda argv, env=None: run_until(deadline, argv, env), package_manager=params["package_manager"],
                          packages=params["packages"], user=params["user"], group=params["group"],
-                         directories=params["directories"], read=params["read"], units=params["units"], nginx=nginx)
+                         directories=params["directories"], read=params["read"], units=params["units"], nginx=nginx,
+                         candidates=params["candidates"])
     except (ValueError, OSError) as exc:
         # A file or directory the host refuses to read is an answer the role cannot use: say which.
         module.fail_json(msg=str(exc))

@@ -91,3 +91,26 @@ def test_a_command_past_the_deadline_is_killed_and_named(tmp_path, monkeypatch):
 def test_a_deadline_out_of_range_is_refused(deadline):
     result = run_module("host_info", {"user": "root", "deadline": deadline}, timeout=30)
     assert result["failed"] is True and result["msg"].startswith("deadline: must be more than 0")
+
+
+@pytest.mark.skipif(shutil.which("apt-cache") is None, reason="no apt-cache on this machine")
+def test_candidates_come_back_as_apt_s_versions_by_name():
+    policy = subprocess.run(["apt-cache", "policy", "--", "dpkg"], check=True, capture_output=True, text=True,
+                            env=dict(os.environ, LC_ALL="C")).stdout
+    candidate = [line.split(":", 1)[1].strip() for line in policy.splitlines() if line.startswith("  Candidate:")]
+    result = run_module("host_info", {"package_manager": "dpkg", "candidates": ["dpkg", "edgeops-no-such-package"]})
+    assert result["candidates"] == {"dpkg": candidate[0], "edgeops-no-such-package": None}, result
+    assert "packages" not in result
+
+
+def test_candidates_are_read_in_the_c_locale(tmp_path, monkeypatch):
+    # apt translates its labels: a stand-in apt-cache answers in German unless LC_ALL=C, as apt would.
+    fake = tmp_path / "apt-cache"
+    fake.write_text('#!/bin/sh\nif [ "$LC_ALL" = C ]; then label=Candidate; else label=Installationskandidat; fi\n'
+                    'printf "nginx:\\n  Installed: (none)\\n  $label: 1.22.1-9+deb12u12\\n"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (tmp_path, os.environ["PATH"]))
+    # A locale this machine has (AnsibleModule resets one it lacks), other than C.
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    result = run_module("host_info", {"package_manager": "dpkg", "candidates": ["nginx"]})
+    assert result["candidates"] == {"nginx": "1.22.1-9+deb12u12"}, result

@@ -86,3 +86,44 @@ def test_resolve_renders_where_nginx_has_it_and_is_recorded(version):
     # Both are recorded, so upstream_server renders for the same nginx (the role builds the model
     # again once a first run has installed nginx: tasks/model.yml).
     assert (model["record"]["resolver"], model["record"]["nginx_version"]) == (RESOLVER, version or None)
+
+
+STICKY = [{"name": "sticky", "sticky": {"cookie": "srv"}, "servers": [{"address": "127.0.0.1:7001"}]}]
+STICKY_LOCATIONS = [{"path": "/sticky", "upstream": "sticky"}]
+
+
+@pytest.mark.parametrize("nginx_version", [None, ""])
+@pytest.mark.parametrize("candidate, shown", [
+    ("1.22.1-9+deb12u12", "1.22.1"),  # Debian 12
+    ("1.26.3-3+deb13u1", "1.26.3"),  # Debian 13
+    ("1:1.29.5-1", "1.29.5"),  # an epoch
+])
+def test_without_nginx_a_feature_the_candidate_lacks_is_named(nginx_version, candidate, shown):
+    with pytest.raises(AnsibleFilterError) as caught:
+        lb_model(STICKY, STICKY_LOCATIONS, nginx_version=nginx_version, nginx_candidate=candidate)
+    assert str(caught.value) == ("invalid load balancer input:\n  - load_balancer_upstreams[0].sticky: needs nginx "
+                                 ">= 1.29.6 (sticky cookie sessions), this host would install %s" % shown)
+
+
+def test_the_installed_version_wins_over_the_candidate():
+    # An installed 1.30.6 has sticky whatever apt would install now; the record keeps 1.30.6.
+    model = lb_model(STICKY, STICKY_LOCATIONS, zone="64k", nginx_version="1.30.6", nginx_candidate="1.22.1-9")
+    assert model["record"]["nginx_version"] == "1.30.6"
+    with pytest.raises(AnsibleFilterError, match="sticky: needs nginx >= 1.29.6 .*, this host has 1.22.1\\Z"):
+        lb_model(STICKY, STICKY_LOCATIONS, nginx_version="1.22.1", nginx_candidate="1:1.30.6-1")
+
+
+@pytest.mark.parametrize("candidate, recorded", [
+    ("1:1.30.6-1", "1.30.6"),  # the version the model was built for
+    (None, None),
+    ("", None),
+    ("(none)", None),
+    ("garbage", None),  # unknown, as without a candidate: the host's nginx -t judges
+])
+def test_the_candidate_s_version_is_used_and_recorded(candidate, recorded):
+    model = lb_model(STICKY, STICKY_LOCATIONS, zone="64k", nginx_candidate=candidate)
+    assert model["record"]["nginx_version"] == recorded
+    assert "nginx_candidate" not in model and "nginx_version" not in model
+    # Written for the candidate: 1.29.7's upstream keepalive default turned off (`keepalive 0`) on a
+    # known 1.30.6, no line where the version is unknown.
+    assert model["upstreams"][0]["keepalive_args"] == (["keepalive", "0"] if recorded else None)

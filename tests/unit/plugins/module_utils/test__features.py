@@ -50,3 +50,41 @@ def test_missing_names_both_versions():
 def test_unknown_feature_is_a_programming_error():
     with pytest.raises(KeyError):
         _features.has("teleport", "1.30.0")
+
+
+@pytest.mark.parametrize("package_version, expected", [
+    ("1.22.1-9+deb12u1", "1.22.1"),
+    ("1.22.1-9+deb12u12", "1.22.1"),
+    ("1:1.30.0-1", "1.30.0"),  # an epoch
+    ("1.26.3-3+deb13u1~x", "1.26.3"),
+    ("1.29.6-1~bookworm", "1.29.6"),  # nginx.org's packages
+    ("1.30.6-1", "1.30.6"),
+    ("1.22.1", "1.22.1"),  # already nginx's own
+    ("1.22.1+dfsg-1", "1.22.1"),  # a repacked source
+    ("1.29", "1.29"),
+    # Not a version: unknown, never a guess.
+    (None, None),
+    ("", None),
+    ("(none)", None),
+    ("garbage", None),
+    ("1:", None),
+    (":1.22.1-1", None),
+    ("x1.22.1-1", None),
+    (" 1.22.1-1", None),
+    ("1.22.1.1-1", None),  # four parts: no nginx version
+    ("1.22.1abc", None),
+    ("1.22.1\n1.30.0", None),
+    ("12345.1.1-1", None),
+    ("1", None),
+    (1.22, None),
+    (["1.22.1"], None),
+])
+def test_upstream_version_of_a_package_version(package_version, expected):
+    assert _features.upstream_version(package_version) == expected
+
+
+def test_missing_says_what_a_host_without_nginx_would_install():
+    assert _features.missing("sticky", "1.22.1", candidate=True) == \
+        "needs nginx >= 1.29.6 (sticky cookie sessions), this host would install 1.22.1"
+    assert _features.missing("sticky", "1.30.6", candidate=True) is None
+    assert _features.missing("sticky", None, candidate=True) is None

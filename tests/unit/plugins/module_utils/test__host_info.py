@@ -16,10 +16,11 @@ DPKG = ["dpkg-query", "--show", "--showformat", "${Package}\t${db:Status-Abbrev}
 
 class Runner:
     def __init__(self, answers):
-        self.answers, self.calls = answers, []
+        self.answers, self.calls, self.envs = answers, [], []
 
-    def __call__(self, argv):
+    def __call__(self, argv, env=None):
         self.calls.append(argv)
+        self.envs.append(env)
         return self.answers[argv[0]]
 
 
@@ -204,4 +205,99 @@ def test_an_unknown_package_manager_is_refused_before_any_command():
     runner = Runner({})
     with pytest.raises(ValueError, match="package_manager: one of dpkg is required"):
         gather(runner, package_manager="apt-get", packages=["nginx"])
+    assert runner.calls == []
+
+
+# apt-cache policy on Debian 12 (nginx installed, a newer one from security,
+# an arch-qualified name) and on a fresh host (nothing installed).
+POLICY_INSTALLED = """nginx:
+  Installed: 1.22.1-9+deb12u9
+  Candidate: 1.22.1-9+deb12u12
+  Version table:
+     1.22.1-9+deb12u12 500
+        500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages
+ *** 1.22.1-9+deb12u9 500
+        500 http://deb.debian.org/debian bookworm/main amd64 Packages
+        100 /var/lib/dpkg/status
+"""
+POLICY_FRESH = """nginx:
+  Installed: (none)
+  Candidate: 1:1.30.6-1
+  Version table:
+     1:1.30.6-1 500
+        500 http://deb.debian.org/debian forky/main amd64 Packages
+libnginx-mod-stream:
+  Installed: (none)
+  Candidate: (none)
+  Version table:
+"""
+
+
+@pytest.mark.parametrize("stdout, packages, candidates", [
+    (POLICY_INSTALLED, ["nginx"], {"nginx": "1.22.1-9+deb12u12"}),
+    # (none): apt knows the package but has no version to install; unknown: no block at all.
+    (POLICY_FRESH, ["nginx", "libnginx-mod-stream", "edgeops-no-such-package"],
+     {"nginx": "1:1.30.6-1", "libnginx-mod-stream": None, "edgeops-no-such-package": None}),
+    # An architecture qualifier: apt prints the bare name for the native one, the whole for another.
+    (POLICY_INSTALLED, ["nginx:amd64"], {"nginx:amd64": "1.22.1-9+deb12u12"}),
+    ("libc6:i386:\n  Installed: (none)\n  Candidate: 2.36-9\n", ["libc6:i386"], {"libc6:i386": "2.36-9"}),
+    # A glob: each match under its own name.
+    (POLICY_FRESH, ["nginx*", "libnginx-mod-*"], {"nginx": "1:1.30.6-1", "libnginx-mod-stream": None}),
+    # Garbage, a candidate line outside any block, an empty candidate, nothing: no version.
+    ("garbage\n\n", ["nginx"], {"nginx": None}),
+    ("  Candidate: 1.22.1-9\nnginx:\n  Installed: (none)\n", ["nginx"], {"nginx": None}),
+    ("nginx:\n  Candidate:\n", ["nginx"], {"nginx": None}),
+    ("nginx:\n  Candidate 1.22.1-9\n  Version table: 1.22.1-9\n", ["nginx"], {"nginx": None}),
+    ("", ["nginx"], {"nginx": None}),
+    # A block of another package does not answer for the one asked.
+    ("nginx-light:\n  Candidate: 1.22.1-9\n", ["nginx"], {"nginx": None, "nginx-light": "1.22.1-9"}),
+])
+def test_apt_policy_answers_become_candidates_by_name(stdout, packages, candidates):
+    assert _host_info.parse_apt_policy(stdout, packages) == candidates
+
+
+def test_candidates_are_asked_after_the_end_of_options_in_the_c_locale():
+    runner = Runner({"apt-cache": (0, POLICY_FRESH, "")})
+    answers = gather(runner, package_manager="dpkg", candidates=["nginx", "libnginx-mod-stream"])
+    assert answers == {"candidates": {"nginx": "1:1.30.6-1", "libnginx-mod-stream": None}}
+    assert runner.calls == [["apt-cache", "policy", "--", "nginx", "libnginx-mod-stream"]]
+    # apt translates "Candidate:": the labels are read in the C locale.
+    assert runner.envs[0]["LC_ALL"] == "C"
+
+
+def test_candidates_and_packages_in_one_run():
+    runner = Runner({"dpkg-query": (1, "", "dpkg-query: no packages found matching nginx\n"),
+                     "apt-cache": (0, POLICY_INSTALLED, ""), "/usr/sbin/nginx": (0, "", "")})
+    answers = gather(runner, package_manager="dpkg", packages=["nginx"], candidates=["nginx"], nginx="")
+    assert answers == {"packages": {"nginx": None}, "candidates": {"nginx": "1.22.1-9+deb12u12"},
+                       "nginx_version": None}
+    assert [argv[0] for argv in runner.calls] == ["dpkg-query", "apt-cache"]
+
+
+def test_candidates_without_a_package_manager_are_not_asked():
+    runner = Runner({})
+    assert gather(runner, candidates=["nginx"]) == {}
+    assert runner.calls == []
+
+
+def test_a_failed_candidate_query_is_named():
+    runner = Runner({"apt-cache": (100, "", "E: Could not open file /var/lib/apt/lists/x - open (13)\n")})
+    with pytest.raises(ValueError, match=r"\Acandidate query apt-cache policy failed \(rc 100\): E: Could not open"):
+        gather(runner, package_manager="dpkg", candidates=["nginx"])
+
+
+@pytest.mark.parametrize("candidates, field", [
+    (["-x"], "candidates[0]"),
+    (["-oDir::State::Lists=/tmp"], "candidates[0]"),
+    (["nginx", "--config-file=/tmp/apt.conf"], "candidates[1]"),
+    (["nginx", "-"], "candidates[1]"),
+    (["nginx\n"], "candidates[0]"),
+    (["nginx; reboot"], "candidates[0]"),
+    ([""], "candidates[0]"),
+    ([7], "candidates[0]"),
+])
+def test_a_candidate_that_could_be_an_option_is_refused_before_any_command(candidates, field):
+    runner = Runner({"apt-cache": (0, "", ""), "dpkg-query": (0, "", "")})
+    with pytest.raises(ValueError, match=r"\A%s: must be a package name" % re.escape(field)):
+        gather(runner, package_manager="dpkg", packages=["nginx"], candidates=candidates, nginx="/usr/sbin/nginx")
     assert runner.calls == []

@@ -21,6 +21,7 @@ def run(args, capsys):
     ({"user": "Root;id"}, "user"),
     ({"group": "-g"}, "group"),
     ({"package_manager": "dpkg", "packages": ["python3", "--admindir=/tmp"]}, "packages[1]"),
+    ({"package_manager": "dpkg", "candidates": ["nginx", "-oDir::Etc::sourcelist=/tmp/x"]}, "candidates[1]"),
     ({"units": "-H app@*.service"}, "units"),
     ({"package_manager": "rpm"}, "package_manager"),
     ({"deadline": 0}, "deadline"),
@@ -33,7 +34,8 @@ def test_bad_values_are_named_before_any_command(args, field, capsys):
 def test_nothing_asked_nothing_answered(capsys):
     code, result = run({}, capsys)
     assert code == 0 and result["changed"] is False
-    assert not {"packages", "user", "group", "files", "content", "units", "nginx_version"} & set(result), result
+    assert not {"packages", "candidates", "user", "group", "files", "content", "units", "nginx_version"} \
+        & set(result), result
 
 
 def test_a_missing_user_and_a_state_file_are_answered_without_a_command(tmp_path, capsys):
