@@ -132,7 +132,7 @@ options:
         1.22.1)). Empty, absent or not a version - unknown, as without it."
       - C(record.nginx_version) is the version the model was built for (I(nginx_version), else this one).
     type: str
-    version_added: 0.4.0
+    version_added: 0.3.0
 """
 
 EXAMPLES = r"""

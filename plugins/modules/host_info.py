@@ -40,7 +40,7 @@ options:
     type: list
     elements: str
     default: []
-    version_added: 0.4.0
+    version_added: 0.3.0
   user:
     description: A user whose passwd entry to return (C(user), null when there is none).
     type: str
@@ -125,7 +125,7 @@ candidates:
   returned: when I(package_manager) and I(candidates) are given
   type: dict
   sample: {"nginx": "1.22.1-9+deb12u12", "edgeops-no-such-package": null}
-  version_added: 0.4.0
+  version_added: 0.3.0
 user:
   description: The user's C(name), C(uid), C(group) (its primary group's name), C(home) and C(shell); null if none.
   returned: when I(user) is given

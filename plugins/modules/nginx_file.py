@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: nginx_file
 short_description: Put an nginx configuration file live, checked by the target's own nginx -t before and after
-version_added: 0.4.0
+version_added: 0.3.0
 author: edgeops engineers (@edgeops)
 description:
   - The one way a file of the nginx configuration goes live in this collection (the C(edgeops.nginx_lb.load_balancer)
