@@ -104,10 +104,12 @@ def test_lb_verify_checks_every_stream_exactly(host):
 @pytest.fixture
 def tcp_backend_9102_stopped(host):
     """app-server@9102 stopped; afterwards started again and the streams
-    exact again (nginx keeps a failed peer out for fail_timeout, 10 s)."""
+    exact again (nginx reloaded: its old workers kept the failed peer out for fail_timeout, 10 s)."""
     host.run_expect([0], "systemctl stop app-server@9102")
     yield
     host.run_expect([0], "systemctl start app-server@9102")
+    # New workers start with no failed peer (else nginx waits out fail_timeout).
+    host.run_expect([0], "systemctl reload nginx")
     deadline, result = time.monotonic() + 40, None
     while time.monotonic() < deadline:
         result = lb_verify(host, {"streams": [{"name": "tcp_rr"}], "requests": 60})
