@@ -38,8 +38,11 @@ PACKAGE_QUERIES = {
 }
 # The version each manager would install of a package not yet installed (argv
 # before `--` and the names), read in the C locale: apt translates its labels.
+# apt-cache writes its binary caches (/var/cache/apt/*pkgcache.bin) when they
+# are stale: empty cache paths keep them in memory, so asking changes nothing
+# (the dry run of molecule default found the write).
 CANDIDATE_QUERIES = {
-    "dpkg": ["apt-cache", "policy"],
+    "dpkg": ["apt-cache", "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "policy"],
 }
 C_LOCALE = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
 UNITS_QUERY = ["systemctl", "list-units", "--all", "--plain", "--no-legend", "--type=service"]
@@ -205,7 +208,7 @@ def gather(run, package_manager=None, packages=(), user=None, group=None, direct
         rc, out, err = run(query + ["--"] + candidate_operands, env=C_LOCALE)
         # An unknown package is no error to apt-cache policy (no block): rc 0.
         if rc != 0:
-            raise ValueError("candidate query %s failed (rc %d): %s" % (" ".join(query), rc, err.strip()[:500]))
+            raise ValueError("candidate query %s failed (rc %d): %s" % (" ".join(query[:1] + query[-1:]), rc, err.strip()[:500]))
         answers["candidates"] = parse_apt_policy(out, candidate_operands)
     if user is not None:
         answers["user"] = user_entry(user)

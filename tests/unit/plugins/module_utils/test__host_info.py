@@ -260,7 +260,8 @@ def test_candidates_are_asked_after_the_end_of_options_in_the_c_locale():
     runner = Runner({"apt-cache": (0, POLICY_FRESH, "")})
     answers = gather(runner, package_manager="dpkg", candidates=["nginx", "libnginx-mod-stream"])
     assert answers == {"candidates": {"nginx": "1:1.30.6-1", "libnginx-mod-stream": None}}
-    assert runner.calls == [["apt-cache", "policy", "--", "nginx", "libnginx-mod-stream"]]
+    assert runner.calls == [["apt-cache", "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "policy", "--",
+                             "nginx", "libnginx-mod-stream"]]
     # apt translates "Candidate:": the labels are read in the C locale.
     assert runner.envs[0]["LC_ALL"] == "C"
 
