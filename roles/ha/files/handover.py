@@ -6,26 +6,39 @@ shutdown) and right after nginx died.
   python3 handover.py up FILE
       nginx runs: 0 into keepalived's track file; this host takes part in
       the election again (the track script still needs its `rise`).
-  python3 handover.py down FILE PORT SECONDS ADDRESS...
-      1 into the track file: keepalived (it watches the file) puts this
-      host's VRRP instances into FAULT at once, which sends the peers a
-      priority 0 advert and removes the addresses here. Then wait until every
-      ADDRESS has left this host and another host answers on it (a TCP SYN to
-      PORT answered by a connection or a reset), at most SECONDS, so that the
-      clients have a new load balancer before this nginx stops.
+  python3 handover.py down FILE SERVICE PORT SECONDS ADDRESS...
+      First SERVICE's main process (nginx's master, from systemd) gets
+      SIGQUIT, nginx's graceful stop: it stops listening, closes idle
+      keep-alive connections and finishes the requests in flight while this
+      host still has the addresses; wait until it has exited, at most
+      SECONDS. (An address taken away first loses those requests: this
+      host can no longer send from it, and a client whose request was
+      acknowledged waits for an answer that never comes, until its own
+      timeout.) Then 1 into the track file: keepalived (it watches the file)
+      puts this host's VRRP instances into FAULT at once, which sends the
+      peers a priority 0 advert and removes the addresses here. Then wait
+      until every ADDRESS has left this host and another host answers on it
+      (a TCP SYN to PORT answered by a connection or a reset), at most
+      SECONDS. Meanwhile a new connection's SYN meets no listener here and
+      is dropped (ha_quiet_refusals): the client's kernel sends it again a
+      second later, to the new holder.
 
-Exit 0 in both cases once the file is written; a peer that did not answer in
-time is reported on stderr (the journal) and does not block nginx's stop.
-Exit 2 on bad arguments or an unwritable file."""
+Exit 0 in both cases once the file is written; an nginx that did not finish
+or a peer that did not answer in time is reported on stderr (the journal) and
+does not block nginx's stop. Exit 2 on bad arguments (nothing is signalled or
+written) or an unwritable file."""
 
 import ipaddress
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 
 INET_RE = re.compile(r"\binet ([0-9.]+)/[0-9]+")
+SERVICE_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9@._-]{0,200}\Z")
 
 
 def held_addresses(ip_output):
@@ -49,27 +62,64 @@ def answered(address, port, timeout):
         return False
 
 
-def parse(argv):
-    """(mode, file, port, seconds, [addresses]); ValueError naming the bad argument."""
-    if len(argv) == 3 and argv[1] == "up":
-        return "up", argv[2], None, None, []
-    if len(argv) < 6 or argv[1] != "down":
-        raise ValueError("usage: handover.py up FILE | handover.py down FILE PORT SECONDS ADDRESS...")
-    if not argv[3].isdigit() or not 1 <= int(argv[3]) <= 65535:
-        raise ValueError("PORT: must be 1-65535, got %r" % argv[3])
+def main_pid(service, run=subprocess.run):
+    """SERVICE's main process id from systemd, or None (not running, or no systemd)."""
     try:
-        seconds = float(argv[4])
+        result = run(["systemctl", "show", "--property", "MainPID", "--value", "--", service],
+                     capture_output=True, text=True, check=False, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = result.stdout.strip()
+    return int(text) if result.returncode == 0 and text.isdigit() and int(text) > 1 else None
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def drain(pid, seconds, kill=os.kill, is_alive=alive, clock=time.monotonic, sleep=time.sleep):
+    """SIGQUIT to `pid` (nginx's graceful stop), then seconds until it exited, or None after `seconds`."""
+    start = clock()
+    try:
+        kill(pid, signal.SIGQUIT)
+    except ProcessLookupError:
+        return 0.0
+    while clock() - start < seconds:
+        if not is_alive(pid):
+            return round(clock() - start, 3)
+        sleep(0.02)
+    return None if is_alive(pid) else round(clock() - start, 3)
+
+
+def parse(argv):
+    """(mode, file, service, port, seconds, [addresses]); ValueError naming the bad argument."""
+    if len(argv) == 3 and argv[1] == "up":
+        return "up", argv[2], None, None, None, []
+    if len(argv) < 7 or argv[1] != "down":
+        raise ValueError("usage: handover.py up FILE | handover.py down FILE SERVICE PORT SECONDS ADDRESS...")
+    if not SERVICE_RE.match(argv[3]):
+        raise ValueError("SERVICE: not a systemd unit name: %r" % argv[3])
+    if not argv[4].isdigit() or not 1 <= int(argv[4]) <= 65535:
+        raise ValueError("PORT: must be 1-65535, got %r" % argv[4])
+    try:
+        seconds = float(argv[5])
     except ValueError:
         seconds = -1.0
     if not 0 < seconds <= 600:
-        raise ValueError("SECONDS: must be more than 0 and at most 600, got %r" % argv[4])
+        raise ValueError("SECONDS: must be more than 0 and at most 600, got %r" % argv[5])
     addresses = []
-    for text in argv[5:]:
+    for text in argv[6:]:
         try:
             addresses.append(str(ipaddress.IPv4Address(text)))
         except ValueError:
             raise ValueError("ADDRESS: not an IPv4 address: %r" % text) from None
-    return "down", argv[2], int(argv[3]), seconds, addresses
+    return "down", argv[2], argv[3], int(argv[4]), seconds, addresses
 
 
 def write(path, value):
@@ -98,9 +148,26 @@ def hand_over(port, seconds, addresses, local=local_addresses, probe=answered, c
 
 def main(argv):
     try:
-        mode, path, port, seconds, addresses = parse(argv)
+        mode, path, service, port, seconds, addresses = parse(argv)
+    except ValueError as exc:
+        sys.stderr.write("handover: %s\n" % exc)
+        return 2
+    if mode == "down":
+        pid = main_pid(service)
+        try:
+            took = drain(pid, seconds) if pid is not None else 0.0
+        except OSError as exc:  # not ours to signal: hand over all the same
+            sys.stderr.write("handover: could not ask %s (pid %d) to finish: %s\n" % (service, pid, exc))
+            took = 0.0
+        if pid is not None and took is None:
+            sys.stderr.write("handover: %s (pid %d) still finishing requests after %s s; handing over anyway\n"
+                             % (service, pid, seconds))
+        elif pid is not None:
+            sys.stderr.write("handover: %s (pid %d) finished its requests and exited after %.2f s\n"
+                             % (service, pid, took))
+    try:
         write(path, 0 if mode == "up" else 1)
-    except (ValueError, OSError) as exc:
+    except OSError as exc:
         sys.stderr.write("handover: %s\n" % exc)
         return 2
     if mode == "up":

@@ -24,10 +24,11 @@ def test_held_addresses_reads_every_ipv4_address():
 
 
 @pytest.mark.parametrize("argv, parsed", [
-    (["h", "up", "/run/f"], ("up", "/run/f", None, None, [])),
-    (["h", "down", "/run/f", "8081", "5", "192.0.2.10"], ("down", "/run/f", 8081, 5.0, ["192.0.2.10"])),
-    (["h", "down", "/run/f", "1", "0.5", "192.0.2.10", "192.0.2.11"],
-     ("down", "/run/f", 1, 0.5, ["192.0.2.10", "192.0.2.11"])),
+    (["h", "up", "/run/f"], ("up", "/run/f", None, None, None, [])),
+    (["h", "down", "/run/f", "nginx.service", "8081", "5", "192.0.2.10"],
+     ("down", "/run/f", "nginx.service", 8081, 5.0, ["192.0.2.10"])),
+    (["h", "down", "/run/f", "nginx@edge.service", "1", "0.5", "192.0.2.10", "192.0.2.11"],
+     ("down", "/run/f", "nginx@edge.service", 1, 0.5, ["192.0.2.10", "192.0.2.11"])),
 ])
 def test_good_arguments(argv, parsed):
     assert handover.parse(argv) == parsed
@@ -37,13 +38,16 @@ def test_good_arguments(argv, parsed):
     (["h"], "usage:"),
     (["h", "up"], "usage:"),
     (["h", "sideways", "/run/f"], "usage:"),
-    (["h", "down", "/run/f", "8081", "5"], "usage:"),
-    (["h", "down", "/run/f", "0", "5", "192.0.2.10"], "PORT: must be 1-65535"),
-    (["h", "down", "/run/f", "80x", "5", "192.0.2.10"], "PORT: must be 1-65535"),
-    (["h", "down", "/run/f", "8081", "0", "192.0.2.10"], "SECONDS: must be more than 0"),
-    (["h", "down", "/run/f", "8081", "nan", "192.0.2.10"], "SECONDS: must be more than 0"),
-    (["h", "down", "/run/f", "8081", "5", "192.0.2.10/24"], "ADDRESS: not an IPv4 address"),
-    (["h", "down", "/run/f", "8081", "5", "host; rm"], "ADDRESS: not an IPv4 address"),
+    (["h", "down", "/run/f", "nginx", "8081", "5"], "usage:"),
+    (["h", "down", "/run/f", "8081", "5", "192.0.2.10"], "usage:"),
+    (["h", "down", "/run/f", "-H", "8081", "5", "192.0.2.10"], "SERVICE: not a systemd unit name"),
+    (["h", "down", "/run/f", "nginx;reboot", "8081", "5", "192.0.2.10"], "SERVICE: not a systemd unit name"),
+    (["h", "down", "/run/f", "nginx", "0", "5", "192.0.2.10"], "PORT: must be 1-65535"),
+    (["h", "down", "/run/f", "nginx", "80x", "5", "192.0.2.10"], "PORT: must be 1-65535"),
+    (["h", "down", "/run/f", "nginx", "8081", "0", "192.0.2.10"], "SECONDS: must be more than 0"),
+    (["h", "down", "/run/f", "nginx", "8081", "nan", "192.0.2.10"], "SECONDS: must be more than 0"),
+    (["h", "down", "/run/f", "nginx", "8081", "5", "192.0.2.10/24"], "ADDRESS: not an IPv4 address"),
+    (["h", "down", "/run/f", "nginx", "8081", "5", "host; rm"], "ADDRESS: not an IPv4 address"),
 ])
 def test_bad_arguments_are_named(argv, start):
     with pytest.raises(ValueError) as caught:
@@ -96,3 +100,78 @@ def test_an_address_still_held_here_is_never_handed_over():
     result = handover.hand_over(8081, 1.0, ["192.0.2.10"], local=lambda: {"192.0.2.10"}, probe=lambda *a: True,
                                 clock=clock, sleep=clock.sleep)
     assert result == {"192.0.2.10": None}
+
+
+class Completed:
+    def __init__(self, returncode, stdout):
+        self.returncode, self.stdout = returncode, stdout
+
+
+@pytest.mark.parametrize("returncode, stdout, pid", [
+    (0, "4242\n", 4242),
+    (0, "0\n", None),  # not running
+    (0, "1\n", None),  # never signal init
+    (1, "", None),  # no such unit, or no systemd
+    (0, "[not set]\n", None),
+])
+def test_main_pid_comes_from_systemd(returncode, stdout, pid):
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        return Completed(returncode, stdout)
+
+    assert handover.main_pid("nginx.service", run=run) == pid
+    assert calls == [["systemctl", "show", "--property", "MainPID", "--value", "--", "nginx.service"]]
+
+
+def test_main_pid_without_systemctl_is_none():
+    def run(argv, **kwargs):
+        raise FileNotFoundError(argv[0])
+
+    assert handover.main_pid("nginx.service", run=run) is None
+
+
+def test_drain_asks_for_a_graceful_stop_and_waits_until_the_master_exited():
+    clock = Clock()
+    signals = []
+    result = handover.drain(4242, 2.0, kill=lambda pid, sig: signals.append((pid, sig)),
+                            is_alive=lambda pid: clock.now < 100.3, clock=clock, sleep=clock.sleep)
+    assert signals == [(4242, handover.signal.SIGQUIT)]
+    assert 0.3 <= result <= 0.32, result
+
+
+def test_drain_is_bounded_when_requests_do_not_finish():
+    clock = Clock()
+    result = handover.drain(4242, 1.0, kill=lambda pid, sig: None, is_alive=lambda pid: True, clock=clock,
+                            sleep=clock.sleep)
+    assert result is None and 101.0 <= clock.now <= 101.05
+
+
+def test_drain_of_a_process_already_gone_returns_at_once():
+    def kill(pid, sig):
+        raise ProcessLookupError(pid)
+
+    clock = Clock()
+    assert handover.drain(4242, 1.0, kill=kill, clock=clock, sleep=clock.sleep) == 0.0 and clock.now == 100.0
+
+
+def test_down_hands_over_even_when_nginx_cannot_be_signalled(tmp_path, monkeypatch, capsys):
+    track = tmp_path / "handover"
+    monkeypatch.setattr(handover, "main_pid", lambda service: 4242)
+
+    def drain(pid, seconds):
+        raise PermissionError("not permitted")
+
+    monkeypatch.setattr(handover, "drain", drain)
+    monkeypatch.setattr(handover, "hand_over", lambda port, seconds, addresses: {"192.0.2.10": 0.2})
+    assert handover.main(["h", "down", str(track), "nginx.service", "8081", "1", "192.0.2.10"]) == 0
+    assert track.read_text() == "1\n"
+    assert "could not ask nginx.service (pid 4242) to finish" in capsys.readouterr().err
+
+
+def test_bad_arguments_signal_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(handover, "main_pid", lambda service: pytest.fail("asked systemd on bad arguments"))
+    track = tmp_path / "handover"
+    assert handover.main(["h", "down", str(track), "nginx.service", "8081", "5", "not-an-address"]) == 2
+    assert not track.exists()
