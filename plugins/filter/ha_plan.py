@@ -23,12 +23,12 @@ description:
   - Nothing reaches keepalived.conf that keepalived's config reader would substitute, read as a directive or cut -
     C($) (C($_RANDOM), C(${NAME}) ...), C(~) (C(~SEQ)), C(@) (conditional lines), C(#), C(!), quotes, braces,
     space - in C(ha_auth_pass), C(ha_interface) or an interface name from the facts (named with its host),
-    nor in the paths C(ha_python), C(ha_script_dir), C(ha_handover_file), C(ha_ip_command), C(ha_ss_command);
-    an interface name never starts with C(-) (it is an argument of C(ip address del)).
+    nor in the paths C(ha_python), C(ha_script_dir), C(ha_handover_file), C(ha_ip_command); an interface name
+    never starts with C(-) (it is an argument of C(ip address del)).
 options:
   _input:
     description: The role's variables by name (C(ha_vip), C(ha_virtual_router_id) and the others, with
-      C(ha_python), C(ha_script_dir), C(ha_handover_file), C(ha_ip_command) and C(ha_ss_command) of the role's vars).
+      C(ha_python), C(ha_script_dir), C(ha_handover_file) and C(ha_ip_command) of the role's vars).
     type: dict
     required: true
   host:
@@ -66,7 +66,7 @@ _value:
       C(handover_wait) (seconds nginx's stop waits for another host to answer on the addresses), C(nopreempt),
       C(auth) (whether I(ha_auth_pass) is set),
       C(status) (C(listen), C(path), C(allow), C(url)), C(check), C(exporter), C(router_id),
-      C(files) (C(python), C(script_dir), C(handover_file), C(ip_command), C(ss_command) - the paths keepalived.conf and the
+      C(files) (C(python), C(script_dir), C(handover_file), C(ip_command) - the paths keepalived.conf and the
       units name).
   type: dict
 """

@@ -267,9 +267,9 @@ def _exporter(role_vars, errors):
 
 def _files(role_vars, errors):
     """The role's paths that keepalived.conf and the units name (the track
-    script's interpreter and directory, the handover track file, ip, ss)."""
+    script's interpreter and directory, the handover track file, ip)."""
     files = {}
-    for name in ("ha_python", "ha_script_dir", "ha_handover_file", "ha_ip_command", "ha_ss_command"):
+    for name in ("ha_python", "ha_script_dir", "ha_handover_file", "ha_ip_command"):
         value = role_vars.get(name)
         if not isinstance(value, str) or not FILE_PATH_RE.match(value):
             errors.append("%s: must be an absolute path of A-Z a-z 0-9 . _ / -, got %r" % (name, value))

@@ -192,8 +192,7 @@ def test_only_the_interface_written_is_checked():
     assert plan(hostvars=hostvars)["instances"][0]["interface"] == "eth0"
 
 
-@pytest.mark.parametrize("field", ["ha_python", "ha_script_dir", "ha_handover_file", "ha_ip_command",
-                                   "ha_ss_command"])
+@pytest.mark.parametrize("field", ["ha_python", "ha_script_dir", "ha_handover_file", "ha_ip_command"])
 @pytest.mark.parametrize("value", ["relative/path", "/usr/bin/python3 -c", "/run/$_RANDOM", "/a\"b", "/a#b",
                                    "/a!b", "/a{b}", "/a~b", "/a@b", "/a\n", None, 3])
 def test_the_paths_keepalived_conf_names_are_checked(field, value):
@@ -203,8 +202,7 @@ def test_the_paths_keepalived_conf_names_are_checked(field, value):
 
 def test_the_paths_keepalived_conf_names_are_in_the_plan():
     assert plan()["files"] == {"python": "/usr/bin/python3", "script_dir": "/usr/local/lib/edgeops-ha",
-                               "handover_file": "/run/edgeops-ha.handover", "ip_command": "/usr/sbin/ip",
-                               "ss_command": "/usr/bin/ss"}
+                               "handover_file": "/run/edgeops-ha.handover", "ip_command": "/usr/sbin/ip"}
 
 
 @pytest.mark.parametrize("field, value, start", [
