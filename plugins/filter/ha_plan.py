@@ -63,7 +63,8 @@ _value:
   description:
     - C(instances) (per VRRP instance C(name), C(vip), C(address), C(interface), C(virtual_router_id),
       C(unicast_src_ip), C(unicast_peers)), C(priority), C(advert_int), C(down_timer_adverts),
-      C(handover_wait) (seconds nginx's stop waits for another host to answer on the addresses), C(nopreempt),
+      C(handover_wait) (seconds nginx's stop waits for nginx to finish its requests, then as long for another
+      host to answer on the addresses), C(nopreempt),
       C(auth) (whether I(ha_auth_pass) is set),
       C(status) (C(listen), C(path), C(allow), C(url)), C(check), C(exporter), C(router_id),
       C(files) (C(python), C(script_dir), C(handover_file), C(ip_command) - the paths keepalived.conf and the

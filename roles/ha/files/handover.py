@@ -97,6 +97,25 @@ def drain(pid, seconds, kill=os.kill, is_alive=alive, clock=time.monotonic, slee
     return None if is_alive(pid) else round(clock() - start, 3)
 
 
+def let_finish(service, seconds):
+    """SERVICE's main process, if any, finishes its requests (drain); one journal line on how it went.
+    Never raises: the hand-over goes on whatever happened."""
+    pid = main_pid(service)
+    if pid is None:
+        return
+    try:
+        took = drain(pid, seconds)
+    except OSError as exc:  # not ours to signal
+        sys.stderr.write("handover: could not ask %s (pid %d) to finish: %s\n" % (service, pid, exc))
+        return
+    if took is None:
+        sys.stderr.write("handover: %s (pid %d) still finishing requests after %s s; handing over anyway\n"
+                         % (service, pid, seconds))
+    else:
+        sys.stderr.write("handover: %s (pid %d) finished its requests and exited after %.2f s\n"
+                         % (service, pid, took))
+
+
 def parse(argv):
     """(mode, file, service, port, seconds, [addresses]); ValueError naming the bad argument."""
     if len(argv) == 3 and argv[1] == "up":
@@ -153,18 +172,7 @@ def main(argv):
         sys.stderr.write("handover: %s\n" % exc)
         return 2
     if mode == "down":
-        pid = main_pid(service)
-        try:
-            took = drain(pid, seconds) if pid is not None else 0.0
-        except OSError as exc:  # not ours to signal: hand over all the same
-            sys.stderr.write("handover: could not ask %s (pid %d) to finish: %s\n" % (service, pid, exc))
-            took = 0.0
-        if pid is not None and took is None:
-            sys.stderr.write("handover: %s (pid %d) still finishing requests after %s s; handing over anyway\n"
-                             % (service, pid, seconds))
-        elif pid is not None:
-            sys.stderr.write("handover: %s (pid %d) finished its requests and exited after %.2f s\n"
-                             % (service, pid, took))
+        let_finish(service, seconds)
     try:
         write(path, 0 if mode == "up" else 1)
     except OSError as exc:
