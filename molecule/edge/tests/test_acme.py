@@ -122,7 +122,7 @@ def test_a_forced_renewal_under_load_serves_a_new_certificate_without_a_failed_r
 def test_an_acme_directory_that_fails_is_named_and_https_keeps_serving(host):
     # pebble answers 404 for a path it does not serve. A refused connection
     # ends in the same failed task, but only after community.crypto's own
-    # retries (20, 10 s apart: 200 s of this scenario's time until 0.3.0).
+    # retries (20, 10 s apart: about 200 s).
     before = served(host)
     run = site(acme_tls(acme_directory="https://%s:14000/no-such-directory" % PEBBLE, renew_days=36500),
                nginx_lb_verify=False)
