@@ -69,14 +69,17 @@ unit: venv
 # table in .artifacts/matrix.md, logs in .artifacts/matrix/.
 CORE_ENDS = $(shell $(PYTHON) scripts/core-versions.py --ends)
 
-# The unit tier on the oldest and the newest ansible-core.
+# The unit tier on the oldest and the newest ansible-core, side by side.
 unit-core: venv
-	MATRIX_STAGES=unit scripts/matrix.sh $(CORE_ENDS)
+	MATRIX_STAGES=unit MATRIX_PARALLEL=1 scripts/matrix.sh $(CORE_ENDS)
 
 # Loopback: a private nginx, the app server, the modules as child processes,
-# ansible-playbook on localhost, the input fuzz test.
+# ansible-playbook on localhost, the input fuzz test. Two workers (pytest-xdist),
+# a test file on one worker (its module fixtures, its fixed loopback ports): the
+# tier mostly waits on sockets and child processes, so two halve its wall time.
+FUNCTIONAL_WORKERS ?= 2
 functional: venv host-tools
-	$(BIN)/pytest tests/functional
+	$(BIN)/pytest -n $(FUNCTIONAL_WORKERS) --dist loadfile tests/functional
 
 # ansible-lint; antsibull-docs, the standard check of a collection's docs
 # (every module, filter and role argument spec), run from the collection's
@@ -94,10 +97,10 @@ molecule: venv images
 	  echo "| molecule $$scenario | $$((SECONDS - start)) s |" >>$(STAGE_TIMES)
 	done
 
-# ansible-test sanity with the oldest and the newest ansible-core
+# ansible-test sanity with the oldest and the newest ansible-core, side by side
 # (sanity-pinned: with the one constraints.txt pins).
 sanity:
-	MATRIX_STAGES=sanity scripts/matrix.sh $(CORE_ENDS)
+	MATRIX_STAGES=sanity MATRIX_PARALLEL=1 scripts/matrix.sh $(CORE_ENDS)
 
 sanity-pinned:
 	scripts/sanity.sh

@@ -7,7 +7,10 @@
 #           ansible-playbook on localhost and check it with this machine's
 #           nginx (no container)
 #   sanity  scripts/sanity.sh MINOR (ansible-test sanity)
-# MATRIX_STAGES picks stages (default "unit render sanity"). Prints the table
+# MATRIX_STAGES picks stages (default "unit render sanity"); MATRIX_PARALLEL=1
+# runs the versions side by side (each version's stages still in order; a
+# version's tests take one core: ansible-test and pytest are single-threaded
+# here), its lines printed when it ends. Prints the table
 # version -> result per stage (counts as pytest and ansible-test report them,
 # wall time) and writes it to .artifacts/matrix.md; each stage's output is in
 # .artifacts/matrix/MINOR-STAGE.log. Exit status 1 when any stage failed.
@@ -32,11 +35,15 @@ sanity_counts() {
   echo "$((ran - ${failing:-0})) of $ran tests passed${failing:+, $failing failed: $(sed -n '/^FATAL: The/,$p' "$1" | tail -n +2 | tr '\n' ' ')}"
 }
 
-for minor in "${minors[@]}"; do
+# One version's stages; its table rows go to $logs/MINOR.rows, exit 1 when one failed.
+run_minor() {
+  local minor=$1 version python interpreter py where stage log start result counts failed=0 cmd
   read -r minor version python interpreter <<<"$(python3 scripts/core-versions.py --get "$minor")"
-  scripts/core-venv.sh "$minor"
-  py=$(scripts/core-run.sh "$minor" -- python -c 'import platform; print(platform.python_version())')
+  rm -f "$logs/$minor.rows"
+  scripts/core-venv.sh "$minor" || return 2
+  py=$(scripts/core-run.sh "$minor" -- python -c 'import platform; print(platform.python_version())') || return 2
   where=$([[ $interpreter == container:* ]] && echo "${interpreter#container:} container" || echo local)
+  : >"$logs/$minor.rows"
   for stage in $stages; do
     log=$logs/$minor-$stage.log
     start=$SECONDS
@@ -45,13 +52,33 @@ for minor in "${minors[@]}"; do
       unit) cmd=(scripts/core-run.sh "$minor" -- python -m pytest -q -p no:cacheprovider tests/unit) ;;
       render) cmd=(scripts/core-run.sh "$minor" -- python -m pytest -q -p no:cacheprovider "${render_tests[@]}") ;;
       sanity) cmd=(scripts/sanity.sh "$minor") ;;
-      *) echo "unknown stage $stage (unit, render, sanity)" >&2; exit 2 ;;
+      *) echo "unknown stage $stage (unit, render, sanity)" >&2; return 2 ;;
     esac
     if "${cmd[@]}" >"$log" 2>&1; then result=passed; else result=FAILED; failed=1; fi
     if [[ $stage == sanity ]]; then counts=$(sanity_counts "$log"); else counts=$(pytest_counts "$log"); fi
-    rows+=("| $version | $py ($where) | $stage | $result | $counts | $((SECONDS - start)) s |")
+    echo "| $version | $py ($where) | $stage | $result | $counts | $((SECONDS - start)) s |" >>"$logs/$minor.rows"
     echo "    $result: $counts ($((SECONDS - start)) s; $log)"
   done
+  return $failed
+}
+
+if [[ ${MATRIX_PARALLEL:-0} == 1 ]]; then
+  pids=()
+  for minor in "${minors[@]}"; do
+    run_minor "$minor" >"$logs/$minor.out" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || failed=1
+    cat "$logs/${minors[$i]}.out"
+  done
+else
+  for minor in "${minors[@]}"; do
+    run_minor "$minor" || failed=1
+  done
+fi
+for minor in "${minors[@]}"; do
+  if [[ -e $logs/$minor.rows ]]; then mapfile -t -O "${#rows[@]}" rows <"$logs/$minor.rows"; fi
 done
 
 {

@@ -1,18 +1,28 @@
 """A pytest plugin: tests record the figures they measured with the `figure`
 fixture, and the run prints them all at the end, pass or fail, so CI logs
-carry the numbers (cases tried, requests under reload, exposure score...)."""
+carry the numbers (cases tried, requests under reload, exposure score...).
+A figure travels in the test's report (user_properties), so the figures of
+tests that ran in pytest-xdist's workers reach the summary too."""
 
 import pytest
 
 _FIGURES = []
+_KEY = "figure"
 
 
 @pytest.fixture
 def figure(request):
     """figure("what", value) records one measured figure of this test."""
     def record(name, value):
-        _FIGURES.append((request.node.name, name, value))
+        request.node.user_properties.append((_KEY, (name, str(value))))
     return record
+
+
+def pytest_runtest_logreport(report):
+    # The teardown report carries every figure of the test, once.
+    if report.when == "teardown":
+        test = report.nodeid.rsplit("::", 1)[-1]
+        _FIGURES.extend((test,) + value for key, value in report.user_properties if key == _KEY)
 
 
 def pytest_terminal_summary(terminalreporter):
