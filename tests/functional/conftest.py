@@ -4,4 +4,4 @@ against loopback servers, ansible-playbook on localhost, the fuzz test's
 nginx -t). Containers are tests/integration's. The `figure` fixture records
 measured figures, printed at the end of the run."""
 
-from helpers.figures import figure, pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401 pylint: disable=unused-import
+from helpers.figures import figure, pytest_terminal_summary  # noqa: F401 pylint: disable=unused-import

@@ -6,7 +6,6 @@ tests that ran in pytest-xdist's workers reach the summary too."""
 
 import pytest
 
-_FIGURES = []
 _KEY = "figure"
 
 
@@ -18,16 +17,14 @@ def figure(request):
     return record
 
 
-def pytest_runtest_logreport(report):
-    # The teardown report carries every figure of the test, once.
-    if report.when == "teardown":
-        test = report.nodeid.rsplit("::", 1)[-1]
-        _FIGURES.extend((test,) + value for key, value in report.user_properties if key == _KEY)
-
-
 def pytest_terminal_summary(terminalreporter):
-    if not _FIGURES:
+    # Each test's teardown report carries all its figures, once.
+    figures = [(report.nodeid.rsplit("::", 1)[-1],) + tuple(value)
+               for reports in terminalreporter.stats.values() for report in reports
+               if getattr(report, "when", None) == "teardown"
+               for key, value in getattr(report, "user_properties", ()) if key == _KEY]
+    if not figures:
         return
     terminalreporter.section("measured figures")
-    for test, name, value in _FIGURES:
+    for test, name, value in figures:
         terminalreporter.write_line("%-40s %s: %s" % (test[:40], name, value))

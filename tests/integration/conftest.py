@@ -24,7 +24,7 @@ from support import ARTIFACTS, BIN, IMAGE, LAB, REPORT_ON_HOST, ROOT, docker, fr
 
 # The figures plugin: its fixture and its hook, for this suite (tests/ is on
 # sys.path by pytest.ini's `pythonpath`).
-from helpers.figures import figure, pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401 pylint: disable=unused-import
+from helpers.figures import figure, pytest_terminal_summary  # noqa: F401 pylint: disable=unused-import
 
 
 @pytest.fixture(scope="session")
