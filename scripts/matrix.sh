@@ -35,7 +35,8 @@ sanity_counts() {
   echo "$((ran - ${failing:-0})) of $ran tests passed${failing:+, $failing failed: $(sed -n '/^FATAL: The/,$p' "$1" | tail -n +2 | tr '\n' ' ')}"
 }
 
-# One version's stages; its table rows go to $logs/MINOR.rows, exit 1 when one failed.
+# One version's stages; its table rows go to $logs/MINOR.rows. Returns 1 when a
+# stage failed, 2 when the version's virtualenv or stage list is wrong.
 run_minor() {
   local minor=$1 version python interpreter py where stage log start result counts failed=0 cmd
   read -r minor version python interpreter <<<"$(python3 scripts/core-versions.py --get "$minor")"

@@ -27,7 +27,9 @@ if [[ ${1:-} == --in-venv ]]; then
   cache=~/.ansible/test/cache
   mkdir -p "$cache"
   for pip in $(grep -ohE "pip='[0-9.]+'" "$site/_internal/python_requirements.py" | sort -u | tr -d "pip='"); do
-    [[ -e $cache/get_pip_${pip//./_}.py ]] || cp scripts/ansible-test-get-pip.py "$cache/get_pip_${pip//./_}.py"
+    # Written under a name of its own, then renamed: make sanity runs two of these side by side.
+    target=$cache/get_pip_${pip//./_}.py
+    [[ -e $target ]] || { cp scripts/ansible-test-get-pip.py "$target.$$" && mv -f "$target.$$" "$target"; }
   done
   # Tests this ansible-core cannot run here, and why (none for most versions).
   skip=()
